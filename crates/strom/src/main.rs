@@ -1,0 +1,37 @@
+//! The `strom` binary: one executable for the broker and its tools. Parses the command line with clap and hands each
+//! subcommand to its module under `cli/`; owns nothing else.
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "strom", version, about = "Strom: a Kafka-compatible event streaming platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a broker (the default when no subcommand is given).
+    Server(Box<cli::server::Args>),
+    /// Create, list, describe, alter and delete topics.
+    Topic(cli::topic::Args),
+    /// Produce lines from stdin as records.
+    Produce(cli::produce::Args),
+    /// Consume records and print them.
+    Consume(cli::consume::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        None => runtime.block_on(cli::server::run(Box::default())),
+        Some(Command::Server(args)) => runtime.block_on(cli::server::run(args)),
+        Some(Command::Topic(args)) => runtime.block_on(cli::topic::run(args)),
+        Some(Command::Produce(args)) => runtime.block_on(cli::produce::run(args)),
+        Some(Command::Consume(args)) => runtime.block_on(cli::consume::run(args)),
+    }
+}
