@@ -1,1 +1,28 @@
-//! strom-client
+//! strom-client: a small async Kafka client for Strom's CLI, tools and (later) follower fetching.
+//!
+//! Owns: TCP connections with size-prefixed framing and version negotiation ([`Connection`]), a metadata-caching
+//! [`Client`] that routes partition requests to leaders, typed admin/produce/fetch helpers, record batch
+//! building and decoding, and Kafka's key partitioner ([`murmur2`], [`partition_for_key`]).
+//! Does not own: consumer groups, idempotent or transactional producing, TLS/SASL. All wire encoding is done by
+//! the `kafka-protocol` crate; nothing here hand-writes a message codec.
+
+mod bootstrap;
+mod client;
+mod connection;
+mod error;
+mod partitioner;
+mod records;
+mod versions;
+
+pub use bootstrap::parse_bootstrap;
+pub use client::{
+    BrokerMetadata, Client, ClientConfig, ClusterMetadata, ConfigEntry, ConfigSource, CreatedTopic,
+    FetchedPartition, ListedOffset, PartitionMetadata, TopicMetadata, EARLIEST_TIMESTAMP,
+    LATEST_TIMESTAMP, MAX_TIMESTAMP,
+};
+pub use connection::{Connection, DEFAULT_CLIENT_ID};
+pub use error::ClientError;
+pub use kafka_protocol::records::{Compression, TimestampType};
+pub use partitioner::{murmur2, partition_for_key};
+pub use records::{encode_batch, ConsumedRecord, OwnedRecord};
+pub use uuid::Uuid;

@@ -1,1 +1,22 @@
-//! e2e
+//! End-to-end tests: real `strom` processes (built by cargo for this test binary) driven over the network by
+//! librdkafka through the `rdkafka` crate, by raw TCP, and by the `strom` CLI. No mocks. One test binary, so the
+//! broker is linked and librdkafka initialised once; each test starts its own broker on a free port with its own
+//! data directory, so tests run in parallel.
+//!
+//! Tests are synchronous `#[test]`s: the harness (`strom-test-support`) polls with bounded deadlines instead of
+//! sleeping, so a slow machine makes them slower, not flaky.
+
+// Keyed produce/consume at volume, record fields, size limits, ListOffsets and out-of-range fetches.
+mod produce_consume;
+// gzip, snappy, lz4 and zstd batches round-trip.
+mod compression;
+// kill -9 mid-stream loses no acknowledged write; torn and corrupted segment tails are truncated on restart.
+mod crash_recovery;
+// Time-based retention deletes old segments and moves the log start offset; consumers reset to it.
+mod retention;
+// Garbage, oversized frames, unknown APIs, truncated requests, bad versions: the broker stays up for others.
+mod hostile_input;
+// The `strom topic/produce/consume` subcommands, and kcat when installed.
+mod cli;
+// Helpers shared by the modules above.
+mod util;

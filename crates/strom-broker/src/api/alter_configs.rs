@@ -1,0 +1,80 @@
+//! AlterConfigs (the legacy, replace-everything form): a topic's overrides become exactly the given set.
+//! Broker settings are static in this version, so altering a BROKER resource is refused.
+
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+
+use strom_metadata::ConfigResource;
+use strom_protocol::kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use strom_protocol::kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
+
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::{str_bytes, RequestContext};
+use crate::error_code::{self, Code};
+use crate::topic_config::validate_topic_config;
+
+pub(crate) const VERSIONS: RangeInclusive<i16> = 0..=2;
+
+pub(crate) async fn handle(ctx: &RequestContext<'_>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        let set: Vec<(String, Option<String>)> =
+            resource.configs.iter().map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string()))).collect();
+        let response = AlterConfigsResourceResponse::default()
+            .with_resource_type(resource.resource_type)
+            .with_resource_name(resource.resource_name.clone());
+        let (code, message) = alter_topic(ctx, resource.resource_type, &resource.resource_name, set, true, request.validate_only).await;
+        responses.push(response.with_error_code(code).with_error_message(message.map(|m| str_bytes(&m))));
+    }
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// Applies topic config changes. `replace`: the given values become the whole override set (AlterConfigs);
+/// otherwise values of `None` delete and others set (IncrementalAlterConfigs, already resolved to set/delete).
+pub(crate) async fn alter_topic(
+    ctx: &RequestContext<'_>,
+    resource_type: i8,
+    resource_name: &str,
+    changes: Vec<(String, Option<String>)>,
+    replace: bool,
+    validate_only: bool,
+) -> (i16, Option<String>) {
+    match resource_type {
+        RESOURCE_TOPIC => {}
+        RESOURCE_BROKER => {
+            return (Code::InvalidRequest.code(), Some("broker settings are static in this version; change them in the config file".into()))
+        }
+        _ => return (Code::InvalidRequest.code(), Some("unsupported resource type".into())),
+    }
+    let image = ctx.broker.image();
+    let Some(topic) = image.topic(resource_name) else {
+        return (Code::UnknownTopicOrPartition.code(), None);
+    };
+    let mut set = BTreeMap::new();
+    let mut delete = Vec::new();
+    for (name, value) in changes {
+        match value {
+            Some(value) => {
+                if let Err(e) = validate_topic_config(&name, &value) {
+                    return (Code::InvalidConfig.code(), Some(e.to_string()));
+                }
+                set.insert(name, value);
+            }
+            None => delete.push(name),
+        }
+    }
+    if replace {
+        delete.extend(topic.configs.keys().filter(|k| !set.contains_key(*k)).cloned());
+    }
+    if validate_only {
+        return (0, None);
+    }
+    let record = match strom_metadata::alter_config_records(&image, ConfigResource::Topic(resource_name.to_string()), set, delete) {
+        Ok(r) => r,
+        Err(e) => return (error_code::topic_error(&e).code(), Some(e.to_string())),
+    };
+    match ctx.broker.propose_one(record).await {
+        Ok(()) => (0, None),
+        Err(e) => (error_code::topic_error(&e).code(), Some(e.to_string())),
+    }
+}

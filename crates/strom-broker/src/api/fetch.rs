@@ -1,0 +1,106 @@
+//! Fetch: serves stored batches without re-encoding them. Long-polls: when less than `min_bytes` is
+//! available the request parks until new data is appended anywhere (the replica manager's signal) or
+//! `max_wait_ms` passes. Respects `max_bytes` and per-partition `partition_max_bytes`, always returning the
+//! first batch whole so a batch larger than the limits still makes progress (KIP-74). No fetch sessions
+//! (KIP-227): session id 0 tells clients to send full fetches.
+
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use bytes::Bytes;
+use strom_protocol::kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use strom_protocol::kafka_protocol::messages::{FetchRequest, FetchResponse};
+use tokio::time::Instant;
+
+use super::RequestContext;
+use crate::error_code::{self, Code};
+
+pub(crate) const VERSIONS: RangeInclusive<i16> = 4..=17;
+
+/// isolation_level READ_COMMITTED: needs aborted-transaction lists (always empty: no transactions yet).
+const READ_COMMITTED: i8 = 1;
+
+pub(crate) async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> FetchResponse {
+    let max_wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
+    let deadline = Instant::now() + max_wait;
+    let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    let mut arrivals = ctx.broker.replicas.subscribe();
+    loop {
+        // Mark the current data as seen before reading, so an append between the read and the wait wakes us.
+        arrivals.borrow_and_update();
+        let (response, bytes, has_error) = read_all(ctx, &request);
+        if bytes >= min_bytes.max(1) || has_error || Instant::now() >= deadline {
+            return response;
+        }
+        tokio::select! {
+            changed = arrivals.changed() => if changed.is_err() { return response },
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+/// Reads every requested partition once. Returns the response, the record bytes in it, and whether any
+/// partition carries an error (which answers the fetch at once, as Kafka does).
+fn read_all(ctx: &RequestContext<'_>, request: &FetchRequest) -> (FetchResponse, usize, bool) {
+    let mut remaining = usize::try_from(request.max_bytes).unwrap_or(0);
+    let mut total = 0usize;
+    let mut has_error = false;
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let name = if ctx.version >= 13 {
+            ctx.image.topic_by_id(topic.topic_id).map(|t| t.name.clone())
+        } else {
+            Some(topic.topic.0.to_string())
+        };
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for p in &topic.partitions {
+            let mut data = PartitionData::default().with_partition_index(p.partition).with_high_watermark(-1);
+            if request.isolation_level == READ_COMMITTED {
+                data.aborted_transactions = Some(Vec::new());
+            } else {
+                data.aborted_transactions = None;
+            }
+            let code = match name.as_deref() {
+                None => Some(Code::UnknownTopicId),
+                Some(name) => match ctx.broker.replicas.get(name, p.partition) {
+                    None => Some(Code::UnknownTopicOrPartition),
+                    Some(partition) => {
+                        let guard = partition.lock();
+                        match guard.as_ref() {
+                            None => Some(Code::NotLeaderOrFollower),
+                            Some(log) => {
+                                let log_end = log.log_end_offset();
+                                data.high_watermark = log_end;
+                                data.last_stable_offset = log_end;
+                                data.log_start_offset = log.log_start_offset();
+                                let limit = usize::try_from(p.partition_max_bytes).unwrap_or(0).min(remaining);
+                                match log.read(p.fetch_offset, limit, log_end, total == 0) {
+                                    Ok(read) => {
+                                        total += read.records.len();
+                                        remaining = remaining.saturating_sub(read.records.len());
+                                        data.records = Some(read.records);
+                                        None
+                                    }
+                                    Err(e) => Some(error_code::read_error(&e)),
+                                }
+                            }
+                        }
+                    }
+                },
+            };
+            if let Some(code) = code {
+                has_error = true;
+                data.error_code = code.code();
+                data.records = Some(Bytes::new());
+            }
+            partitions.push(data);
+        }
+        topics.push(
+            FetchableTopicResponse::default()
+                .with_topic(topic.topic.clone())
+                .with_topic_id(topic.topic_id)
+                .with_partitions(partitions),
+        );
+    }
+    (FetchResponse::default().with_session_id(0).with_responses(topics), total, has_error)
+}

@@ -1,0 +1,364 @@
+//! The broker's shared state and lifecycle: configuration, the metadata node, the hosted partitions, producer
+//! ids; start-up (open the data dir, replay metadata, open every partition log), reconciliation of hosted
+//! partitions with the metadata image, the background retention and flush tasks, and clean shutdown.
+//! Request handling lives in `api/`; accepting connections in `server.rs`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use strom_metadata::{
+    MetadataError, MetadataImage, MetadataNode, MetadataNodeConfig, MetadataRecord, NewTopic, TopicError,
+};
+use strom_storage::{LogManager, StorageError};
+use thiserror::Error;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+use uuid::Uuid;
+
+use crate::config::{BrokerConfig, ConfigError, Listener};
+use crate::partition::{Partition, ReplicaManager};
+use crate::producer_id::ProducerIdManager;
+use crate::topic_config::log_config;
+
+/// Failures that stop the broker from starting.
+#[derive(Debug, Error)]
+pub enum BrokerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("metadata: {0}")]
+    Metadata(#[from] MetadataError),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Milliseconds since the epoch; the broker's one clock.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// The name of the metadata log's directory inside the first data dir (Kafka's KRaft name).
+const METADATA_DIR: &str = "__cluster_metadata-0";
+/// Written into each partition dir so a log is never adopted by a later topic of the same name.
+const PARTITION_METADATA: &str = "partition.metadata";
+
+pub struct Broker {
+    pub(crate) config: BrokerConfig,
+    pub(crate) advertised: Listener,
+    pub(crate) metadata: MetadataNode,
+    pub(crate) replicas: ReplicaManager,
+    pub(crate) producer_ids: ProducerIdManager,
+    log_manager: LogManager,
+    reconcile_lock: tokio::sync::Mutex<()>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Broker {
+    /// Opens the data dir, replays the metadata log, opens every hosted partition (running recovery where the
+    /// last shutdown was not clean) and starts the background tasks.
+    pub async fn start(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
+        let dirs = config.log_dir_paths();
+        let Some(root) = dirs.first().cloned() else {
+            return Err(ConfigError::InvalidValue {
+                key: "log.dirs".into(),
+                value: config.log_dirs.clone(),
+                reason: "no directory given".into(),
+            }
+            .into());
+        };
+        if dirs.len() > 1 {
+            warn!("log.dirs lists {} directories; this version stores everything in the first, {}", dirs.len(), root.display());
+        }
+        let mut advertised = config
+            .parsed_advertised_listeners()?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ConfigError::UnknownKey("advertised.listeners".into()))?;
+        if advertised.host == "0.0.0.0" || advertised.host == "::" {
+            advertised.host = "localhost".into();
+        }
+        let log_manager = LogManager::open(root.clone())?;
+        let metadata = MetadataNode::start(MetadataNodeConfig {
+            node_id: u64::try_from(config.node_id).unwrap_or(1),
+            dir: root.join(METADATA_DIR),
+        })
+        .await?;
+        let producer_ids = ProducerIdManager::open(root.join("producer-id-block"))?;
+        let (shutdown, _) = watch::channel(false);
+        let broker = Arc::new(Broker {
+            config,
+            advertised,
+            metadata,
+            replicas: ReplicaManager::new(),
+            producer_ids,
+            log_manager,
+            reconcile_lock: tokio::sync::Mutex::new(()),
+            shutdown,
+        });
+        broker.register().await?;
+        broker.remove_stray_logs()?;
+        broker.reconcile().await;
+        broker.spawn_background_tasks();
+        Ok(broker)
+    }
+
+    /// The current metadata snapshot; handlers take one per request.
+    pub(crate) fn image(&self) -> Arc<MetadataImage> {
+        self.metadata.image()
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.config.node_id
+    }
+
+    /// Records this broker's advertised endpoint in the metadata log when it is new or changed.
+    async fn register(&self) -> Result<(), BrokerError> {
+        let image = self.image();
+        let current = image.brokers.get(&self.config.node_id);
+        let up_to_date = current.is_some_and(|b| b.host == self.advertised.host && b.port == i32::from(self.advertised.port));
+        if !up_to_date {
+            self.metadata
+                .propose(vec![MetadataRecord::RegisterBroker {
+                    node_id: self.config.node_id,
+                    host: self.advertised.host.clone(),
+                    port: i32::from(self.advertised.port),
+                    rack: None,
+                }])
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Creates a topic through the metadata quorum and opens its logs before returning, so clients can
+    /// produce as soon as CreateTopics (or an auto-create) answers.
+    pub(crate) async fn create_topic(&self, topic: &NewTopic) -> Result<Uuid, TopicError> {
+        let image = self.image();
+        let record = strom_metadata::create_topic_records(
+            &image,
+            topic,
+            self.config.num_partitions,
+            self.config.default_replication_factor,
+        )?;
+        let topic_id = match &record {
+            MetadataRecord::CreateTopic { topic_id, .. } => *topic_id,
+            _ => Uuid::nil(),
+        };
+        self.propose_one(record).await?;
+        Ok(topic_id)
+    }
+
+    /// Proposes one record and returns its apply result.
+    pub(crate) async fn propose_one(&self, record: MetadataRecord) -> Result<(), TopicError> {
+        let result = self.metadata.propose(vec![record]).await;
+        let outcome = match result {
+            Ok(mut results) => results.pop().unwrap_or(Ok(())),
+            Err(e) => {
+                error!("metadata proposal failed: {e}");
+                Err(TopicError::InvalidRequest(format!("metadata quorum unavailable: {e}")))
+            }
+        };
+        self.reconcile().await;
+        outcome
+    }
+
+    /// Brings the hosted partitions in line with the metadata image: opens logs of new partitions, deletes
+    /// logs of deleted topics, and applies changed topic configs. Idempotent; serialised by a lock.
+    pub(crate) async fn reconcile(&self) {
+        let _guard = self.reconcile_lock.lock().await;
+        let image = self.image();
+        let now = now_ms();
+        // Partitions that are gone or belong to an older topic of the same name.
+        for partition in self.replicas.all() {
+            let current = image.topic(&partition.topic).filter(|t| t.topic_id == partition.topic_id);
+            let keep = current.is_some_and(|t| t.partitions.contains_key(&partition.index));
+            if !keep {
+                self.replicas.remove(&partition.topic, partition.index);
+                if let Some(log) = partition.take() {
+                    info!(topic = %partition.topic, partition = partition.index, "deleting partition log");
+                    if let Err(e) = self.log_manager.delete_partition(log) {
+                        error!(topic = %partition.topic, partition = partition.index, "deleting partition log failed: {e}");
+                    }
+                }
+            }
+        }
+        for topic in image.topics.values() {
+            let config = log_config(&topic.configs, &self.config);
+            for &index in topic.partitions.keys() {
+                if let Some(p) = self.replicas.get(&topic.name, index) {
+                    if let Some(log) = p.lock().as_mut() {
+                        if log.config() != &config {
+                            log.update_config(config.clone());
+                        }
+                    }
+                    continue;
+                }
+                let dir = self.log_manager.partition_path(&topic.name, index);
+                if let Err(e) = claim_partition_dir(&dir, topic.topic_id) {
+                    error!(topic = %topic.name, partition = index, "cannot prepare partition dir: {e}");
+                    continue;
+                }
+                match self.log_manager.open_partition(&topic.name, index, config.clone(), now) {
+                    Ok(log) => {
+                        self.replicas.insert(Partition::new(topic.name.clone(), index, topic.topic_id, log));
+                    }
+                    Err(e) => error!(topic = %topic.name, partition = index, "cannot open partition log: {e}"),
+                }
+            }
+        }
+    }
+
+    /// Deletes partition dirs on disk whose topic no longer exists (deleted while this broker was down).
+    fn remove_stray_logs(&self) -> Result<(), BrokerError> {
+        let image = self.image();
+        for dir in self.log_manager.partition_dirs()? {
+            if dir.path.file_name().is_some_and(|n| n == METADATA_DIR) {
+                continue;
+            }
+            let expected = image.topic(&dir.topic).filter(|t| t.partitions.contains_key(&dir.partition));
+            let on_disk = read_partition_topic_id(&dir.path);
+            let stray = match (expected, on_disk) {
+                (None, _) => true,
+                (Some(t), Some(id)) => t.topic_id != id,
+                (Some(_), None) => false,
+            };
+            if stray {
+                warn!(path = %dir.path.display(), "removing log of a topic that no longer exists");
+                let now = now_ms();
+                match self.log_manager.open_partition(&dir.topic, dir.partition, strom_storage::LogConfig::default(), now) {
+                    Ok(log) => self.log_manager.delete_partition(log)?,
+                    Err(e) => warn!(path = %dir.path.display(), "cannot open stray log for deletion: {e}"),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn_background_tasks(self: &Arc<Self>) {
+        // Metadata changes (from this node's own proposals today, from other controllers later) reach the
+        // partitions through the same reconciliation.
+        let broker = Arc::clone(self);
+        let mut images = self.metadata.subscribe();
+        let mut stop = self.shutdown.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = images.changed() => {
+                        if changed.is_err() { break; }
+                        broker.reconcile().await;
+                    }
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+
+        let interval = Duration::from_millis(u64::try_from(self.config.log_retention_check_interval_ms).unwrap_or(300_000).max(10));
+        let broker = Arc::clone(self);
+        let mut stop = self.shutdown.subscribe();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => broker.enforce_retention(),
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+
+        let interval = Duration::from_millis(u64::try_from(self.config.log_flush_scheduler_interval_ms).unwrap_or(1000).max(10));
+        let broker = Arc::clone(self);
+        let mut stop = self.shutdown.subscribe();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => broker.flush_due(),
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
+
+    fn enforce_retention(&self) {
+        let now = now_ms();
+        for p in self.replicas.all() {
+            if let Some(log) = p.lock().as_mut() {
+                match log.enforce_retention(now) {
+                    Ok(0) => {}
+                    Ok(n) => info!(topic = %p.topic, partition = p.index, segments = n, log_start_offset = log.log_start_offset(), "retention deleted segments"),
+                    Err(e) => error!(topic = %p.topic, partition = p.index, "retention failed: {e}"),
+                }
+            }
+        }
+    }
+
+    fn flush_due(&self) {
+        let now = now_ms();
+        for p in self.replicas.all() {
+            if let Some(log) = p.lock().as_mut() {
+                if let Err(e) = log.maybe_flush(now) {
+                    error!(topic = %p.topic, partition = p.index, "flush failed: {e}");
+                }
+            }
+        }
+    }
+
+    /// Stops background tasks, flushes and closes every log, marks the data dir cleanly shut down, and stops
+    /// the metadata node. Connections are closed by `server::run` before this is called.
+    pub async fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+        let _guard = self.reconcile_lock.lock().await;
+        let mut clean = true;
+        for p in self.replicas.all() {
+            if let Some(log) = p.take() {
+                if let Err(e) = log.close() {
+                    clean = false;
+                    error!(topic = %p.topic, partition = p.index, "closing log failed: {e}");
+                }
+            }
+        }
+        if clean {
+            if let Err(e) = self.log_manager.mark_clean_shutdown() {
+                error!("cannot mark clean shutdown: {e}");
+            }
+        }
+        if let Err(e) = self.metadata.shutdown().await {
+            error!("metadata shutdown failed: {e}");
+        }
+        info!("broker stopped");
+    }
+
+    /// Topic configs overrides of a topic (empty when unknown).
+    pub(crate) fn topic_overrides(&self, topic: &str) -> BTreeMap<String, String> {
+        self.image().topic(topic).map(|t| t.configs.clone()).unwrap_or_default()
+    }
+}
+
+/// Makes sure `dir` belongs to `topic_id`: a dir left by an older topic of the same name is removed first,
+/// then the id is recorded (Kafka's `partition.metadata`).
+fn claim_partition_dir(dir: &Path, topic_id: Uuid) -> std::io::Result<()> {
+    if let Some(existing) = read_partition_topic_id(dir) {
+        if existing != topic_id {
+            warn!(path = %dir.display(), "removing log of an older topic with the same name");
+            fs::remove_dir_all(dir)?;
+        }
+    }
+    fs::create_dir_all(dir)?;
+    let path = dir.join(PARTITION_METADATA);
+    if !path.exists() {
+        let tmp: PathBuf = dir.join("partition.metadata.tmp");
+        fs::write(&tmp, format!("version: 0\ntopic_id: {topic_id}\n"))?;
+        fs::rename(tmp, path)?;
+    }
+    Ok(())
+}
+
+fn read_partition_topic_id(dir: &Path) -> Option<Uuid> {
+    let text = fs::read_to_string(dir.join(PARTITION_METADATA)).ok()?;
+    text.lines().find_map(|l| l.strip_prefix("topic_id: ")).and_then(|s| Uuid::parse_str(s.trim()).ok())
+}

@@ -1,0 +1,283 @@
+//! Broker settings under Kafka's names (`listeners`, `log.dirs`, `node.id`, ...). One table drives the struct,
+//! its defaults, parsing from strings (file, env, flags all end up as `set(key, value)`), and DescribeConfigs
+//! of the BROKER resource. Topic-level settings and their broker synonyms live in `topic_config.rs`.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("unknown broker setting `{0}`")]
+    UnknownKey(String),
+    #[error("invalid value `{value}` for `{key}`: {reason}")]
+    InvalidValue { key: String, value: String, reason: String },
+}
+
+/// How a broker setting is typed, as DescribeConfigs reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    Boolean,
+    String,
+    Int,
+    Short,
+    Long,
+    List,
+}
+
+impl ConfigType {
+    /// DescribeConfigs `config_type` code.
+    pub fn code(self) -> i8 {
+        match self {
+            ConfigType::Boolean => 1,
+            ConfigType::String => 2,
+            ConfigType::Int => 3,
+            ConfigType::Short => 4,
+            ConfigType::Long => 5,
+            ConfigType::List => 7,
+        }
+    }
+}
+
+/// One row of the broker settings table.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigKey {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub config_type: ConfigType,
+    pub doc: &'static str,
+}
+
+macro_rules! broker_config {
+    ($( #[doc = $doc:literal] $field:ident : $ty:ty = $name:literal, $ctype:ident, $default:literal; )*) => {
+        /// The broker's static configuration. Every field is Kafka's setting of the same name.
+        #[derive(Debug, Clone)]
+        pub struct BrokerConfig {
+            $( #[doc = $doc] pub $field: $ty, )*
+            /// Names set explicitly (file, env or flag), reported as STATIC_BROKER_CONFIG.
+            pub explicit: BTreeSet<String>,
+        }
+
+        impl BrokerConfig {
+            pub const KEYS: &'static [ConfigKey] = &[
+                $( ConfigKey { name: $name, default: $default, config_type: ConfigType::$ctype, doc: $doc }, )*
+            ];
+
+            /// Sets one setting from its string form.
+            pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+                match key {
+                    $( $name => {
+                        self.$field = parse_value(key, value)?;
+                    } )*
+                    // Kafka's hour/minute spellings of the millisecond settings.
+                    "log.retention.hours" | "log.retention.minutes" | "log.roll.hours" => {
+                        let n: i64 = parse_value(key, value)?;
+                        let ms = if key.ends_with("hours") { n.saturating_mul(3_600_000) } else { n.saturating_mul(60_000) };
+                        let target = if key.starts_with("log.roll") { "log.roll.ms" } else { "log.retention.ms" };
+                        return self.set(target, &ms.to_string());
+                    }
+                    _ => return Err(ConfigError::UnknownKey(key.to_string())),
+                }
+                self.explicit.insert(key.to_string());
+                Ok(())
+            }
+
+            /// The current value of a setting in its string form.
+            pub fn get(&self, key: &str) -> Option<String> {
+                match key {
+                    $( $name => Some(self.$field.to_config_string()), )*
+                    _ => None,
+                }
+            }
+        }
+
+        impl Default for BrokerConfig {
+            fn default() -> Self {
+                let mut c = BrokerConfig {
+                    $( $field: Default::default(), )*
+                    explicit: BTreeSet::new(),
+                };
+                $( if let Ok(v) = parse_value($name, $default) { c.$field = v; } )*
+                c
+            }
+        }
+    };
+}
+
+broker_config! {
+    /// This node's id in the cluster.
+    node_id: i32 = "node.id", Int, "1";
+    /// Comma-separated listeners, `NAME://host:port`.
+    listeners: String = "listeners", List, "PLAINTEXT://0.0.0.0:9092";
+    /// Listeners handed to clients in Metadata.
+    advertised_listeners: String = "advertised.listeners", List, "PLAINTEXT://localhost:9092";
+    /// Comma-separated data directories (the first holds the metadata log).
+    log_dirs: String = "log.dirs", List, "./strom-data";
+    /// Partitions of an auto-created topic, and of CreateTopics with num_partitions -1.
+    num_partitions: i32 = "num.partitions", Int, "1";
+    /// Replication factor of auto-created topics.
+    default_replication_factor: i16 = "default.replication.factor", Short, "1";
+    /// Create a topic when a client asks Metadata for one that does not exist.
+    auto_create_topics_enable: bool = "auto.create.topics.enable", Boolean, "true";
+    /// Largest record batch the broker accepts (topic synonym max.message.bytes).
+    message_max_bytes: i32 = "message.max.bytes", Int, "1048588";
+    /// Size at which a segment is rolled (topic synonym segment.bytes).
+    log_segment_bytes: i64 = "log.segment.bytes", Int, "1073741824";
+    /// Age at which a segment is rolled (topic synonym segment.ms).
+    log_roll_ms: i64 = "log.roll.ms", Long, "604800000";
+    /// How long a segment is kept (topic synonym retention.ms); -1 keeps forever.
+    log_retention_ms: i64 = "log.retention.ms", Long, "604800000";
+    /// Bytes kept per partition before old segments go (topic synonym retention.bytes); -1 = no limit.
+    log_retention_bytes: i64 = "log.retention.bytes", Long, "-1";
+    /// How often retention is checked.
+    log_retention_check_interval_ms: i64 = "log.retention.check.interval.ms", Long, "300000";
+    /// Messages accumulated before a partition is fsynced (topic synonym flush.messages).
+    log_flush_interval_messages: i64 = "log.flush.interval.messages", Long, "9223372036854775807";
+    /// Milliseconds data may stay unflushed (topic synonym flush.ms).
+    log_flush_interval_ms: i64 = "log.flush.interval.ms", Long, "9223372036854775807";
+    /// How often the flush policy is checked.
+    log_flush_scheduler_interval_ms: i64 = "log.flush.scheduler.interval.ms", Long, "1000";
+    /// Bytes between offset index entries (topic synonym index.interval.bytes).
+    log_index_interval_bytes: i32 = "log.index.interval.bytes", Int, "4096";
+    /// CreateTime or LogAppendTime (topic synonym message.timestamp.type).
+    log_message_timestamp_type: String = "log.message.timestamp.type", String, "CreateTime";
+    /// Delay before a deleted segment's file is removed (topic synonym file.delete.delay.ms).
+    log_segment_delete_delay_ms: i64 = "log.segment.delete.delay.ms", Long, "60000";
+    /// Default cleanup policy (topic synonym cleanup.policy).
+    log_cleanup_policy: String = "log.cleanup.policy", List, "delete";
+    /// Default compression of stored batches (topic synonym compression.type); `producer` keeps what was sent.
+    compression_type: String = "compression.type", String, "producer";
+    /// Minimum in-sync replicas for acks=all (topic synonym min.insync.replicas).
+    min_insync_replicas: i32 = "min.insync.replicas", Int, "1";
+    /// Largest request frame accepted; larger frames close the connection.
+    socket_request_max_bytes: i32 = "socket.request.max.bytes", Int, "104857600";
+    /// Whether DeleteTopics is allowed.
+    delete_topic_enable: bool = "delete.topic.enable", Boolean, "true";
+}
+
+/// Parses a setting's string form into its field type.
+trait ConfigValue: Sized {
+    fn parse_config(s: &str) -> Result<Self, String>;
+    fn to_config_string(&self) -> String;
+}
+
+macro_rules! numeric_value {
+    ($($t:ty),*) => {$(
+        impl ConfigValue for $t {
+            fn parse_config(s: &str) -> Result<Self, String> {
+                s.trim().parse::<$t>().map_err(|e| e.to_string())
+            }
+            fn to_config_string(&self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+numeric_value!(i16, i32, i64);
+
+impl ConfigValue for bool {
+    fn parse_config(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(format!("expected true or false, got {other}")),
+        }
+    }
+    fn to_config_string(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl ConfigValue for String {
+    fn parse_config(s: &str) -> Result<Self, String> {
+        Ok(s.to_string())
+    }
+    fn to_config_string(&self) -> String {
+        self.clone()
+    }
+}
+
+fn parse_value<T: ConfigValue>(key: &str, value: &str) -> Result<T, ConfigError> {
+    T::parse_config(value).map_err(|reason| ConfigError::InvalidValue {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason,
+    })
+}
+
+/// A parsed `NAME://host:port` listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl BrokerConfig {
+    /// The listeners, parsed.
+    pub fn parsed_listeners(&self) -> Result<Vec<Listener>, ConfigError> {
+        parse_listeners("listeners", &self.listeners)
+    }
+
+    /// The advertised listeners, parsed; a listener with host 0.0.0.0 is advertised as localhost.
+    pub fn parsed_advertised_listeners(&self) -> Result<Vec<Listener>, ConfigError> {
+        parse_listeners("advertised.listeners", &self.advertised_listeners)
+    }
+
+    /// The data directories.
+    pub fn log_dir_paths(&self) -> Vec<PathBuf> {
+        self.log_dirs.split(',').map(str::trim).filter(|s| !s.is_empty()).map(PathBuf::from).collect()
+    }
+}
+
+fn parse_listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
+    let invalid = |reason: &str| ConfigError::InvalidValue {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let mut out = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, rest) = item.split_once("://").ok_or_else(|| invalid("expected NAME://host:port"))?;
+        let (host, port) = rest.rsplit_once(':').ok_or_else(|| invalid("expected NAME://host:port"))?;
+        let port = port.parse::<u16>().map_err(|_| invalid("port is not a number"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let host = if host.is_empty() { "0.0.0.0" } else { host };
+        out.push(Listener { name: name.to_string(), host: host.to_string(), port });
+    }
+    if out.is_empty() {
+        return Err(invalid("no listener given"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_set() {
+        let mut c = BrokerConfig::default();
+        assert_eq!(c.node_id, 1);
+        assert_eq!(c.message_max_bytes, 1_048_588);
+        assert_eq!(c.log_retention_ms, 604_800_000);
+        c.set("log.retention.hours", "1").unwrap();
+        assert_eq!(c.log_retention_ms, 3_600_000);
+        assert!(c.explicit.contains("log.retention.ms"));
+        assert_eq!(c.set("no.such", "1"), Err(ConfigError::UnknownKey("no.such".into())));
+        assert!(c.set("node.id", "x").is_err());
+        assert_eq!(c.get("auto.create.topics.enable").as_deref(), Some("true"));
+    }
+
+    #[test]
+    fn listeners() {
+        let mut c = BrokerConfig::default();
+        c.set("listeners", "PLAINTEXT://127.0.0.1:19092,CONTROLLER://:19093").unwrap();
+        let l = c.parsed_listeners().unwrap();
+        assert_eq!(l[0], Listener { name: "PLAINTEXT".into(), host: "127.0.0.1".into(), port: 19092 });
+        assert_eq!(l[1].host, "0.0.0.0");
+        c.set("listeners", "127.0.0.1").unwrap();
+        assert!(c.parsed_listeners().is_err());
+    }
+}

@@ -1,0 +1,60 @@
+//! The only place where Strom's errors become Kafka error codes. Every match is exhaustive with no `_` arm,
+//! so a new error variant does not compile until someone chooses its code. I/O failures are logged once,
+//! here, where they become UNKNOWN_SERVER_ERROR / KAFKA_STORAGE_ERROR.
+
+pub(crate) use strom_protocol::kafka_protocol::error::ResponseError as Code;
+use strom_metadata::TopicError;
+use strom_storage::{AppendError, ReadError, StorageError};
+use tracing::error;
+
+pub(crate) fn append_error(e: &AppendError) -> Code {
+    match e {
+        AppendError::CorruptMessage(_) => Code::CorruptMessage,
+        AppendError::UnsupportedMagic(_) => Code::UnsupportedForMessageFormat,
+        AppendError::RecordTooLarge { .. } => Code::MessageTooLarge,
+        AppendError::InvalidTimestamp => Code::InvalidTimestamp,
+        AppendError::OutOfOrderSequence { .. } => Code::OutOfOrderSequenceNumber,
+        AppendError::InvalidProducerEpoch { .. } => Code::InvalidProducerEpoch,
+        AppendError::Io(io) => {
+            error!("append failed: {io}");
+            Code::KafkaStorageError
+        }
+    }
+}
+
+pub(crate) fn read_error(e: &ReadError) -> Code {
+    match e {
+        ReadError::OffsetOutOfRange { .. } => Code::OffsetOutOfRange,
+        ReadError::Io(io) => {
+            error!("read failed: {io}");
+            Code::KafkaStorageError
+        }
+    }
+}
+
+pub(crate) fn storage_error(e: &StorageError) -> Code {
+    match e {
+        StorageError::Io(io) => {
+            error!("storage operation failed: {io}");
+            Code::KafkaStorageError
+        }
+        StorageError::Corrupt(what) => {
+            error!("storage corrupt: {what}");
+            Code::KafkaStorageError
+        }
+    }
+}
+
+pub(crate) fn topic_error(e: &TopicError) -> Code {
+    match e {
+        TopicError::InvalidTopic(_) => Code::InvalidTopicException,
+        TopicError::TopicAlreadyExists(_) => Code::TopicAlreadyExists,
+        TopicError::UnknownTopic(_) => Code::UnknownTopicOrPartition,
+        TopicError::UnknownTopicId(_) => Code::UnknownTopicId,
+        TopicError::InvalidPartitions(_) => Code::InvalidPartitions,
+        TopicError::InvalidReplicationFactor(_) => Code::InvalidReplicationFactor,
+        TopicError::InvalidReplicaAssignment(_) => Code::InvalidReplicaAssignment,
+        TopicError::InvalidConfig(_) => Code::InvalidConfig,
+        TopicError::InvalidRequest(_) => Code::InvalidRequest,
+    }
+}

@@ -1,0 +1,203 @@
+//! Topic-level settings as Kafka names them: the table of every topic config with its broker synonym and
+//! type, validation of values set through CreateTopics/AlterConfigs, and turning a topic's overrides plus the
+//! broker defaults into the storage crate's `LogConfig`. Which settings the storage honours is stated per row.
+
+use std::collections::BTreeMap;
+
+use strom_storage::{LogConfig, TimestampType};
+
+use crate::config::{BrokerConfig, ConfigType};
+
+/// One topic setting.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicConfigKey {
+    pub name: &'static str,
+    /// The broker setting that supplies the default, if any (DescribeConfigs reports it as a synonym).
+    pub broker_synonym: Option<&'static str>,
+    /// Default when neither the topic nor the broker sets it.
+    pub default: &'static str,
+    pub config_type: ConfigType,
+    pub doc: &'static str,
+}
+
+const fn key(
+    name: &'static str,
+    broker_synonym: Option<&'static str>,
+    default: &'static str,
+    config_type: ConfigType,
+    doc: &'static str,
+) -> TopicConfigKey {
+    TopicConfigKey { name, broker_synonym, default, config_type, doc }
+}
+
+use ConfigType::{Boolean, Int, List, Long, String as Str};
+
+/// Every topic config a Kafka 4.1 broker lists (minus tiered storage), in Kafka's order.
+pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
+    key("cleanup.policy", Some("log.cleanup.policy"), "delete", List, "delete: old segments go by time/size retention (enforced). compact is not implemented yet and is refused."),
+    key("compression.type", Some("compression.type"), "producer", Str, "Stored compression; only `producer` (keep batches as sent) is honoured."),
+    key("delete.retention.ms", Some("log.cleaner.delete.retention.ms"), "86400000", Long, "Tombstone retention for compacted topics (no effect without compaction)."),
+    key("file.delete.delay.ms", Some("log.segment.delete.delay.ms"), "60000", Long, "Delay before a deleted segment's files are removed."),
+    key("flush.messages", Some("log.flush.interval.messages"), "9223372036854775807", Long, "Messages between forced fsyncs (enforced)."),
+    key("flush.ms", Some("log.flush.interval.ms"), "9223372036854775807", Long, "Milliseconds between forced fsyncs (enforced)."),
+    key("index.interval.bytes", Some("log.index.interval.bytes"), "4096", Int, "Bytes between offset index entries (enforced)."),
+    key("max.compaction.lag.ms", Some("log.cleaner.max.compaction.lag.ms"), "9223372036854775807", Long, "Compaction only (no effect yet)."),
+    key("max.message.bytes", Some("message.max.bytes"), "1048588", Int, "Largest record batch accepted (enforced)."),
+    key("message.timestamp.after.max.ms", Some("log.message.timestamp.after.max.ms"), "3600000", Long, "How far in the future a CreateTime may be (not enforced yet)."),
+    key("message.timestamp.before.max.ms", Some("log.message.timestamp.before.max.ms"), "9223372036854775807", Long, "How far in the past a CreateTime may be (not enforced yet)."),
+    key("message.timestamp.type", Some("log.message.timestamp.type"), "CreateTime", Str, "CreateTime or LogAppendTime (enforced)."),
+    key("min.cleanable.dirty.ratio", Some("log.cleaner.min.cleanable.ratio"), "0.5", ConfigType::String, "Compaction only (no effect yet)."),
+    key("min.compaction.lag.ms", Some("log.cleaner.min.compaction.lag.ms"), "0", Long, "Compaction only (no effect yet)."),
+    key("min.insync.replicas", Some("min.insync.replicas"), "1", Int, "Replicas that must have a record for acks=all (single node: always 1)."),
+    key("preallocate", Some("log.preallocate"), "false", Boolean, "Kafka preallocates segment files; Strom does not (no effect)."),
+    key("retention.bytes", Some("log.retention.bytes"), "-1", Long, "Bytes kept per partition (enforced)."),
+    key("retention.ms", Some("log.retention.ms"), "604800000", Long, "Time a segment is kept (enforced)."),
+    key("segment.bytes", Some("log.segment.bytes"), "1073741824", Int, "Segment size at which the log rolls (enforced)."),
+    key("segment.index.bytes", Some("log.index.size.max.bytes"), "10485760", Int, "Max offset index size per segment."),
+    key("segment.jitter.ms", Some("log.roll.jitter.ms"), "0", Long, "Random jitter on segment.ms (no effect)."),
+    key("segment.ms", Some("log.roll.ms"), "604800000", Long, "Segment age at which the log rolls (enforced)."),
+    key("unclean.leader.election.enable", Some("unclean.leader.election.enable"), "false", Boolean, "Leader election from out-of-sync replicas (single node: no effect)."),
+];
+
+/// Looks a topic setting up by name.
+pub fn topic_config_key(name: &str) -> Option<&'static TopicConfigKey> {
+    TOPIC_CONFIGS.iter().find(|k| k.name == name)
+}
+
+/// Why a topic config value was refused (answered as INVALID_CONFIG).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TopicConfigError {
+    #[error("unknown topic config `{0}`")]
+    Unknown(String),
+    #[error("invalid value `{value}` for topic config `{name}`: {reason}")]
+    Invalid { name: String, value: String, reason: String },
+}
+
+/// Checks one topic config name/value pair.
+pub fn validate_topic_config(name: &str, value: &str) -> Result<(), TopicConfigError> {
+    let key = topic_config_key(name).ok_or_else(|| TopicConfigError::Unknown(name.to_string()))?;
+    let invalid = |reason: &str| TopicConfigError::Invalid {
+        name: name.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    match key.config_type {
+        Int => {
+            let v: i32 = value.trim().parse().map_err(|_| invalid("not an int"))?;
+            if matches!(name, "segment.bytes" | "max.message.bytes" | "index.interval.bytes" | "segment.index.bytes" | "min.insync.replicas")
+                && v < 1
+            {
+                return Err(invalid("must be at least 1"));
+            }
+        }
+        Long => {
+            let v: i64 = value.trim().parse().map_err(|_| invalid("not a long"))?;
+            if v < -1 {
+                return Err(invalid("must be -1 or more"));
+            }
+        }
+        Boolean if !matches!(value.trim(), "true" | "false") => {
+            return Err(invalid("not true or false"));
+        }
+        _ => {}
+    }
+    match name {
+        "message.timestamp.type" if !matches!(value, "CreateTime" | "LogAppendTime") => {
+            Err(invalid("must be CreateTime or LogAppendTime"))
+        }
+        "cleanup.policy" if value.trim() != "delete" => {
+            Err(invalid("only `delete` is supported; log compaction is not implemented yet"))
+        }
+        "compression.type" if value.trim() != "producer" => {
+            Err(invalid("only `producer` is supported; batches are stored as produced"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Where a topic setting's effective value comes from (DescribeConfigs `config_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    TopicConfig = 1,
+    DynamicBrokerConfig = 2,
+    StaticBrokerConfig = 4,
+    DefaultConfig = 5,
+}
+
+/// The effective value of a topic setting and where it came from.
+pub fn effective_topic_config(
+    key: &TopicConfigKey,
+    overrides: &BTreeMap<String, String>,
+    broker: &BrokerConfig,
+) -> (String, ConfigSource) {
+    if let Some(v) = overrides.get(key.name) {
+        return (v.clone(), ConfigSource::TopicConfig);
+    }
+    if let Some(syn) = key.broker_synonym {
+        if broker.explicit.contains(syn) {
+            if let Some(v) = broker.get(syn) {
+                return (v, ConfigSource::StaticBrokerConfig);
+            }
+        }
+    }
+    (key.default.to_string(), ConfigSource::DefaultConfig)
+}
+
+/// Builds the storage configuration of a topic from its overrides and the broker's defaults.
+pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -> LogConfig {
+    let get = |name: &str| -> String {
+        topic_config_key(name)
+            .map(|k| effective_topic_config(k, overrides, broker).0)
+            .unwrap_or_default()
+    };
+    let long = |name: &str, fallback: i64| get(name).trim().parse::<i64>().unwrap_or(fallback);
+    let defaults = LogConfig::default();
+    LogConfig {
+        segment_bytes: u64::try_from(long("segment.bytes", 1 << 30)).unwrap_or(defaults.segment_bytes).max(1),
+        segment_ms: long("segment.ms", defaults.segment_ms),
+        retention_ms: long("retention.ms", defaults.retention_ms),
+        retention_bytes: long("retention.bytes", defaults.retention_bytes),
+        flush_messages: long("flush.messages", defaults.flush_messages),
+        flush_ms: long("flush.ms", defaults.flush_ms),
+        index_interval_bytes: u32::try_from(long("index.interval.bytes", 4096)).unwrap_or(4096),
+        max_message_bytes: u32::try_from(long("max.message.bytes", 1_048_588)).unwrap_or(1_048_588),
+        message_timestamp_type: if get("message.timestamp.type") == "LogAppendTime" {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        },
+        file_delete_delay_ms: long("file.delete.delay.ms", defaults.file_delete_delay_ms),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation() {
+        assert!(validate_topic_config("retention.ms", "1000").is_ok());
+        assert!(validate_topic_config("retention.ms", "-1").is_ok());
+        assert!(validate_topic_config("retention.ms", "x").is_err());
+        assert!(validate_topic_config("segment.bytes", "0").is_err());
+        assert!(validate_topic_config("nope", "1").is_err());
+        assert!(validate_topic_config("message.timestamp.type", "LogAppendTime").is_ok());
+        assert!(validate_topic_config("cleanup.policy", "compact").is_err());
+    }
+
+    #[test]
+    fn sources_and_log_config() {
+        let mut broker = BrokerConfig::default();
+        broker.set("log.segment.bytes", "2048").unwrap();
+        let mut overrides = BTreeMap::new();
+        overrides.insert("retention.ms".to_string(), "5000".to_string());
+        let seg = topic_config_key("segment.bytes").unwrap();
+        assert_eq!(effective_topic_config(seg, &overrides, &broker), ("2048".to_string(), ConfigSource::StaticBrokerConfig));
+        let ret = topic_config_key("retention.ms").unwrap();
+        assert_eq!(effective_topic_config(ret, &overrides, &broker).1, ConfigSource::TopicConfig);
+        let lc = log_config(&overrides, &broker);
+        assert_eq!(lc.segment_bytes, 2048);
+        assert_eq!(lc.retention_ms, 5000);
+        assert_eq!(lc.max_message_bytes, 1_048_588);
+    }
+}

@@ -1,0 +1,474 @@
+//! Kafka record batch v2 (magic 2): a zero-copy view of the 61-byte header, CRC32C checking,
+//! splitting a buffer into batches, validating a producer's batch, and the few in-place rewrites the
+//! log makes (base offset, LogAppendTime).
+//!
+//! Deliberately does not decode records into objects or decompress anything: the log stores batches
+//! byte-for-byte. Uncompressed records sections are walked only to validate their framing and to
+//! find per-record timestamps for ListOffsets.
+//!
+//! Layout (big-endian): baseOffset i64 @0, batchLength i32 @8, partitionLeaderEpoch i32 @12,
+//! magic i8 @16, crc u32 @17 (CRC32C of bytes 21..end), attributes i16 @21, lastOffsetDelta i32 @23,
+//! baseTimestamp i64 @27, maxTimestamp i64 @35, producerId i64 @43, producerEpoch i16 @51,
+//! baseSequence i32 @53, recordsCount i32 @57, records @61.
+
+use crate::config::TimestampType;
+use crate::error::AppendError;
+
+/// Size of the v2 batch header, up to and including `recordsCount`.
+pub const HEADER_LEN: usize = 61;
+/// Bytes before `partitionLeaderEpoch` that `batchLength` does not count (baseOffset + batchLength).
+pub(crate) const LOG_OVERHEAD: usize = 12;
+const MAGIC_OFFSET: usize = 16;
+const CRC_OFFSET: usize = 17;
+const ATTRIBUTES_OFFSET: usize = 21;
+const MAX_TIMESTAMP_OFFSET: usize = 35;
+/// Attribute bit: timestamps are LogAppendTime.
+const TIMESTAMP_TYPE_BIT: i16 = 1 << 3;
+const TRANSACTIONAL_BIT: i16 = 1 << 4;
+const CONTROL_BIT: i16 = 1 << 5;
+/// Highest compression codec id Kafka defines (zstd).
+const MAX_CODEC: u8 = 4;
+
+/// The fixed header of a v2 record batch, parsed by value from the first [`HEADER_LEN`] bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    pub batch_length: i32,
+    pub partition_leader_epoch: i32,
+    pub magic: i8,
+    pub crc: u32,
+    pub attributes: i16,
+    pub last_offset_delta: i32,
+    pub base_timestamp: i64,
+    pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub records_count: i32,
+}
+
+fn array<const N: usize>(buf: &[u8], at: usize) -> [u8; N] {
+    let mut a = [0u8; N];
+    a.copy_from_slice(&buf[at..at + N]);
+    a
+}
+
+fn corrupt(msg: impl Into<String>) -> AppendError {
+    AppendError::CorruptMessage(msg.into())
+}
+
+impl BatchHeader {
+    /// Parses the header at the start of `buf`. Checks the magic byte first (it sits at byte 16 in
+    /// every message format, so old formats are reported as such), then that a full header is
+    /// present and that `batchLength` covers at least the header. Does not require the whole batch
+    /// to be in `buf` and does not check the CRC.
+    pub fn parse(buf: &[u8]) -> Result<BatchHeader, AppendError> {
+        if buf.len() <= MAGIC_OFFSET {
+            return Err(corrupt(format!(
+                "truncated batch header: {} bytes",
+                buf.len()
+            )));
+        }
+        let magic = buf[MAGIC_OFFSET] as i8;
+        if magic != 2 {
+            return Err(AppendError::UnsupportedMagic(magic));
+        }
+        if buf.len() < HEADER_LEN {
+            return Err(corrupt(format!(
+                "truncated batch header: {} bytes",
+                buf.len()
+            )));
+        }
+        let h = BatchHeader {
+            base_offset: i64::from_be_bytes(array(buf, 0)),
+            batch_length: i32::from_be_bytes(array(buf, 8)),
+            partition_leader_epoch: i32::from_be_bytes(array(buf, 12)),
+            magic,
+            crc: u32::from_be_bytes(array(buf, CRC_OFFSET)),
+            attributes: i16::from_be_bytes(array(buf, ATTRIBUTES_OFFSET)),
+            last_offset_delta: i32::from_be_bytes(array(buf, 23)),
+            base_timestamp: i64::from_be_bytes(array(buf, 27)),
+            max_timestamp: i64::from_be_bytes(array(buf, MAX_TIMESTAMP_OFFSET)),
+            producer_id: i64::from_be_bytes(array(buf, 43)),
+            producer_epoch: i16::from_be_bytes(array(buf, 51)),
+            base_sequence: i32::from_be_bytes(array(buf, 53)),
+            records_count: i32::from_be_bytes(array(buf, 57)),
+        };
+        if (h.batch_length as i64) < (HEADER_LEN - LOG_OVERHEAD) as i64 {
+            return Err(corrupt(format!(
+                "batch length {} is smaller than the v2 header",
+                h.batch_length
+            )));
+        }
+        Ok(h)
+    }
+
+    /// Whole batch size in bytes: `batch_length + 12`.
+    pub fn total_len(&self) -> usize {
+        self.batch_length.max(0) as usize + LOG_OVERHEAD
+    }
+
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset + i64::from(self.last_offset_delta)
+    }
+
+    /// Compression codec id (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
+    pub fn compression(&self) -> u8 {
+        (self.attributes & 7) as u8
+    }
+
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_BIT != 0
+    }
+
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_BIT != 0
+    }
+
+    pub fn timestamp_type(&self) -> TimestampType {
+        if self.attributes & TIMESTAMP_TYPE_BIT != 0 {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        }
+    }
+
+    /// Last sequence number of the batch, wrapping from i32::MAX to 0 as Kafka does.
+    pub(crate) fn last_sequence(&self) -> i32 {
+        let last = i64::from(self.base_sequence) + i64::from(self.last_offset_delta);
+        if last > i64::from(i32::MAX) {
+            (last - i64::from(i32::MAX) - 1) as i32
+        } else {
+            last as i32
+        }
+    }
+}
+
+/// True when `batch` (exactly one whole batch) carries a correct CRC32C over bytes `[21..]`.
+pub fn verify_crc(batch: &[u8]) -> bool {
+    if batch.len() < HEADER_LEN {
+        return false;
+    }
+    let stored = u32::from_be_bytes(array(batch, CRC_OFFSET));
+    crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]) == stored
+}
+
+/// Splits `buf` into whole batches. Yields an error (and then stops) for a bad header or a batch
+/// that runs past the end of `buf`. Does not check CRCs.
+pub fn iter_batches(buf: &[u8]) -> impl Iterator<Item = Result<(BatchHeader, &[u8]), AppendError>> {
+    BatchIter { buf, done: false }
+}
+
+struct BatchIter<'a> {
+    buf: &'a [u8],
+    done: bool,
+}
+
+impl<'a> Iterator for BatchIter<'a> {
+    type Item = Result<(BatchHeader, &'a [u8]), AppendError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.buf.is_empty() {
+            return None;
+        }
+        let header = match BatchHeader::parse(self.buf) {
+            Ok(h) => h,
+            Err(e) => {
+                self.done = true;
+                return Some(Err(e));
+            }
+        };
+        let len = header.total_len();
+        if len > self.buf.len() {
+            self.done = true;
+            return Some(Err(corrupt(format!(
+                "batch of {len} bytes truncated to {} bytes",
+                self.buf.len()
+            ))));
+        }
+        let (batch, rest) = self.buf.split_at(len);
+        self.buf = rest;
+        Some(Ok((header, batch)))
+    }
+}
+
+/// Full producer-side validation of one whole batch (`batch.len() == header.total_len()`):
+/// size limit, CRC, record count consistency, known codec, and for uncompressed batches the
+/// framing of every record.
+pub(crate) fn validate(
+    header: &BatchHeader,
+    batch: &[u8],
+    max_message_bytes: u32,
+) -> Result<(), AppendError> {
+    if batch.len() > max_message_bytes as usize {
+        return Err(AppendError::RecordTooLarge {
+            size: batch.len(),
+            max: max_message_bytes,
+        });
+    }
+    if !verify_crc(batch) {
+        return Err(corrupt("CRC32C mismatch"));
+    }
+    if header.records_count < 1 {
+        return Err(corrupt(format!(
+            "records count {} must be at least 1",
+            header.records_count
+        )));
+    }
+    if header.last_offset_delta != header.records_count - 1 {
+        return Err(corrupt(format!(
+            "lastOffsetDelta {} does not match records count {}",
+            header.last_offset_delta, header.records_count
+        )));
+    }
+    if header.compression() > MAX_CODEC {
+        return Err(corrupt(format!(
+            "unknown compression codec {}",
+            header.compression()
+        )));
+    }
+    if header.compression() == 0 {
+        let mut count: i64 = 0;
+        for record in RecordIter::new(&batch[HEADER_LEN..]) {
+            record.map_err(corrupt)?;
+            count += 1;
+        }
+        if count != i64::from(header.records_count) {
+            return Err(corrupt(format!(
+                "records section holds {count} records, header says {}",
+                header.records_count
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Writes `base_offset` into the batch header (bytes 0..8, not covered by the CRC).
+pub(crate) fn set_base_offset(batch: &mut [u8], base_offset: i64) {
+    batch[0..8].copy_from_slice(&base_offset.to_be_bytes());
+}
+
+/// Marks the batch LogAppendTime with `max_timestamp = now_ms` and recomputes the CRC, as Kafka's
+/// `DefaultRecordBatch.setMaxTimestamp` does.
+pub(crate) fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
+    let attributes = i16::from_be_bytes(array(batch, ATTRIBUTES_OFFSET)) | TIMESTAMP_TYPE_BIT;
+    batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
+    batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// The two fields of an uncompressed record the log needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RecordInfo {
+    pub(crate) timestamp_delta: i64,
+    pub(crate) offset_delta: i32,
+}
+
+/// Walks the records section of an uncompressed batch, checking each record's framing: varint
+/// length, then attributes, timestampDelta, offsetDelta, key, value and headers filling exactly
+/// that length.
+pub(crate) struct RecordIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    failed: bool,
+}
+
+impl<'a> RecordIter<'a> {
+    pub(crate) fn new(records_section: &'a [u8]) -> Self {
+        RecordIter {
+            buf: records_section,
+            pos: 0,
+            failed: false,
+        }
+    }
+
+    fn parse_one(&mut self) -> Result<RecordInfo, String> {
+        let len = read_varint(self.buf, &mut self.pos)?;
+        if len < 0 {
+            return Err(format!("negative record length {len}"));
+        }
+        let end = self
+            .pos
+            .checked_add(len as usize)
+            .filter(|end| *end <= self.buf.len())
+            .ok_or_else(|| format!("record of {len} bytes runs past the batch"))?;
+        let body = &self.buf[self.pos..end];
+        self.pos = end;
+        let mut p = 1; // attributes (unused in v2)
+        if body.is_empty() {
+            return Err("empty record".to_string());
+        }
+        let timestamp_delta = read_varlong(body, &mut p)?;
+        let offset_delta = read_varint(body, &mut p)?;
+        skip_bytes(body, &mut p, -1, "key")?;
+        skip_bytes(body, &mut p, -1, "value")?;
+        let headers = read_varint(body, &mut p)?;
+        if headers < 0 {
+            return Err(format!("negative header count {headers}"));
+        }
+        for _ in 0..headers {
+            skip_bytes(body, &mut p, 0, "header key")?;
+            skip_bytes(body, &mut p, -1, "header value")?;
+        }
+        if p != body.len() {
+            return Err(format!("record length {len} but its fields take {p} bytes"));
+        }
+        Ok(RecordInfo {
+            timestamp_delta,
+            offset_delta,
+        })
+    }
+}
+
+impl Iterator for RecordIter<'_> {
+    type Item = Result<RecordInfo, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.pos >= self.buf.len() {
+            return None;
+        }
+        let r = self.parse_one();
+        if r.is_err() {
+            self.failed = true;
+        }
+        Some(r)
+    }
+}
+
+/// Skips a varint-length-prefixed byte string; `min_len` is -1 where null is allowed, else 0.
+fn skip_bytes(buf: &[u8], pos: &mut usize, min_len: i32, what: &str) -> Result<(), String> {
+    let len = read_varint(buf, pos)?;
+    if len < min_len {
+        return Err(format!("invalid {what} length {len}"));
+    }
+    if len > 0 {
+        let end = pos
+            .checked_add(len as usize)
+            .filter(|end| *end <= buf.len())
+            .ok_or_else(|| format!("{what} of {len} bytes runs past the record"))?;
+        *pos = end;
+    }
+    Ok(())
+}
+
+fn read_unsigned_varint(buf: &[u8], pos: &mut usize, max_bytes: u32) -> Result<u64, String> {
+    let mut value: u64 = 0;
+    for i in 0..max_bytes {
+        let b = *buf.get(*pos).ok_or("truncated varint")?;
+        *pos += 1;
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err("varint too long".to_string())
+}
+
+/// Zigzag varint (Kafka `ByteUtils.readVarint`).
+pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Result<i32, String> {
+    let v = read_unsigned_varint(buf, pos, 5)?;
+    if v > u64::from(u32::MAX) {
+        return Err("varint overflows 32 bits".to_string());
+    }
+    let v = v as u32;
+    Ok(((v >> 1) as i32) ^ -((v & 1) as i32))
+}
+
+/// Zigzag varlong (Kafka `ByteUtils.readVarlong`).
+pub(crate) fn read_varlong(buf: &[u8], pos: &mut usize) -> Result<i64, String> {
+    let v = read_unsigned_varint(buf, pos, 10)?;
+    Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zigzag(v: i64) -> Vec<u8> {
+        let mut u = ((v << 1) ^ (v >> 63)) as u64;
+        let mut out = Vec::new();
+        loop {
+            if u < 0x80 {
+                out.push(u as u8);
+                return out;
+            }
+            out.push((u as u8 & 0x7f) | 0x80);
+            u >>= 7;
+        }
+    }
+
+    #[test]
+    fn varints_round_trip() {
+        for v in [
+            0i64,
+            1,
+            -1,
+            63,
+            -64,
+            64,
+            300,
+            i32::MAX as i64,
+            i32::MIN as i64,
+        ] {
+            let b = zigzag(v);
+            let mut p = 0;
+            assert_eq!(read_varint(&b, &mut p).unwrap() as i64, v);
+            assert_eq!(p, b.len());
+        }
+        for v in [i64::MAX, i64::MIN, 1 << 40] {
+            let b = zigzag(v);
+            let mut p = 0;
+            assert_eq!(read_varlong(&b, &mut p).unwrap(), v);
+        }
+        let mut p = 0;
+        assert!(read_varint(&[0x80, 0x80], &mut p).is_err());
+        let mut p = 0;
+        assert!(read_varint(&[0xff; 6], &mut p).is_err());
+    }
+
+    #[test]
+    fn last_sequence_wraps_to_zero() {
+        let mut h = BatchHeader {
+            base_offset: 0,
+            batch_length: 49,
+            partition_leader_epoch: 0,
+            magic: 2,
+            crc: 0,
+            attributes: 0,
+            last_offset_delta: 2,
+            base_timestamp: 0,
+            max_timestamp: 0,
+            producer_id: 1,
+            producer_epoch: 0,
+            base_sequence: i32::MAX - 1,
+            records_count: 3,
+        };
+        assert_eq!(h.last_sequence(), 0);
+        h.base_sequence = 5;
+        assert_eq!(h.last_sequence(), 7);
+    }
+
+    #[test]
+    fn parse_rejects_short_and_old_magic() {
+        assert!(matches!(
+            BatchHeader::parse(&[0u8; 10]),
+            Err(AppendError::CorruptMessage(_))
+        ));
+        let mut b = [0u8; 61];
+        b[16] = 1;
+        assert!(matches!(
+            BatchHeader::parse(&b),
+            Err(AppendError::UnsupportedMagic(1))
+        ));
+        b[16] = 2;
+        // batch_length 0 is smaller than the header
+        assert!(matches!(
+            BatchHeader::parse(&b),
+            Err(AppendError::CorruptMessage(_))
+        ));
+        b[8..12].copy_from_slice(&49i32.to_be_bytes());
+        let h = BatchHeader::parse(&b).unwrap();
+        assert_eq!(h.total_len(), 61);
+    }
+}

@@ -1,0 +1,60 @@
+//! Per-partition log settings, named and defaulted as Kafka's topic configs.
+//!
+//! Owns only the values. Parsing topic-config strings and broker-level defaults (`log.segment.bytes`
+//! and friends) belong to the broker, which builds a [`LogConfig`] per partition.
+
+/// Kafka `message.timestamp.type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TimestampType {
+    /// Keep the producer's timestamps.
+    #[default]
+    CreateTime,
+    /// The broker stamps each batch with the append time (attributes bit 3, `max_timestamp = now`).
+    LogAppendTime,
+}
+
+/// Settings of one partition log. Changeable at runtime via [`crate::PartitionLog::update_config`];
+/// new values apply from the next append / retention run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Kafka `segment.bytes`: roll the active segment before it would grow past this. Default 1 GiB.
+    pub segment_bytes: u64,
+    /// Kafka `segment.ms`: roll a non-empty active segment older than this. Default 7 days.
+    pub segment_ms: i64,
+    /// Kafka `retention.ms`: delete segments whose newest timestamp is older. -1 = unlimited. Default 7 days.
+    pub retention_ms: i64,
+    /// Kafka `retention.bytes`: delete oldest segments while the log is bigger. -1 = unlimited (default).
+    pub retention_bytes: i64,
+    /// Kafka `flush.messages`: fsync after this many appended records. Default i64::MAX (OS decides).
+    pub flush_messages: i64,
+    /// Kafka `flush.ms`: fsync when the last flush is older than this. Default i64::MAX.
+    pub flush_ms: i64,
+    /// Kafka `index.interval.bytes`: bytes between sparse offset-index entries. Default 4096.
+    pub index_interval_bytes: u32,
+    /// Kafka `max.message.bytes`: largest accepted batch. Default 1048588.
+    pub max_message_bytes: u32,
+    /// Kafka `message.timestamp.type`. Default CreateTime.
+    pub message_timestamp_type: TimestampType,
+    /// Kafka `file.delete.delay.ms`. Default 60000. Strom deletes segment files immediately (reads
+    /// copy into an owned buffer under the log's lock, so no reader can still be using a deleted
+    /// file); the value is kept for config round-trips only.
+    pub file_delete_delay_ms: i64,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+        LogConfig {
+            segment_bytes: 1024 * 1024 * 1024,
+            segment_ms: 7 * DAY_MS,
+            retention_ms: 7 * DAY_MS,
+            retention_bytes: -1,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+            index_interval_bytes: 4096,
+            max_message_bytes: 1_048_588,
+            message_timestamp_type: TimestampType::CreateTime,
+            file_delete_delay_ms: 60_000,
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Error enums of the storage crate, named for what happened.
+//!
+//! Only strom-broker turns these into Kafka error codes (exhaustive matches, no `_` arm), so adding
+//! a variant here is a deliberate, compile-breaking change for the broker.
+
+use thiserror::Error;
+
+/// Why [`crate::PartitionLog::append`] refused a produce. Nothing was written when this is returned
+/// (except for `Io`, which may follow a partial write that recovery will clean up).
+#[derive(Debug, Error)]
+pub enum AppendError {
+    /// Bad CRC, bad or truncated length, records count / `lastOffsetDelta` inconsistent, or an
+    /// uncompressed records section that does not parse. Kafka `CORRUPT_MESSAGE`.
+    #[error("corrupt record batch: {0}")]
+    CorruptMessage(String),
+    /// Batch magic other than 2. Kafka `UNSUPPORTED_FOR_MESSAGE_FORMAT`.
+    #[error("unsupported record batch magic {0}; only magic 2 is supported")]
+    UnsupportedMagic(i8),
+    /// One batch larger than `max.message.bytes`. Kafka `MESSAGE_TOO_LARGE`.
+    #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
+    RecordTooLarge { size: usize, max: u32 },
+    /// Reserved for `message.timestamp.*.max.ms` checks; not produced yet. Kafka `INVALID_TIMESTAMP`.
+    #[error("record timestamp out of the accepted range")]
+    InvalidTimestamp,
+    /// Idempotent producer sequence gap or reorder. Kafka `OUT_OF_ORDER_SEQUENCE_NUMBER`.
+    #[error("out of order sequence for producer {producer_id}: expected {expected}, got {got}")]
+    OutOfOrderSequence {
+        producer_id: i64,
+        expected: i32,
+        got: i32,
+    },
+    /// Batch from a fenced (older) producer epoch. Kafka `INVALID_PRODUCER_EPOCH`.
+    #[error("producer {producer_id} epoch {got} is older than current epoch {current}")]
+    InvalidProducerEpoch {
+        producer_id: i64,
+        current: i16,
+        got: i16,
+    },
+    #[error("i/o error appending to the log: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Why [`crate::PartitionLog::read`] could not serve a fetch.
+#[derive(Debug, Error)]
+pub enum ReadError {
+    /// Kafka `OFFSET_OUT_OF_RANGE`.
+    #[error("offset {requested} is out of range [{log_start}, {log_end}]")]
+    OffsetOutOfRange {
+        requested: i64,
+        log_start: i64,
+        log_end: i64,
+    },
+    #[error("i/o error reading the log: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Failures of opening, flushing, retention and the other maintenance operations.
+#[derive(Debug, Error)]
+pub enum StorageError {
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// On-disk state that cannot be trusted or repaired automatically, e.g. an unreadable
+    /// log-start-offset checkpoint.
+    #[error("corrupt storage state: {0}")]
+    Corrupt(String),
+}
+
+impl From<StorageError> for std::io::Error {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Io(io) => io,
+            StorageError::Corrupt(msg) => std::io::Error::new(std::io::ErrorKind::InvalidData, msg),
+        }
+    }
+}

@@ -1,0 +1,577 @@
+//! PartitionLog: the log of one partition, a directory of segments (all sealed but the last, the
+//! active one) plus checkpoints (`recovery-point`, `log-start-offset`) and producer snapshots.
+//!
+//! Owns offset assignment, producer validation, segment rolling, reads across segments, ListOffsets
+//! lookups, DeleteRecords, retention, the flush policy and recovery at open. Does not own the high
+//! watermark, replication or leader epochs (callers pass `max_offset` to reads), nor locking: it
+//! is `&mut self` for changes and `&self` for reads, and the broker wraps it as it sees fit.
+
+use std::collections::VecDeque;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use crate::batch::{self, BatchHeader};
+use crate::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE, TMP_SUFFIX};
+use crate::config::{LogConfig, TimestampType};
+use crate::error::{AppendError, ReadError, StorageError};
+use crate::producer_state::{Check, ProducerStateManager};
+use crate::segment::{
+    segment_file, ActiveSegment, LoadMode, SealedSegment, Segment, INDEX_EXT, LOG_EXT,
+    TIME_INDEX_EXT,
+};
+
+/// Result of a successful [`PartitionLog::append`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset given to the first record (for a duplicate: of the original batch).
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The stamped time when the log uses LogAppendTime, else -1.
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+    /// The batch was already in the log (idempotent retry): nothing was appended.
+    pub duplicate: bool,
+    /// Records appended by this call (0 for a duplicate).
+    pub records: u64,
+}
+
+/// Result of [`PartitionLog::read`]: whole stored batches, byte-for-byte.
+#[derive(Clone, Debug)]
+pub struct FetchData {
+    pub records: Bytes,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// A (timestamp, offset) pair answering ListOffsets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimestampOffset {
+    pub timestamp: i64,
+    pub offset: i64,
+}
+
+/// The log of one partition. See the crate docs for the on-disk layout.
+#[derive(Debug)]
+pub struct PartitionLog {
+    dir: PathBuf,
+    config: LogConfig,
+    /// Oldest first; contiguous with each other and with `active`.
+    sealed: VecDeque<SealedSegment>,
+    active: ActiveSegment,
+    log_start_offset: i64,
+    /// Everything below this offset is known to be fsynced.
+    recovery_point: i64,
+    producers: ProducerStateManager,
+    unflushed_records: u64,
+    last_flush_ms: i64,
+    /// Latest `now_ms` seen, for operations that take no clock (DeleteRecords rolling).
+    last_now_ms: i64,
+}
+
+impl PartitionLog {
+    /// Opens (creating if missing) the log in `dir`. With `clean_shutdown` false, every batch from
+    /// the segment holding the recovery point onwards is CRC-checked and the log is cut at the
+    /// first torn or corrupt batch (later segments are deleted); recovered segments are fsynced.
+    /// Indexes are rebuilt where missing or inconsistent. Producer state comes from the newest
+    /// snapshot plus a scan of the batch headers after it.
+    pub fn open(
+        dir: PathBuf,
+        config: LogConfig,
+        now_ms: i64,
+        clean_shutdown: bool,
+    ) -> Result<PartitionLog, StorageError> {
+        fs::create_dir_all(&dir)?;
+        let bases = list_segments(&dir)?;
+        let log_start_checkpoint = checkpoint::read_offset(&dir.join(LOG_START_OFFSET_FILE))?;
+        let recover_from = if clean_shutdown {
+            None
+        } else {
+            let rp = match checkpoint::read_offset(&dir.join(RECOVERY_POINT_FILE)) {
+                Ok(rp) => rp.unwrap_or(i64::MIN),
+                Err(StorageError::Corrupt(reason)) => {
+                    tracing::warn!(dir = %dir.display(), %reason, "unreadable recovery point; recovering the whole log");
+                    i64::MIN
+                }
+                Err(e) => return Err(e),
+            };
+            // The segment holding the recovery point and all later ones.
+            Some(bases.partition_point(|b| *b <= rp).saturating_sub(1))
+        };
+
+        let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
+        let mut truncated = false;
+        for (i, &base) in bases.iter().enumerate() {
+            if truncated {
+                tracing::warn!(dir = %dir.display(), base_offset = base, "deleting segment after a truncated one");
+                for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT] {
+                    remove_if_exists(&segment_file(&dir, base, ext))?;
+                }
+                continue;
+            }
+            let recover = recover_from.is_some_and(|first| i >= first);
+            let mode = if recover {
+                LoadMode::Recover
+            } else {
+                LoadMode::Trust
+            };
+            let loaded = Segment::open(
+                &dir,
+                base,
+                bases.get(i + 1).copied(),
+                mode,
+                config.index_interval_bytes,
+            )?;
+            if recover {
+                loaded.segment.sync()?;
+            }
+            truncated |= loaded.truncated_bytes.is_some();
+            segments.push(loaded.segment);
+        }
+
+        let active = match segments.pop() {
+            Some(seg) => ActiveSegment::from_loaded(seg, now_ms)?,
+            None => ActiveSegment::create(&dir, log_start_checkpoint.unwrap_or(0).max(0), now_ms)?,
+        };
+        let sealed = segments
+            .into_iter()
+            .map(SealedSegment::from_loaded)
+            .collect::<io::Result<VecDeque<_>>>()?;
+        let first_base = sealed.front().map_or(active.segment().base_offset(), |s| {
+            s.segment().base_offset()
+        });
+        let log_end = active.segment().next_offset();
+        let log_start_offset = log_start_checkpoint
+            .unwrap_or(first_base)
+            .max(first_base)
+            .min(log_end);
+
+        let mut log = PartitionLog {
+            dir,
+            config,
+            sealed,
+            active,
+            log_start_offset,
+            recovery_point: log_end,
+            producers: ProducerStateManager::default(),
+            unflushed_records: 0,
+            last_flush_ms: now_ms,
+            last_now_ms: now_ms,
+        };
+        log.load_producer_state()?;
+        ProducerStateManager::prune_snapshots(&log.dir, first_base)?;
+        if recover_from.is_some() {
+            // Recovered segments were fsynced above.
+            checkpoint::write_offset(&log.dir.join(RECOVERY_POINT_FILE), log_end)?;
+        }
+        Ok(log)
+    }
+
+    fn load_producer_state(&mut self) -> Result<(), StorageError> {
+        let log_end = self.log_end_offset();
+        let (from, mut producers) = match ProducerStateManager::load_latest(&self.dir, log_end)? {
+            Some((offset, state)) => (offset, state),
+            None => (i64::MIN, ProducerStateManager::default()),
+        };
+        for seg in self.segments() {
+            if seg.next_offset() > from {
+                seg.headers_from(from.max(seg.base_offset()), &mut |h| producers.replay(h))?;
+            }
+        }
+        self.producers = producers;
+        Ok(())
+    }
+
+    fn segments(&self) -> impl Iterator<Item = &Segment> {
+        self.sealed
+            .iter()
+            .map(SealedSegment::segment)
+            .chain(std::iter::once(self.active.segment()))
+    }
+
+    /// Index (in `segments()` order) of the segment that would hold `offset`.
+    fn locate(&self, offset: i64) -> usize {
+        if self.active.segment().base_offset() <= offset {
+            return self.sealed.len();
+        }
+        self.sealed
+            .partition_point(|s| s.segment().base_offset() <= offset)
+            .saturating_sub(1)
+    }
+
+    /// Validates and appends one or more v2 batches as sent by a producer; all or nothing. See the
+    /// crate's API notes: offsets are assigned by rewriting `base_offset`, LogAppendTime logs
+    /// stamp `max_timestamp` (and recompute the CRC), the bytes are otherwise stored as sent. A
+    /// duplicate idempotent batch appends nothing and reports the original offsets. Applies the
+    /// flush policy afterwards.
+    pub fn append(&mut self, records: &[u8], now_ms: i64) -> Result<AppendInfo, AppendError> {
+        self.last_now_ms = now_ms;
+        if records.is_empty() {
+            return Err(AppendError::CorruptMessage("empty record set".to_string()));
+        }
+        let mut batches: Vec<(usize, BatchHeader)> = Vec::new();
+        let mut pos = 0;
+        for item in batch::iter_batches(records) {
+            let (h, bytes) = item?;
+            batch::validate(&h, bytes, self.config.max_message_bytes)?;
+            batches.push((pos, h));
+            pos += bytes.len();
+        }
+
+        let log_append_time = self.config.message_timestamp_type == TimestampType::LogAppendTime;
+        let log_start_offset = self.log_start_offset;
+        let mut next = self.log_end_offset();
+        let mut pending = self.producers.begin_append();
+        for (_, h) in batches.iter_mut() {
+            h.base_offset = next;
+            if log_append_time {
+                h.max_timestamp = now_ms;
+                h.attributes |= 1 << 3;
+            }
+            if let Check::Duplicate(original) = pending.check(h, next)? {
+                return Ok(AppendInfo {
+                    base_offset: original.first_offset,
+                    last_offset: original.last_offset,
+                    log_append_time: if log_append_time {
+                        original.max_timestamp
+                    } else {
+                        -1
+                    },
+                    log_start_offset,
+                    duplicate: true,
+                    records: 0,
+                });
+            }
+            next = h.last_offset() + 1;
+        }
+        let staged = pending.into_staged();
+
+        let mut bytes = records.to_vec();
+        for (pos, h) in &batches {
+            let b = &mut bytes[*pos..*pos + h.total_len()];
+            batch::set_base_offset(b, h.base_offset);
+            if log_append_time {
+                batch::set_log_append_time(b, now_ms);
+            }
+        }
+        if self.active.should_roll(
+            bytes.len() as u64,
+            next - 1,
+            self.config.segment_bytes,
+            self.config.segment_ms,
+            now_ms,
+        ) {
+            self.roll(now_ms).map_err(io::Error::from)?;
+        }
+        self.active
+            .append(&bytes, &batches, self.config.index_interval_bytes)?;
+        self.producers.commit(staged);
+
+        let records_appended: u64 = batches
+            .iter()
+            .map(|(_, h)| h.records_count.max(0) as u64)
+            .sum();
+        self.unflushed_records += records_appended;
+        let info = AppendInfo {
+            base_offset: batches.first().map_or(next, |(_, h)| h.base_offset),
+            last_offset: next - 1,
+            log_append_time: if log_append_time { now_ms } else { -1 },
+            log_start_offset,
+            duplicate: false,
+            records: records_appended,
+        };
+        self.maybe_flush(now_ms).map_err(io::Error::from)?;
+        Ok(info)
+    }
+
+    /// Whole batches starting with the one containing `offset`, at most `max_bytes` in total except
+    /// that with `min_one` the first batch is returned whole whatever its size (KIP-74). Batches
+    /// whose base offset is >= `max_offset` (exclusive bound, e.g. the high watermark) are left
+    /// out. Data comes from one segment with one positional read. `offset == log_end` (or >=
+    /// `max_offset`) gives empty records; below log start or above log end is out of range.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one: bool,
+    ) -> Result<FetchData, ReadError> {
+        let log_start_offset = self.log_start_offset;
+        let log_end_offset = self.log_end_offset();
+        if offset < log_start_offset || offset > log_end_offset {
+            return Err(ReadError::OffsetOutOfRange {
+                requested: offset,
+                log_start: log_start_offset,
+                log_end: log_end_offset,
+            });
+        }
+        let mut records = Bytes::new();
+        if offset < log_end_offset && offset < max_offset {
+            for seg in self.segments().skip(self.locate(offset)) {
+                if let Some(data) = seg.read(offset, max_bytes, max_offset, min_one)? {
+                    records = data;
+                    break;
+                }
+            }
+        }
+        Ok(FetchData {
+            records,
+            log_start_offset,
+            log_end_offset,
+        })
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// The offset the next appended record will get.
+    pub fn log_end_offset(&self) -> i64 {
+        self.active.segment().next_offset()
+    }
+
+    /// Bytes in all segment log files (indexes not counted).
+    pub fn size_bytes(&self) -> u64 {
+        self.segments().map(Segment::size).sum()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.sealed.len() + 1
+    }
+
+    /// ListOffsets by timestamp: the earliest record at or after log start whose timestamp is >=
+    /// `ts`. Exact for uncompressed CreateTime batches; for compressed or LogAppendTime batches it
+    /// is the batch's first offset (clamped to log start) with the batch's max timestamp. The
+    /// special timestamps -1 / -2 / -3 are the caller's (use log_end / log_start /
+    /// [`PartitionLog::max_timestamp`]).
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<TimestampOffset>, StorageError> {
+        let log_start = self.log_start_offset;
+        for seg in self.segments() {
+            if let Some(found) = seg.find_timestamp(ts, log_start)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// ListOffsets MAX_TIMESTAMP: the largest batch max timestamp and the last offset of the
+    /// first batch that carried it. None when no batch has a timestamp.
+    pub fn max_timestamp(&self) -> Option<TimestampOffset> {
+        let mut best: Option<TimestampOffset> = None;
+        for seg in self.segments() {
+            if seg.max_timestamp() >= 0 && best.is_none_or(|b| seg.max_timestamp() > b.timestamp) {
+                best = Some(TimestampOffset {
+                    timestamp: seg.max_timestamp(),
+                    offset: seg.offset_of_max_timestamp(),
+                });
+            }
+        }
+        best
+    }
+
+    /// DeleteRecords: moves log start up to `offset` (clamped to log end; never moves it back),
+    /// persists it, and deletes segments entirely below it. If that is the whole active segment, an
+    /// empty segment is rolled first so it can go too. Returns the new log start offset.
+    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, StorageError> {
+        let target = offset.min(self.log_end_offset());
+        if target > self.log_start_offset {
+            self.log_start_offset = target;
+            checkpoint::write_offset(&self.dir.join(LOG_START_OFFSET_FILE), target)?;
+        }
+        if self.active.segment().size() > 0 && self.log_end_offset() <= self.log_start_offset {
+            self.roll(self.last_now_ms)?;
+        }
+        let mut deleted = 0;
+        while self
+            .sealed
+            .front()
+            .is_some_and(|s| s.segment().next_offset() <= self.log_start_offset)
+        {
+            self.delete_oldest_segment()?;
+            deleted += 1;
+        }
+        if deleted > 0 {
+            self.after_segment_deletion()?;
+        }
+        Ok(self.log_start_offset)
+    }
+
+    /// Time and size retention (Kafka `retention.ms`, `retention.bytes`): deletes whole segments,
+    /// oldest first. An entirely expired active segment is rolled first so it can be deleted; size
+    /// retention never deletes the active segment. Moves log start to the first remaining segment.
+    /// Returns how many segments were deleted. Segment files are deleted at once (no
+    /// `file.delete.delay.ms`). Note: does not know the high watermark.
+    pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, StorageError> {
+        self.last_now_ms = now_ms;
+        let mut deleted = 0;
+        let retention_ms = self.config.retention_ms;
+        if retention_ms >= 0 {
+            loop {
+                if let Some(oldest) = self.sealed.front() {
+                    if now_ms.saturating_sub(oldest.segment().retention_timestamp()?) > retention_ms
+                    {
+                        self.delete_oldest_segment()?;
+                        deleted += 1;
+                        continue;
+                    }
+                } else if self.active.segment().size() > 0
+                    && now_ms.saturating_sub(self.active.segment().retention_timestamp()?)
+                        > retention_ms
+                {
+                    self.roll(now_ms)?;
+                    continue;
+                }
+                break;
+            }
+        }
+        if self.config.retention_bytes >= 0 {
+            let mut excess = self.size_bytes() as i64 - self.config.retention_bytes;
+            while let Some(oldest) = self.sealed.front() {
+                let size = oldest.segment().size() as i64;
+                if excess - size < 0 {
+                    break;
+                }
+                excess -= size;
+                self.delete_oldest_segment()?;
+                deleted += 1;
+            }
+        }
+        if deleted > 0 {
+            self.after_segment_deletion()?;
+        }
+        Ok(deleted)
+    }
+
+    fn delete_oldest_segment(&mut self) -> Result<(), StorageError> {
+        if let Some(seg) = self.sealed.pop_front() {
+            let seg = seg.into_segment();
+            tracing::debug!(dir = %self.dir.display(), base_offset = seg.base_offset(), "deleting segment");
+            seg.delete()?;
+        }
+        Ok(())
+    }
+
+    fn after_segment_deletion(&mut self) -> Result<(), StorageError> {
+        let first_base = self
+            .sealed
+            .front()
+            .map_or(self.active.segment().base_offset(), |s| {
+                s.segment().base_offset()
+            });
+        if first_base > self.log_start_offset {
+            self.log_start_offset = first_base;
+        }
+        ProducerStateManager::prune_snapshots(&self.dir, first_base)?;
+        Ok(())
+    }
+
+    /// Seals the active segment (fsynced) and starts an empty one at log end; writes a producer
+    /// snapshot and moves the recovery point to the new segment's base.
+    fn roll(&mut self, now_ms: i64) -> Result<(), StorageError> {
+        let new_base = self.log_end_offset();
+        self.active.prepare_seal()?;
+        let fresh = ActiveSegment::create(&self.dir, new_base, now_ms)?;
+        let old = std::mem::replace(&mut self.active, fresh);
+        self.sealed.push_back(old.seal());
+        self.producers.write_snapshot(&self.dir, new_base)?;
+        if new_base > self.recovery_point {
+            self.recovery_point = new_base;
+            checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), new_base)?;
+        }
+        tracing::debug!(dir = %self.dir.display(), base_offset = new_base, "rolled segment");
+        Ok(())
+    }
+
+    /// fsyncs the active segment and its indexes and moves the recovery point to log end.
+    pub fn flush(&mut self) -> Result<(), StorageError> {
+        let log_end = self.log_end_offset();
+        if self.unflushed_records == 0 && self.recovery_point == log_end {
+            return Ok(());
+        }
+        self.active.flush()?;
+        checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), log_end)?;
+        self.recovery_point = log_end;
+        self.unflushed_records = 0;
+        Ok(())
+    }
+
+    /// Kafka `flush.messages` / `flush.ms`: flushes when enough records are unflushed or the last
+    /// flush is old enough. `append` calls this itself; call it periodically too.
+    pub fn maybe_flush(&mut self, now_ms: i64) -> Result<(), StorageError> {
+        self.last_now_ms = now_ms;
+        if self.unflushed_records == 0 {
+            return Ok(());
+        }
+        let by_count = self.unflushed_records >= self.config.flush_messages.max(1) as u64;
+        let by_time = now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms;
+        if by_count || by_time {
+            self.flush()?;
+            self.last_flush_ms = now_ms;
+        }
+        Ok(())
+    }
+
+    pub fn update_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Flushes and writes a producer-state snapshot at log end, so the next open needs no replay.
+    /// After this (and `LogManager::mark_clean_shutdown`) the dir counts as cleanly closed.
+    pub fn close(mut self) -> Result<(), StorageError> {
+        self.flush()?;
+        self.producers
+            .write_snapshot(&self.dir, self.log_end_offset())?;
+        Ok(())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Base offsets of the segment files in `dir`, sorted; removes leftover temp files and index files
+/// without a log file.
+fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
+    let mut bases = Vec::new();
+    let mut indexes = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(TMP_SUFFIX) {
+            remove_if_exists(&entry.path())?;
+            continue;
+        }
+        let Some((stem, ext)) = name.split_once('.') else {
+            continue;
+        };
+        let Ok(base) = stem.parse::<i64>() else {
+            continue;
+        };
+        match ext {
+            LOG_EXT => bases.push(base),
+            INDEX_EXT | TIME_INDEX_EXT => indexes.push((base, entry.path())),
+            _ => {}
+        }
+    }
+    bases.sort_unstable();
+    for (base, path) in indexes {
+        if bases.binary_search(&base).is_err() {
+            remove_if_exists(&path)?;
+        }
+    }
+    Ok(bases)
+}
+
+fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}

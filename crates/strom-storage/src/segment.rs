@@ -1,0 +1,714 @@
+//! One segment: `<20-digit base offset>.log` holding v2 batches byte-for-byte, plus its sparse
+//! `.index` and `.timeindex`. [`ActiveSegment`] is the only one that can be appended to; sealing it
+//! ([`ActiveSegment::seal`]) fsyncs everything and yields a read-only [`SealedSegment`].
+//!
+//! Owns loading a segment from disk (trusting its indexes or rebuilding them, CRC-verifying and
+//! truncating a torn tail in recovery mode), appending, and segment-local lookups (offset → batch
+//! position, timestamp → offset). Knows nothing of other segments, producer state or checkpoints:
+//! that is PartitionLog's job. Owned by one PartitionLog, never shared across tasks.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use bytes::Bytes;
+
+use crate::batch::{self, BatchHeader, RecordIter, HEADER_LEN, LOG_OVERHEAD};
+use crate::config::TimestampType;
+use crate::index::{Index, OffsetEntry, TimeEntry};
+use crate::log::TimestampOffset;
+
+pub(crate) const LOG_EXT: &str = "log";
+pub(crate) const INDEX_EXT: &str = "index";
+pub(crate) const TIME_INDEX_EXT: &str = "timeindex";
+/// Read-ahead of the sequential scans done at open.
+const SCAN_BUFFER: usize = 1 << 20;
+
+pub(crate) fn segment_file(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{ext}"))
+}
+
+/// How far to trust a segment's files when opening it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LoadMode {
+    /// Clean shutdown, or data below the recovery point: use the index files when they are
+    /// consistent with the log file; otherwise rebuild them from batch headers.
+    Trust,
+    /// Data beyond the recovery point after a crash: CRC-check every batch, rebuild the indexes and
+    /// truncate at the first torn or corrupt batch.
+    Recover,
+}
+
+/// State shared by active and sealed segments.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    base_offset: i64,
+    dir: PathBuf,
+    file: File,
+    /// Bytes of valid batches in the file (the file is never longer after open).
+    size: u64,
+    /// Offset after the last batch; `base_offset` when empty.
+    next_offset: i64,
+    /// Largest batch max timestamp, -1 when none.
+    max_timestamp: i64,
+    /// Last offset of the first batch that reached `max_timestamp`.
+    offset_of_max_timestamp: i64,
+    offset_index: Index<OffsetEntry>,
+    time_index: Index<TimeEntry>,
+    /// Bytes appended since the last offset-index entry.
+    bytes_since_index: u64,
+}
+
+/// Result of opening a segment.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub(crate) segment: Segment,
+    /// Bytes cut off the end of the log file (torn or corrupt tail).
+    pub(crate) truncated_bytes: Option<u64>,
+}
+
+enum Scanned {
+    Batch(BatchHeader),
+    End,
+    Invalid(String),
+}
+
+/// Sequential reader of whole batches from a segment file, used only at open.
+struct Scanner<'a> {
+    reader: BufReader<&'a File>,
+    pos: u64,
+    end: u64,
+    buf: Vec<u8>,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(file: &'a File, start: u64, end: u64) -> io::Result<Self> {
+        let mut reader = BufReader::with_capacity(SCAN_BUFFER, file);
+        reader.seek(SeekFrom::Start(start))?;
+        Ok(Scanner {
+            reader,
+            pos: start,
+            end,
+            buf: Vec::new(),
+        })
+    }
+
+    /// The batch at `self.pos`; with `verify`, its CRC is checked too.
+    fn next(&mut self, verify: bool) -> io::Result<Scanned> {
+        let remaining = self.end - self.pos;
+        if remaining == 0 {
+            return Ok(Scanned::End);
+        }
+        if remaining < HEADER_LEN as u64 {
+            return Ok(Scanned::Invalid(format!(
+                "{remaining} trailing bytes, less than a batch header"
+            )));
+        }
+        let mut hdr = [0u8; HEADER_LEN];
+        self.reader.read_exact(&mut hdr)?;
+        let h = match BatchHeader::parse(&hdr) {
+            Ok(h) => h,
+            Err(e) => return Ok(Scanned::Invalid(e.to_string())),
+        };
+        let len = h.total_len() as u64;
+        if len > remaining {
+            return Ok(Scanned::Invalid(format!(
+                "batch of {len} bytes but only {remaining} bytes left in the file"
+            )));
+        }
+        if verify {
+            self.buf.clear();
+            self.buf.extend_from_slice(&hdr);
+            self.buf.resize(len as usize, 0);
+            self.reader.read_exact(&mut self.buf[HEADER_LEN..])?;
+            if !batch::verify_crc(&self.buf) {
+                return Ok(Scanned::Invalid("CRC32C mismatch".to_string()));
+            }
+        } else {
+            self.reader
+                .seek_relative((len - HEADER_LEN as u64) as i64)?;
+        }
+        self.pos += len;
+        Ok(Scanned::Batch(h))
+    }
+}
+
+impl Segment {
+    fn new(dir: &Path, base_offset: i64, file: File, size: u64) -> Segment {
+        Segment {
+            base_offset,
+            dir: dir.to_path_buf(),
+            file,
+            size,
+            next_offset: base_offset,
+            max_timestamp: -1,
+            offset_of_max_timestamp: base_offset,
+            offset_index: Index::new(),
+            time_index: Index::new(),
+            bytes_since_index: 0,
+        }
+    }
+
+    /// Creates an empty segment; fails if its file already exists.
+    pub(crate) fn create(dir: &Path, base_offset: i64) -> io::Result<Segment> {
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create_new(true)
+            .open(segment_file(dir, base_offset, LOG_EXT))?;
+        Ok(Segment::new(dir, base_offset, file, 0))
+    }
+
+    /// Opens an existing segment. `next_base` is the base offset of the following segment (None
+    /// for the last one, whose end is found by scanning).
+    pub(crate) fn open(
+        dir: &Path,
+        base_offset: i64,
+        next_base: Option<i64>,
+        mode: LoadMode,
+        index_interval: u32,
+    ) -> io::Result<Loaded> {
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(segment_file(dir, base_offset, LOG_EXT))?;
+        let size = file.metadata()?.len();
+        let mut seg = Segment::new(dir, base_offset, file, size);
+        let truncated_bytes = match mode {
+            LoadMode::Recover => seg.scan_from(0, true, next_base, index_interval)?,
+            LoadMode::Trust => {
+                if seg.load_indexes(next_base)? {
+                    match next_base {
+                        Some(nb) => {
+                            seg.next_offset = nb;
+                            None
+                        }
+                        None => {
+                            // Only the batches after the last index entry are unknown; their
+                            // lengths must still fit the file.
+                            let start = seg.offset_index.last().map_or(0, |e| e.position);
+                            let cut =
+                                seg.scan_from(u64::from(start), false, None, index_interval)?;
+                            if cut.is_some() && start > 0 {
+                                // The loaded indexes may point into the cut tail: rebuild them.
+                                seg.scan_from(0, false, None, index_interval)?;
+                            }
+                            cut
+                        }
+                    }
+                } else {
+                    tracing::info!(segment = %seg.log_path().display(), "rebuilding segment indexes");
+                    seg.scan_from(0, false, next_base, index_interval)?
+                }
+            }
+        };
+        Ok(Loaded {
+            segment: seg,
+            truncated_bytes,
+        })
+    }
+
+    pub(crate) fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    pub(crate) fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub(crate) fn max_timestamp(&self) -> i64 {
+        self.max_timestamp
+    }
+
+    pub(crate) fn offset_of_max_timestamp(&self) -> i64 {
+        self.offset_of_max_timestamp
+    }
+
+    fn log_path(&self) -> PathBuf {
+        segment_file(&self.dir, self.base_offset, LOG_EXT)
+    }
+
+    /// Walks batches from `start` (a batch boundary) to the end of the file, updating indexes and
+    /// bounds; truncates the file at the first invalid batch. Returns the number of bytes cut.
+    fn scan_from(
+        &mut self,
+        start: u64,
+        verify: bool,
+        next_base: Option<i64>,
+        index_interval: u32,
+    ) -> io::Result<Option<u64>> {
+        let file_len = self.size;
+        self.bytes_since_index = 0;
+        let mut expected_min = self.base_offset;
+        if start > 0 {
+            expected_min = self.header_at(start)?.base_offset;
+        } else {
+            self.reset();
+        }
+        let mut scanner = Scanner::new(&self.file, start, file_len)?;
+        let mut batches = Vec::new();
+        let invalid_at = loop {
+            let pos = scanner.pos;
+            match scanner.next(verify)? {
+                Scanned::End => break None,
+                Scanned::Invalid(reason) => break Some((pos, reason)),
+                Scanned::Batch(h) => {
+                    if h.base_offset < expected_min || h.last_offset_delta < 0 {
+                        break Some((pos, format!("offset {} goes backwards", h.base_offset)));
+                    }
+                    if next_base.is_some_and(|nb| h.last_offset() >= nb) {
+                        break Some((pos, "batch overlaps the next segment".to_string()));
+                    }
+                    expected_min = h.last_offset() + 1;
+                    batches.push((pos, h));
+                }
+            }
+        };
+        drop(scanner);
+        for (pos, h) in batches {
+            self.track(pos, &h, index_interval);
+        }
+        match invalid_at {
+            None => {
+                self.size = file_len;
+                Ok(None)
+            }
+            Some((pos, reason)) => {
+                tracing::warn!(
+                    segment = %self.log_path().display(),
+                    position = pos,
+                    truncated_bytes = file_len - pos,
+                    %reason,
+                    "truncating invalid tail of segment"
+                );
+                self.file.set_len(pos)?;
+                self.size = pos;
+                Ok(Some(file_len - pos))
+            }
+        }
+    }
+
+    /// Forgets everything derived from the log file, before a scan from position 0.
+    fn reset(&mut self) {
+        self.next_offset = self.base_offset;
+        self.max_timestamp = -1;
+        self.offset_of_max_timestamp = self.base_offset;
+        self.offset_index = Index::new();
+        self.time_index = Index::new();
+        self.bytes_since_index = 0;
+    }
+
+    /// Loads and checks the index files against the log file. False when either is missing or
+    /// inconsistent (then both are rebuilt).
+    fn load_indexes(&mut self, next_base: Option<i64>) -> io::Result<bool> {
+        let Some(offsets) =
+            Index::<OffsetEntry>::load(&segment_file(&self.dir, self.base_offset, INDEX_EXT))?
+        else {
+            return Ok(false);
+        };
+        let Some(times) =
+            Index::<TimeEntry>::load(&segment_file(&self.dir, self.base_offset, TIME_INDEX_EXT))?
+        else {
+            return Ok(false);
+        };
+        let limit = next_base.map_or(i64::MAX, |nb| nb - self.base_offset);
+        let mut prev: Option<OffsetEntry> = None;
+        for e in offsets.entries() {
+            let increasing =
+                prev.is_none_or(|p| e.rel_offset > p.rel_offset && e.position > p.position);
+            if !increasing
+                || u64::from(e.position) + HEADER_LEN as u64 > self.size
+                || i64::from(e.rel_offset) >= limit
+            {
+                return Ok(false);
+            }
+            prev = Some(*e);
+        }
+        if let Some(last) = offsets.last() {
+            match self.header_at(u64::from(last.position)) {
+                Ok(h) if h.base_offset == self.base_offset + i64::from(last.rel_offset) => {}
+                _ => return Ok(false),
+            }
+        }
+        let mut prev: Option<TimeEntry> = None;
+        for e in times.entries() {
+            let increasing =
+                prev.is_none_or(|p| e.timestamp > p.timestamp && e.rel_offset >= p.rel_offset);
+            if !increasing || i64::from(e.rel_offset) >= limit {
+                return Ok(false);
+            }
+            prev = Some(*e);
+        }
+        if let Some(last) = times.last() {
+            self.max_timestamp = last.timestamp;
+            self.offset_of_max_timestamp = self.base_offset + i64::from(last.rel_offset);
+        }
+        self.offset_index = offsets;
+        self.time_index = times;
+        Ok(true)
+    }
+
+    /// Accounts for the batch `h` (offsets already assigned) stored at `pos`: bounds, max
+    /// timestamp and, every `index_interval` bytes, an offset-index and time-index entry pointing
+    /// at it (Kafka `LogSegment.append`).
+    fn track(&mut self, pos: u64, h: &BatchHeader, index_interval: u32) {
+        if h.max_timestamp > self.max_timestamp {
+            self.max_timestamp = h.max_timestamp;
+            self.offset_of_max_timestamp = h.last_offset();
+        }
+        if self.bytes_since_index > u64::from(index_interval) {
+            let rel = (h.base_offset - self.base_offset) as u32;
+            let position = pos as u32;
+            if self
+                .offset_index
+                .last()
+                .is_none_or(|e| rel > e.rel_offset && position > e.position)
+            {
+                self.offset_index.push(OffsetEntry {
+                    rel_offset: rel,
+                    position,
+                });
+            }
+            self.maybe_append_time_entry();
+            self.bytes_since_index = 0;
+        }
+        self.bytes_since_index += h.total_len() as u64;
+        self.next_offset = h.last_offset() + 1;
+    }
+
+    fn maybe_append_time_entry(&mut self) {
+        let last_ts = self.time_index.last().map_or(-1, |e| e.timestamp);
+        if self.max_timestamp > last_ts {
+            self.time_index.push(TimeEntry {
+                timestamp: self.max_timestamp,
+                rel_offset: (self.offset_of_max_timestamp - self.base_offset) as u32,
+            });
+        }
+    }
+
+    fn persist_indexes(&mut self, sync: bool) -> io::Result<()> {
+        self.offset_index
+            .persist(&segment_file(&self.dir, self.base_offset, INDEX_EXT), sync)?;
+        self.time_index.persist(
+            &segment_file(&self.dir, self.base_offset, TIME_INDEX_EXT),
+            sync,
+        )
+    }
+
+    fn header_at(&self, pos: u64) -> io::Result<BatchHeader> {
+        let mut buf = [0u8; HEADER_LEN];
+        self.file.read_exact_at(&mut buf, pos)?;
+        BatchHeader::parse(&buf).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{}: bad batch at position {pos}: {e}",
+                    self.log_path().display()
+                ),
+            )
+        })
+    }
+
+    /// Position and header of the first batch whose last offset is >= `offset`.
+    fn find_batch(&self, offset: i64) -> io::Result<Option<(u64, BatchHeader)>> {
+        if offset >= self.next_offset {
+            return Ok(None);
+        }
+        let rel = offset.saturating_sub(self.base_offset);
+        let mut pos = self
+            .offset_index
+            .floor(|e| i64::from(e.rel_offset) <= rel)
+            .map_or(0, |e| u64::from(e.position));
+        while pos < self.size {
+            let h = self.header_at(pos)?;
+            if h.last_offset() >= offset {
+                return Ok(Some((pos, h)));
+            }
+            pos += h.total_len() as u64;
+        }
+        Ok(None)
+    }
+
+    /// Whole batches from the one containing `offset` (see `PartitionLog::read`), with one
+    /// positional read. None when this segment holds nothing at or after `offset`.
+    pub(crate) fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one: bool,
+    ) -> io::Result<Option<Bytes>> {
+        let Some((start, first)) = self.find_batch(offset)? else {
+            return Ok(None);
+        };
+        if first.base_offset >= max_offset {
+            return Ok(Some(Bytes::new()));
+        }
+        let first_len = first.total_len();
+        let available = (self.size - start) as usize;
+        let mut want = max_bytes.min(available);
+        if want < first_len {
+            if !min_one {
+                return Ok(Some(Bytes::new()));
+            }
+            want = first_len;
+        }
+        let mut buf = vec![0u8; want];
+        self.file.read_exact_at(&mut buf, start)?;
+        // Keep whole batches below max_offset; the read may end mid-batch.
+        let mut end = first_len;
+        while end + LOG_OVERHEAD <= buf.len() {
+            let mut base = [0u8; 8];
+            base.copy_from_slice(&buf[end..end + 8]);
+            let mut len = [0u8; 4];
+            len.copy_from_slice(&buf[end + 8..end + 12]);
+            let total = i32::from_be_bytes(len).max(0) as usize + LOG_OVERHEAD;
+            if i64::from_be_bytes(base) >= max_offset || end + total > buf.len() {
+                break;
+            }
+            end += total;
+        }
+        buf.truncate(end);
+        Ok(Some(Bytes::from(buf)))
+    }
+
+    /// Earliest record at or after `log_start` with timestamp >= `ts` in this segment.
+    pub(crate) fn find_timestamp(
+        &self,
+        ts: i64,
+        log_start: i64,
+    ) -> io::Result<Option<TimestampOffset>> {
+        if self.max_timestamp < ts || self.next_offset <= log_start {
+            return Ok(None);
+        }
+        // Batches before the one that first reached an indexed timestamp <= ts all have smaller
+        // max timestamps, so the scan can start at that batch.
+        let from = self
+            .time_index
+            .floor(|e| e.timestamp <= ts)
+            .map_or(self.base_offset, |e| {
+                self.base_offset + i64::from(e.rel_offset)
+            })
+            .max(log_start);
+        let Some((mut pos, _)) = self.find_batch(from)? else {
+            return Ok(None);
+        };
+        let mut buf = Vec::new();
+        while pos < self.size {
+            let h = self.header_at(pos)?;
+            let len = h.total_len();
+            if h.last_offset() >= log_start && h.max_timestamp >= ts {
+                if h.compression() == 0 && h.timestamp_type() == TimestampType::CreateTime {
+                    buf.resize(len, 0);
+                    self.file.read_exact_at(&mut buf, pos)?;
+                    for record in RecordIter::new(&buf[HEADER_LEN..]) {
+                        let record =
+                            record.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                        let offset = h.base_offset + i64::from(record.offset_delta);
+                        let timestamp = h.base_timestamp + record.timestamp_delta;
+                        if offset >= log_start && timestamp >= ts {
+                            return Ok(Some(TimestampOffset { timestamp, offset }));
+                        }
+                    }
+                } else {
+                    // Compressed records are not decompressed, and LogAppendTime records all
+                    // carry the batch's max timestamp.
+                    return Ok(Some(TimestampOffset {
+                        timestamp: h.max_timestamp,
+                        offset: h.base_offset.max(log_start),
+                    }));
+                }
+            }
+            pos += len as u64;
+        }
+        Ok(None)
+    }
+
+    /// The timestamp time-based retention compares: the newest record timestamp, or the file's
+    /// modification time when no batch carries a timestamp (Kafka `largestTimestamp`).
+    pub(crate) fn retention_timestamp(&self) -> io::Result<i64> {
+        if self.max_timestamp >= 0 {
+            return Ok(self.max_timestamp);
+        }
+        let modified = self.file.metadata()?.modified()?;
+        Ok(modified
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64))
+    }
+
+    /// Visits the header of every batch whose base offset is >= `offset`, in order.
+    pub(crate) fn headers_from(
+        &self,
+        offset: i64,
+        f: &mut dyn FnMut(&BatchHeader),
+    ) -> io::Result<()> {
+        let Some((start, _)) = self.find_batch(offset)? else {
+            return Ok(());
+        };
+        let mut scanner = Scanner::new(&self.file, start, self.size)?;
+        loop {
+            match scanner.next(false)? {
+                Scanned::Batch(h) => {
+                    if h.base_offset >= offset {
+                        f(&h);
+                    }
+                }
+                Scanned::End => return Ok(()),
+                Scanned::Invalid(reason) => {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, reason))
+                }
+            }
+        }
+    }
+
+    /// fsyncs the log file (used after recovery so the recovery point can move to the end).
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    /// Removes the segment's files.
+    pub(crate) fn delete(self) -> io::Result<()> {
+        let Segment {
+            dir,
+            base_offset,
+            file,
+            ..
+        } = self;
+        drop(file);
+        for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT] {
+            match fs::remove_file(segment_file(&dir, base_offset, ext)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The segment that takes appends: the last one of a log.
+#[derive(Debug)]
+pub(crate) struct ActiveSegment {
+    seg: Segment,
+    /// Time `segment.ms` counts from: creation time, or the first batch's timestamp when the
+    /// segment was reopened (Kafka `rollingBasedTimestamp`).
+    roll_basis_ms: i64,
+}
+
+impl ActiveSegment {
+    pub(crate) fn create(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Self> {
+        Ok(ActiveSegment {
+            seg: Segment::create(dir, base_offset)?,
+            roll_basis_ms: now_ms,
+        })
+    }
+
+    pub(crate) fn from_loaded(seg: Segment, now_ms: i64) -> io::Result<Self> {
+        let roll_basis_ms = if seg.size > 0 {
+            let ts = seg.header_at(0)?.max_timestamp;
+            if (0..=now_ms).contains(&ts) {
+                ts
+            } else {
+                now_ms
+            }
+        } else {
+            now_ms
+        };
+        Ok(ActiveSegment { seg, roll_basis_ms })
+    }
+
+    pub(crate) fn segment(&self) -> &Segment {
+        &self.seg
+    }
+
+    /// Whether a write of `incoming` bytes ending at offset `last_offset` must go to a new
+    /// segment: size or age limits (Kafka `segment.bytes` / `segment.ms`), or the u32 relative
+    /// offsets and positions of the indexes would overflow. An empty segment never rolls.
+    pub(crate) fn should_roll(
+        &self,
+        incoming: u64,
+        last_offset: i64,
+        segment_bytes: u64,
+        segment_ms: i64,
+        now_ms: i64,
+    ) -> bool {
+        if self.seg.size == 0 {
+            return false;
+        }
+        let new_size = self.seg.size + incoming;
+        new_size > segment_bytes
+            || now_ms.saturating_sub(self.roll_basis_ms) > segment_ms
+            || new_size > u64::from(u32::MAX)
+            || last_offset - self.seg.base_offset > i64::from(u32::MAX)
+    }
+
+    /// Appends `bytes` (whole batches, offsets assigned, as described by `headers` with their
+    /// positions inside `bytes`) with one write. On a failed write the file is cut back so the
+    /// segment stays consistent.
+    pub(crate) fn append(
+        &mut self,
+        bytes: &[u8],
+        headers: &[(usize, BatchHeader)],
+        index_interval: u32,
+    ) -> io::Result<()> {
+        let start = self.seg.size;
+        if let Err(e) = self.seg.file.write_all(bytes) {
+            if let Err(e2) = self.seg.file.set_len(start) {
+                tracing::error!(error = %e2, "could not cut back a failed segment append");
+            }
+            return Err(e);
+        }
+        for (pos, h) in headers {
+            self.seg.track(start + *pos as u64, h, index_interval);
+        }
+        self.seg.size = start + bytes.len() as u64;
+        Ok(())
+    }
+
+    /// fsyncs the log file and writes + fsyncs the indexes.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        self.seg.file.sync_data()?;
+        self.seg.persist_indexes(true)
+    }
+
+    /// Writes the final time-index entry and fsyncs everything: the fallible half of sealing, done
+    /// while the segment is still the log's active one so a failure leaves the log usable.
+    pub(crate) fn prepare_seal(&mut self) -> io::Result<()> {
+        self.seg.maybe_append_time_entry();
+        self.flush()
+    }
+
+    /// No more appends. Call [`ActiveSegment::prepare_seal`] first.
+    pub(crate) fn seal(self) -> SealedSegment {
+        SealedSegment { seg: self.seg }
+    }
+}
+
+/// A read-only segment (every segment but the last).
+#[derive(Debug)]
+pub(crate) struct SealedSegment {
+    seg: Segment,
+}
+
+impl SealedSegment {
+    /// A segment loaded from disk that is not the last one: completes and writes its indexes if
+    /// they were rebuilt.
+    pub(crate) fn from_loaded(mut seg: Segment) -> io::Result<Self> {
+        seg.maybe_append_time_entry();
+        seg.persist_indexes(false)?;
+        Ok(SealedSegment { seg })
+    }
+
+    pub(crate) fn segment(&self) -> &Segment {
+        &self.seg
+    }
+
+    pub(crate) fn into_segment(self) -> Segment {
+        self.seg
+    }
+}

@@ -1,0 +1,226 @@
+//! The `strom` command-line tools as a user runs them, as subprocesses against a real broker: `topic
+//! create/list/describe/delete`, `produce` from stdin lines, `consume --json`. What they report is checked against
+//! librdkafka's view of the same broker. Also kcat (librdkafka's CLI) against Strom, when it is installed.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use strom_test_support::{kafka, partition_for_key, pause};
+
+use crate::util::{create_topic, start_broker, strom_bin};
+
+/// What a finished subprocess left behind.
+struct Output {
+    success: bool,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+/// Runs `program args` with `stdin` fed in, killing it if it outlives `timeout`.
+fn run(program: &Path, args: &[&str], stdin: &str, timeout: Duration) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {} {args:?}: {e}", program.display()));
+    let mut input = child.stdin.take().expect("stdin pipe");
+    let stdin = stdin.to_string();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(stdin.as_bytes());
+        // Dropping `input` closes the pipe: the tool sees EOF.
+    });
+    let mut out = child.stdout.take().expect("stdout pipe");
+    let mut err = child.stderr.take().expect("stderr pipe");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        pause(Duration::from_millis(20));
+    };
+    writer.join().unwrap();
+    let output = Output {
+        success: status.is_some_and(|s| s.success()),
+        code: status.and_then(|s| s.code()),
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    };
+    assert!(status.is_some(), "{} {args:?} did not finish within {timeout:?}: {output:?}", program.display());
+    output
+}
+
+fn strom(args: &[&str], stdin: &str) -> Output {
+    run(strom_bin(), args, stdin, Duration::from_secs(60))
+}
+
+fn strom_ok(args: &[&str], stdin: &str) -> Output {
+    let out = strom(args, stdin);
+    assert!(out.success, "strom {args:?} failed: {out:?}");
+    out
+}
+
+#[test]
+fn topic_produce_consume_commands() {
+    let broker = start_broker(&[]);
+    let bs = broker.bootstrap();
+    let bs = bs.as_str();
+    let topic = "cli-topic";
+
+    strom_ok(&["topic", "create", topic, "--partitions", "3", "--bootstrap-server", bs], "");
+    let probe: BaseConsumer = kafka::consumer_config(bs).create().unwrap();
+    assert_eq!(kafka::partition_count(&probe, topic).unwrap(), 3, "partitions after `strom topic create`");
+
+    let again = strom(&["topic", "create", topic, "--partitions", "3", "--bootstrap-server", bs], "");
+    assert!(!again.success, "creating an existing topic must fail: {again:?}");
+    assert!(
+        format!("{}{}", again.stdout, again.stderr).to_lowercase().contains("exist"),
+        "the failure should say the topic already exists: {again:?}"
+    );
+
+    let list = strom_ok(&["topic", "list", "--bootstrap-server", bs], "");
+    assert!(list.stdout.lines().any(|l| l.trim() == topic), "`topic list` should print {topic} on a line: {list:?}");
+
+    let describe = strom_ok(&["topic", "describe", topic, "--bootstrap-server", bs], "");
+    assert!(describe.stdout.contains(topic), "`topic describe` should name the topic: {describe:?}");
+    for p in 0..3 {
+        assert!(
+            describe.stdout.lines().any(|l| l.contains(&format!("Partition: {p}")) || l.contains(&format!("partition {p}"))
+                || l.split_whitespace().next() == Some(&p.to_string())),
+            "`topic describe` should show partition {p}: {describe:?}"
+        );
+    }
+
+    let lines = ["alpha:one", "beta:two", "gamma:three", "delta:four", "epsilon:five:with:colons"];
+    let input = lines.join("\n") + "\n";
+    strom_ok(&["produce", "--topic", topic, "--key-separator", ":", "--bootstrap-server", bs], &input);
+
+    let consumed = strom_ok(
+        &["consume", "--topic", topic, "--from-beginning", "--max-messages", "5", "--json", "--bootstrap-server", bs],
+        "",
+    );
+    let records: Vec<serde_json::Value> = consumed
+        .stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("`consume --json` line {l:?} is not JSON: {e}")))
+        .collect();
+    assert_eq!(records.len(), 5, "`consume --max-messages 5` output: {consumed:?}");
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for r in &records {
+        for field in ["partition", "offset", "timestamp", "key", "value", "headers"] {
+            assert!(r.get(field).is_some(), "`consume --json` record lacks {field:?}: {r}");
+        }
+        let key = r["key"].as_str().expect("key is a string").to_string();
+        let value = r["value"].as_str().expect("value is a string").to_string();
+        let partition = r["partition"].as_i64().expect("partition is a number") as i32;
+        assert_eq!(partition, partition_for_key(key.as_bytes(), 3), "`strom produce` must partition keys like Kafka: {r}");
+        assert!(r["offset"].as_i64().is_some_and(|o| o >= 0), "offset: {r}");
+        assert!(r["timestamp"].as_i64().is_some_and(|t| t > 1_600_000_000_000), "timestamp (ms): {r}");
+        seen.push((key, value));
+    }
+    seen.sort();
+    let mut expected: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| {
+            let (k, v) = l.split_once(':').unwrap();
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(seen, expected, "keys split at the first separator, values kept whole");
+
+    // librdkafka sees the same records.
+    let read = kafka::consume_all(bs, topic, 5, Duration::from_secs(60)).unwrap();
+    let mut via_rdkafka: Vec<(String, String)> = read
+        .iter()
+        .map(|m| {
+            (
+                String::from_utf8(m.key().unwrap().to_vec()).unwrap(),
+                String::from_utf8(m.payload().unwrap().to_vec()).unwrap(),
+            )
+        })
+        .collect();
+    via_rdkafka.sort();
+    assert_eq!(via_rdkafka, expected);
+
+    strom_ok(&["topic", "delete", topic, "--bootstrap-server", bs], "");
+    let list = strom_ok(&["topic", "list", "--bootstrap-server", bs], "");
+    assert!(!list.stdout.lines().any(|l| l.trim() == topic), "deleted topic still listed: {list:?}");
+    let md = probe.fetch_metadata(Some(topic), Duration::from_secs(10));
+    let gone = match &md {
+        Err(_) => true,
+        Ok(md) => md.topics().iter().all(|t| t.name() != topic || t.error().is_some()),
+    };
+    assert!(gone, "metadata still shows the deleted topic");
+    broker.assert_no_panic();
+}
+
+fn kcat() -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .flat_map(|dir| ["kcat", "kafkacat"].map(|name| Path::new(dir).join(name)))
+        .find(|p| p.is_file())
+}
+
+/// kcat is librdkafka's own CLI; it exercises metadata, produce and consume with librdkafka defaults.
+#[test]
+fn kcat_lists_produces_and_consumes() {
+    let Some(kcat) = kcat() else {
+        eprintln!("NOTICE: kcat is not installed; skipping kcat_lists_produces_and_consumes (.ci/run installs it)");
+        return;
+    };
+    let broker = start_broker(&[]);
+    let bs = broker.bootstrap();
+    let topic = "kcat-topic";
+    create_topic(&broker, topic, 2, &[]);
+    let common = ["-b", bs.as_str(), "-X", "broker.address.family=v4"];
+    let timeout = Duration::from_secs(60);
+
+    let args: Vec<&str> = common.iter().copied().chain(["-L"]).collect();
+    let list = run(&kcat, &args, "", timeout);
+    assert!(list.success, "kcat -L: {list:?}");
+    assert!(list.stdout.contains(&format!("topic \"{topic}\" with 2 partitions")), "kcat -L: {list:?}");
+
+    let args: Vec<&str> = common.iter().copied().chain(["-t", topic, "-P", "-K", ":"]).collect();
+    let produce = run(&kcat, &args, "k1:v1\nk2:v2\nk3:v3\n", timeout);
+    assert!(produce.success, "kcat -P: {produce:?}");
+
+    let args: Vec<&str> =
+        common.iter().copied().chain(["-t", topic, "-C", "-o", "beginning", "-e", "-f", "%k=%s\\n"]).collect();
+    let consume = run(&kcat, &args, "", timeout);
+    assert!(consume.success, "kcat -C: {consume:?}");
+    let mut got: Vec<&str> = consume.stdout.lines().collect();
+    got.sort();
+    assert_eq!(got, vec!["k1=v1", "k2=v2", "k3=v3"], "kcat -C: {consume:?}");
+    broker.assert_no_panic();
+}
