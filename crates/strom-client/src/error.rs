@@ -135,6 +135,7 @@ impl ClientError {
             | ClientError::Io { .. }
             | ClientError::ConnectionClosed { .. }
             | ClientError::Timeout { .. }
+            | ClientError::NoBootstrapReachable { .. }
             | ClientError::NoLeader { .. } => true,
             _ => false,
         }

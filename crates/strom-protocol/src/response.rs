@@ -15,6 +15,22 @@ pub fn encode_response(
     body: &ResponseKind,
 ) -> anyhow::Result<()> {
     let start = out.len();
+    let result = encode_at(out, start, api_key, version, correlation_id, body);
+    if result.is_err() {
+        // Never leave half a response behind: the caller may still flush earlier responses.
+        out.truncate(start);
+    }
+    result
+}
+
+fn encode_at(
+    out: &mut BytesMut,
+    start: usize,
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &ResponseKind,
+) -> anyhow::Result<()> {
     out.put_i32(0);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     header.encode(out, api_key.response_header_version(version))?;

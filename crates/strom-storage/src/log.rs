@@ -117,7 +117,7 @@ impl PartitionLog {
             } else {
                 LoadMode::Trust
             };
-            let loaded = Segment::open(
+            let mut loaded = Segment::open(
                 &dir,
                 base,
                 bases.get(i + 1).copied(),
@@ -125,7 +125,7 @@ impl PartitionLog {
                 config.index_interval_bytes,
             )?;
             if recover {
-                loaded.segment.sync()?;
+                loaded.segment.sync_recovered()?;
             }
             truncated |= loaded.truncated_bytes.is_some();
             segments.push(loaded.segment);
@@ -476,6 +476,8 @@ impl PartitionLog {
         let old = std::mem::replace(&mut self.active, fresh);
         self.sealed.push_back(old.seal());
         self.producers.write_snapshot(&self.dir, new_base)?;
+        // Everything appended so far is in the fsynced old segment.
+        self.unflushed_records = 0;
         if new_base > self.recovery_point {
             self.recovery_point = new_base;
             checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), new_base)?;
@@ -487,9 +489,6 @@ impl PartitionLog {
     /// fsyncs the active segment and its indexes and moves the recovery point to log end.
     pub fn flush(&mut self) -> Result<(), StorageError> {
         let log_end = self.log_end_offset();
-        if self.unflushed_records == 0 && self.recovery_point == log_end {
-            return Ok(());
-        }
         self.active.flush()?;
         checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), log_end)?;
         self.recovery_point = log_end;

@@ -25,6 +25,9 @@ pub(crate) const INDEX_EXT: &str = "index";
 pub(crate) const TIME_INDEX_EXT: &str = "timeindex";
 /// Read-ahead of the sequential scans done at open.
 const SCAN_BUFFER: usize = 1 << 20;
+/// Read size when walking headers from an index entry to the wanted batch (a little more than
+/// the default index interval, so usually one read).
+const HEADER_CHUNK: u64 = 8 * 1024;
 
 pub(crate) fn segment_file(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
     dir.join(format!("{base_offset:020}.{ext}"))
@@ -425,8 +428,30 @@ impl Segment {
             .offset_index
             .floor(|e| i64::from(e.rel_offset) <= rel)
             .map_or(0, |e| u64::from(e.position));
+        // Headers between two index entries are read in chunks rather than one pread each.
+        let mut chunk: Vec<u8> = Vec::new();
+        let mut chunk_start = pos;
         while pos < self.size {
-            let h = self.header_at(pos)?;
+            let at = (pos - chunk_start) as usize;
+            if at + HEADER_LEN > chunk.len() {
+                let len = (self.size - pos).min(HEADER_CHUNK) as usize;
+                if len < HEADER_LEN {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: torn batch at position {pos}", self.log_path().display()),
+                    ));
+                }
+                chunk.resize(len, 0);
+                self.file.read_exact_at(&mut chunk, pos)?;
+                chunk_start = pos;
+                continue;
+            }
+            let h = BatchHeader::parse(&chunk[at..]).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: bad batch at position {pos}: {e}", self.log_path().display()),
+                )
+            })?;
             if h.last_offset() >= offset {
                 return Ok(Some((pos, h)));
             }
@@ -567,9 +592,14 @@ impl Segment {
         }
     }
 
-    /// fsyncs the log file (used after recovery so the recovery point can move to the end).
-    pub(crate) fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
+    /// Makes a segment just verified by recovery durable — log file and rebuilt indexes — so the
+    /// recovery point can move past it.
+    pub(crate) fn sync_recovered(&mut self) -> io::Result<()> {
+        // The final time entry a sealed segment needs; harmless (just the max so far) if this
+        // segment stays active.
+        self.maybe_append_time_entry();
+        self.file.sync_data()?;
+        self.persist_indexes(true)
     }
 
     /// Removes the segment's files.

@@ -32,7 +32,8 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> L
                         .with_partition_index(p.partition_index)
                         .with_timestamp(-1)
                         .with_offset(-1)
-                        .with_leader_epoch(leader_epoch(ctx, &topic.name.0, p.partition_index));
+                        // leader_epoch exists from v4; the codec refuses a non-default value below that.
+                        .with_leader_epoch(if ctx.version >= 4 { leader_epoch(ctx, &topic.name.0, p.partition_index) } else { -1 });
                     let Some(partition) = ctx.broker.replicas.get(&topic.name.0, p.partition_index) else {
                         return response.with_error_code(Code::UnknownTopicOrPartition.code());
                     };

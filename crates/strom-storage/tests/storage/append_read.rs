@@ -321,3 +321,10 @@ fn segment_ms_rolls_non_empty_segment() {
     assert_eq!(summary(&log), "start=0 end=3 segments=2");
     assert_eq!(values(&log), ["a-0", "b-0", "c-0"]);
 }
+
+#[test]
+fn logs_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<strom_storage::PartitionLog>();
+    assert_send_sync::<strom_storage::LogManager>();
+}

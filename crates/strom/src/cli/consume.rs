@@ -10,14 +10,21 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use strom_client::{Client, ConsumedRecord, TimestampType, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 
-/// Consume records and print them, one per line.
-///
-/// Default output is the value only. --print-timestamp/--print-partition/--print-offset/--print-headers/--print-key
-/// add tab-separated fields in that order, as kafka-console-consumer does: `CreateTime:<ms>`, `Partition:<p>`,
-/// `Offset:<o>`, headers as `k:v,k2:v2` (or `NO_HEADERS`), then key and value (`null` when absent).
-/// --json prints one object per line instead: {"partition","offset","timestamp","key","value","headers"} with key,
-/// value and header values as (lossy UTF-8) strings or null. Non-UTF-8 bytes are printed lossily.
+/// Output formats, shown at the end of `strom consume --help`.
+const FORMAT_HELP: &str = "\
+Output: one record per line. By default only the value. --print-timestamp, --print-partition, --print-offset,
+--print-headers and --print-key add fields in that order, separated by --field-separator (a tab), as
+kafka-console-consumer does: `CreateTime:<ms>` (or `LogAppendTime:<ms>`), `Partition:<p>`, `Offset:<o>`,
+headers as `k:v,k2:v2` (or `NO_HEADERS`), then key and value (`null` when absent).
+With --json, one object per line instead:
+  {\"partition\":0,\"offset\":5,\"timestamp\":1700000000000,\"key\":\"k\",\"value\":\"v\",\"headers\":{\"h\":\"x\"}}
+with key, value and header values as strings or null. Bytes that are not UTF-8 are printed lossily.
+Partitions are assigned, not group-managed; no offsets are committed. An out-of-range position is reset to the
+earliest offset with a warning on stderr. On exit, `Processed a total of N messages` goes to stderr.";
+
+/// Consume records from all partitions of a topic (or one) and print them.
 #[derive(clap::Args)]
+#[command(after_help = FORMAT_HELP)]
 pub(crate) struct Args {
     /// Broker(s) to bootstrap from: host:port[,host:port...].
     #[arg(long, env = "STROM_BOOTSTRAP_SERVER", default_value = "localhost:9092")]

@@ -12,10 +12,17 @@ use clap::ValueEnum;
 use strom_client::{partition_for_key, Client, Compression, OwnedRecord};
 use tokio::sync::mpsc;
 
-/// Produce stdin lines as records. Each line (without its trailing newline) becomes one record value; with
-/// --key-separator the text before the first separator is the key. Lines are sent in batches of whatever stdin
-/// has ready, up to --batch-size lines. Prints nothing on success; exits non-zero on the first failure.
+/// Input rules, shown at the end of `strom produce --help`.
+const INPUT_HELP: &str = "\
+Each stdin line (without its trailing newline or CRLF) becomes one record value; with --key-separator the text
+before the first separator is the key and a line without it is an error. Keyed records go to
+murmur2(key) % partitions like Kafka's default partitioner; keyless records go to one partition per batch,
+rotating. Lines are sent in batches of whatever stdin has ready (up to --batch-size lines). Prints nothing on
+success; exits non-zero on the first failure.";
+
+/// Produce stdin lines as records.
 #[derive(clap::Args)]
+#[command(after_help = INPUT_HELP)]
 pub(crate) struct Args {
     /// Broker(s) to bootstrap from: host:port[,host:port...].
     #[arg(long, env = "STROM_BOOTSTRAP_SERVER", default_value = "localhost:9092")]
