@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use strom_metadata::{
-    MetadataError, MetadataImage, MetadataNode, MetadataNodeConfig, MetadataRecord, NewTopic, TopicError,
+    MetadataError, MetadataImage, MetadataNode, MetadataNodeConfig, MetadataRecord, NewTopic,
+    TopicError,
 };
 use strom_storage::{LogManager, StorageError};
 use thiserror::Error;
@@ -38,7 +39,10 @@ pub enum BrokerError {
 
 /// Milliseconds since the epoch; the broker's one clock.
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// The name of the metadata log's directory inside the first data dir (Kafka's KRaft name).
@@ -71,7 +75,11 @@ impl Broker {
             .into());
         };
         if dirs.len() > 1 {
-            warn!("log.dirs lists {} directories; this version stores everything in the first, {}", dirs.len(), root.display());
+            warn!(
+                "log.dirs lists {} directories; this version stores everything in the first, {}",
+                dirs.len(),
+                root.display()
+            );
         }
         let mut advertised = config
             .parsed_advertised_listeners()?
@@ -119,7 +127,9 @@ impl Broker {
     async fn register(&self) -> Result<(), BrokerError> {
         let image = self.image();
         let current = image.brokers.get(&self.config.node_id);
-        let up_to_date = current.is_some_and(|b| b.host == self.advertised.host && b.port == i32::from(self.advertised.port));
+        let up_to_date = current.is_some_and(|b| {
+            b.host == self.advertised.host && b.port == i32::from(self.advertised.port)
+        });
         if !up_to_date {
             self.metadata
                 .propose(vec![MetadataRecord::RegisterBroker {
@@ -158,7 +168,9 @@ impl Broker {
             Ok(mut results) => results.pop().unwrap_or(Ok(())),
             Err(e) => {
                 error!("metadata proposal failed: {e}");
-                Err(TopicError::InvalidRequest(format!("metadata quorum unavailable: {e}")))
+                Err(TopicError::InvalidRequest(format!(
+                    "metadata quorum unavailable: {e}"
+                )))
             }
         };
         self.reconcile().await;
@@ -173,7 +185,9 @@ impl Broker {
         let now = now_ms();
         // Partitions that are gone or belong to an older topic of the same name.
         for partition in self.replicas.all() {
-            let current = image.topic(&partition.topic).filter(|t| t.topic_id == partition.topic_id);
+            let current = image
+                .topic(&partition.topic)
+                .filter(|t| t.topic_id == partition.topic_id);
             let keep = current.is_some_and(|t| t.partitions.contains_key(&partition.index));
             if !keep {
                 self.replicas.remove(&partition.topic, partition.index);
@@ -201,11 +215,21 @@ impl Broker {
                     error!(topic = %topic.name, partition = index, "cannot prepare partition dir: {e}");
                     continue;
                 }
-                match self.log_manager.open_partition(&topic.name, index, config.clone(), now) {
+                match self
+                    .log_manager
+                    .open_partition(&topic.name, index, config.clone(), now)
+                {
                     Ok(log) => {
-                        self.replicas.insert(Partition::new(topic.name.clone(), index, topic.topic_id, log));
+                        self.replicas.insert(Partition::new(
+                            topic.name.clone(),
+                            index,
+                            topic.topic_id,
+                            log,
+                        ));
                     }
-                    Err(e) => error!(topic = %topic.name, partition = index, "cannot open partition log: {e}"),
+                    Err(e) => {
+                        error!(topic = %topic.name, partition = index, "cannot open partition log: {e}")
+                    }
                 }
             }
         }
@@ -218,7 +242,9 @@ impl Broker {
             if dir.path.file_name().is_some_and(|n| n == METADATA_DIR) {
                 continue;
             }
-            let expected = image.topic(&dir.topic).filter(|t| t.partitions.contains_key(&dir.partition));
+            let expected = image
+                .topic(&dir.topic)
+                .filter(|t| t.partitions.contains_key(&dir.partition));
             let on_disk = read_partition_topic_id(&dir.path);
             let stray = match (expected, on_disk) {
                 (None, _) => true,
@@ -228,9 +254,16 @@ impl Broker {
             if stray {
                 warn!(path = %dir.path.display(), "removing log of a topic that no longer exists");
                 let now = now_ms();
-                match self.log_manager.open_partition(&dir.topic, dir.partition, strom_storage::LogConfig::default(), now) {
+                match self.log_manager.open_partition(
+                    &dir.topic,
+                    dir.partition,
+                    strom_storage::LogConfig::default(),
+                    now,
+                ) {
                     Ok(log) => self.log_manager.delete_partition(log)?,
-                    Err(e) => warn!(path = %dir.path.display(), "cannot open stray log for deletion: {e}"),
+                    Err(e) => {
+                        warn!(path = %dir.path.display(), "cannot open stray log for deletion: {e}")
+                    }
                 }
             }
         }
@@ -255,7 +288,11 @@ impl Broker {
             }
         });
 
-        let interval = Duration::from_millis(u64::try_from(self.config.log_retention_check_interval_ms).unwrap_or(300_000).max(10));
+        let interval = Duration::from_millis(
+            u64::try_from(self.config.log_retention_check_interval_ms)
+                .unwrap_or(300_000)
+                .max(10),
+        );
         let broker = Arc::clone(self);
         let mut stop = self.shutdown.subscribe();
         tokio::spawn(async move {
@@ -269,7 +306,11 @@ impl Broker {
             }
         });
 
-        let interval = Duration::from_millis(u64::try_from(self.config.log_flush_scheduler_interval_ms).unwrap_or(1000).max(10));
+        let interval = Duration::from_millis(
+            u64::try_from(self.config.log_flush_scheduler_interval_ms)
+                .unwrap_or(1000)
+                .max(10),
+        );
         let broker = Arc::clone(self);
         let mut stop = self.shutdown.subscribe();
         tokio::spawn(async move {
@@ -290,8 +331,12 @@ impl Broker {
             if let Some(log) = p.lock().as_mut() {
                 match log.enforce_retention(now) {
                     Ok(0) => {}
-                    Ok(n) => info!(topic = %p.topic, partition = p.index, segments = n, log_start_offset = log.log_start_offset(), "retention deleted segments"),
-                    Err(e) => error!(topic = %p.topic, partition = p.index, "retention failed: {e}"),
+                    Ok(n) => {
+                        info!(topic = %p.topic, partition = p.index, segments = n, log_start_offset = log.log_start_offset(), "retention deleted segments")
+                    }
+                    Err(e) => {
+                        error!(topic = %p.topic, partition = p.index, "retention failed: {e}")
+                    }
                 }
             }
         }
@@ -335,7 +380,10 @@ impl Broker {
 
     /// Topic configs overrides of a topic (empty when unknown).
     pub(crate) fn topic_overrides(&self, topic: &str) -> BTreeMap<String, String> {
-        self.image().topic(topic).map(|t| t.configs.clone()).unwrap_or_default()
+        self.image()
+            .topic(topic)
+            .map(|t| t.configs.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -360,5 +408,7 @@ fn claim_partition_dir(dir: &Path, topic_id: Uuid) -> std::io::Result<()> {
 
 fn read_partition_topic_id(dir: &Path) -> Option<Uuid> {
     let text = fs::read_to_string(dir.join(PARTITION_METADATA)).ok()?;
-    text.lines().find_map(|l| l.strip_prefix("topic_id: ")).and_then(|s| Uuid::parse_str(s.trim()).ok())
+    text.lines()
+        .find_map(|l| l.strip_prefix("topic_id: "))
+        .and_then(|s| Uuid::parse_str(s.trim()).ok())
 }

@@ -12,7 +12,11 @@ pub enum ConfigError {
     #[error("unknown broker setting `{0}`")]
     UnknownKey(String),
     #[error("invalid value `{value}` for `{key}`: {reason}")]
-    InvalidValue { key: String, value: String, reason: String },
+    InvalidValue {
+        key: String,
+        value: String,
+        reason: String,
+    },
 }
 
 /// How a broker setting is typed, as DescribeConfigs reports it.
@@ -227,7 +231,12 @@ impl BrokerConfig {
 
     /// The data directories.
     pub fn log_dir_paths(&self) -> Vec<PathBuf> {
-        self.log_dirs.split(',').map(str::trim).filter(|s| !s.is_empty()).map(PathBuf::from).collect()
+        self.log_dirs
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .collect()
     }
 }
 
@@ -239,12 +248,22 @@ fn parse_listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError>
     };
     let mut out = Vec::new();
     for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (name, rest) = item.split_once("://").ok_or_else(|| invalid("expected NAME://host:port"))?;
-        let (host, port) = rest.rsplit_once(':').ok_or_else(|| invalid("expected NAME://host:port"))?;
-        let port = port.parse::<u16>().map_err(|_| invalid("port is not a number"))?;
+        let (name, rest) = item
+            .split_once("://")
+            .ok_or_else(|| invalid("expected NAME://host:port"))?;
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| invalid("expected NAME://host:port"))?;
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| invalid("port is not a number"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let host = if host.is_empty() { "0.0.0.0" } else { host };
-        out.push(Listener { name: name.to_string(), host: host.to_string(), port });
+        out.push(Listener {
+            name: name.to_string(),
+            host: host.to_string(),
+            port,
+        });
     }
     if out.is_empty() {
         return Err(invalid("no listener given"));
@@ -265,7 +284,10 @@ mod tests {
         c.set("log.retention.hours", "1").unwrap();
         assert_eq!(c.log_retention_ms, 3_600_000);
         assert!(c.explicit.contains("log.retention.ms"));
-        assert_eq!(c.set("no.such", "1"), Err(ConfigError::UnknownKey("no.such".into())));
+        assert_eq!(
+            c.set("no.such", "1"),
+            Err(ConfigError::UnknownKey("no.such".into()))
+        );
         assert!(c.set("node.id", "x").is_err());
         assert_eq!(c.get("auto.create.topics.enable").as_deref(), Some("true"));
     }
@@ -273,9 +295,20 @@ mod tests {
     #[test]
     fn listeners() {
         let mut c = BrokerConfig::default();
-        c.set("listeners", "PLAINTEXT://127.0.0.1:19092,CONTROLLER://:19093").unwrap();
+        c.set(
+            "listeners",
+            "PLAINTEXT://127.0.0.1:19092,CONTROLLER://:19093",
+        )
+        .unwrap();
         let l = c.parsed_listeners().unwrap();
-        assert_eq!(l[0], Listener { name: "PLAINTEXT".into(), host: "127.0.0.1".into(), port: 19092 });
+        assert_eq!(
+            l[0],
+            Listener {
+                name: "PLAINTEXT".into(),
+                host: "127.0.0.1".into(),
+                port: 19092
+            }
+        );
         assert_eq!(l[1].host, "0.0.0.0");
         c.set("listeners", "127.0.0.1").unwrap();
         assert!(c.parsed_listeners().is_err());

@@ -17,7 +17,10 @@ use crate::broker::Broker;
 use crate::dispatch;
 
 pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
-    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
     let max = usize::try_from(broker.config.socket_request_max_bytes).unwrap_or(100 << 20);
@@ -39,7 +42,13 @@ pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut stop: watc
                 Ok(Decoded::Request(request)) => request,
                 Ok(Decoded::UnsupportedApiVersions { header }) => {
                     let body = api::api_versions::unsupported_version();
-                    if let Err(e) = encode_response(&mut output, ApiKey::ApiVersions, 0, header.correlation_id, &body) {
+                    if let Err(e) = encode_response(
+                        &mut output,
+                        ApiKey::ApiVersions,
+                        0,
+                        header.correlation_id,
+                        &body,
+                    ) {
                         error!(%peer, "encoding ApiVersions fallback failed: {e}");
                         return;
                     }
@@ -70,7 +79,9 @@ pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut stop: watc
                     return;
                 }
             };
-            if let Err(e) = encode_response(&mut output, api_key, version, correlation_id, &response) {
+            if let Err(e) =
+                encode_response(&mut output, api_key, version, correlation_id, &response)
+            {
                 error!(%peer, ?api_key, version, "encoding response failed, closing connection: {e}");
                 let _ = writer.write_all(&output).await;
                 return;

@@ -2,8 +2,8 @@
 //! so a new error variant does not compile until someone chooses its code. I/O failures are logged once,
 //! here, where they become UNKNOWN_SERVER_ERROR / KAFKA_STORAGE_ERROR.
 
-pub(crate) use strom_protocol::kafka_protocol::error::ResponseError as Code;
 use strom_metadata::TopicError;
+pub(crate) use strom_protocol::kafka_protocol::error::ResponseError as Code;
 use strom_storage::{AppendError, ReadError, StorageError};
 use tracing::error;
 

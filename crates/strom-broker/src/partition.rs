@@ -21,7 +21,12 @@ pub(crate) struct Partition {
 
 impl Partition {
     pub(crate) fn new(topic: String, index: i32, topic_id: Uuid, log: PartitionLog) -> Self {
-        Self { topic, index, topic_id, log: Mutex::new(Some(log)) }
+        Self {
+            topic,
+            index,
+            topic_id,
+            log: Mutex::new(Some(log)),
+        }
     }
 
     /// Locks the log. A poisoned lock (a panic while appending) still gives access: the log's own state is
@@ -46,7 +51,10 @@ pub(crate) struct ReplicaManager {
 impl ReplicaManager {
     pub(crate) fn new() -> Self {
         let (data_arrived, _) = watch::channel(0);
-        Self { partitions: RwLock::new(HashMap::new()), data_arrived }
+        Self {
+            partitions: RwLock::new(HashMap::new()),
+            data_arrived,
+        }
     }
 
     pub(crate) fn get(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
@@ -56,7 +64,10 @@ impl ReplicaManager {
 
     pub(crate) fn insert(&self, partition: Partition) {
         let mut map = self.partitions.write().unwrap_or_else(|e| e.into_inner());
-        map.insert((partition.topic.clone(), partition.index), Arc::new(partition));
+        map.insert(
+            (partition.topic.clone(), partition.index),
+            Arc::new(partition),
+        );
     }
 
     pub(crate) fn remove(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {

@@ -22,7 +22,10 @@ impl ProducerIdManager {
             Err(e) => return Err(e),
         };
         // Everything below the persisted bound may have been handed out before a crash: start above it.
-        Ok(Self { path, state: Mutex::new((persisted, persisted)) })
+        Ok(Self {
+            path,
+            state: Mutex::new((persisted, persisted)),
+        })
     }
 
     pub(crate) fn next(&self) -> std::io::Result<i64> {

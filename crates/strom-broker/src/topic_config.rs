@@ -27,7 +27,13 @@ const fn key(
     config_type: ConfigType,
     doc: &'static str,
 ) -> TopicConfigKey {
-    TopicConfigKey { name, broker_synonym, default, config_type, doc }
+    TopicConfigKey {
+        name,
+        broker_synonym,
+        default,
+        config_type,
+        doc,
+    }
 }
 
 use ConfigType::{Boolean, Int, List, Long, String as Str};
@@ -70,7 +76,11 @@ pub enum TopicConfigError {
     #[error("unknown topic config `{0}`")]
     Unknown(String),
     #[error("invalid value `{value}` for topic config `{name}`: {reason}")]
-    Invalid { name: String, value: String, reason: String },
+    Invalid {
+        name: String,
+        value: String,
+        reason: String,
+    },
 }
 
 /// Checks one topic config name/value pair.
@@ -84,8 +94,14 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), TopicConfigE
     match key.config_type {
         Int => {
             let v: i32 = value.trim().parse().map_err(|_| invalid("not an int"))?;
-            if matches!(name, "segment.bytes" | "max.message.bytes" | "index.interval.bytes" | "segment.index.bytes" | "min.insync.replicas")
-                && v < 1
+            if matches!(
+                name,
+                "segment.bytes"
+                    | "max.message.bytes"
+                    | "index.interval.bytes"
+                    | "segment.index.bytes"
+                    | "min.insync.replicas"
+            ) && v < 1
             {
                 return Err(invalid("must be at least 1"));
             }
@@ -105,12 +121,12 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), TopicConfigE
         "message.timestamp.type" if !matches!(value, "CreateTime" | "LogAppendTime") => {
             Err(invalid("must be CreateTime or LogAppendTime"))
         }
-        "cleanup.policy" if value.trim() != "delete" => {
-            Err(invalid("only `delete` is supported; log compaction is not implemented yet"))
-        }
-        "compression.type" if value.trim() != "producer" => {
-            Err(invalid("only `producer` is supported; batches are stored as produced"))
-        }
+        "cleanup.policy" if value.trim() != "delete" => Err(invalid(
+            "only `delete` is supported; log compaction is not implemented yet",
+        )),
+        "compression.type" if value.trim() != "producer" => Err(invalid(
+            "only `producer` is supported; batches are stored as produced",
+        )),
         _ => Ok(()),
     }
 }
@@ -153,7 +169,9 @@ pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -
     let long = |name: &str, fallback: i64| get(name).trim().parse::<i64>().unwrap_or(fallback);
     let defaults = LogConfig::default();
     LogConfig {
-        segment_bytes: u64::try_from(long("segment.bytes", 1 << 30)).unwrap_or(defaults.segment_bytes).max(1),
+        segment_bytes: u64::try_from(long("segment.bytes", 1 << 30))
+            .unwrap_or(defaults.segment_bytes)
+            .max(1),
         segment_ms: long("segment.ms", defaults.segment_ms),
         retention_ms: long("retention.ms", defaults.retention_ms),
         retention_bytes: long("retention.bytes", defaults.retention_bytes),
@@ -192,9 +210,15 @@ mod tests {
         let mut overrides = BTreeMap::new();
         overrides.insert("retention.ms".to_string(), "5000".to_string());
         let seg = topic_config_key("segment.bytes").unwrap();
-        assert_eq!(effective_topic_config(seg, &overrides, &broker), ("2048".to_string(), ConfigSource::StaticBrokerConfig));
+        assert_eq!(
+            effective_topic_config(seg, &overrides, &broker),
+            ("2048".to_string(), ConfigSource::StaticBrokerConfig)
+        );
         let ret = topic_config_key("retention.ms").unwrap();
-        assert_eq!(effective_topic_config(ret, &overrides, &broker).1, ConfigSource::TopicConfig);
+        assert_eq!(
+            effective_topic_config(ret, &overrides, &broker).1,
+            ConfigSource::TopicConfig
+        );
         let lc = log_config(&overrides, &broker);
         assert_eq!(lc.segment_bytes, 2048);
         assert_eq!(lc.retention_ms, 5000);

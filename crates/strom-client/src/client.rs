@@ -297,19 +297,38 @@ impl Client {
         Ok(fresh)
     }
 
-    /// Metadata of one topic, from the cache or, when absent, from the cluster.
+    /// Metadata of one topic, from the cache or, when absent, from the cluster. A topic that was just created may
+    /// briefly be unknown to the broker asked or lack leaders, so UNKNOWN_TOPIC_OR_PARTITION and
+    /// LEADER_NOT_AVAILABLE are retried for about a second and a half before being returned.
     pub async fn topic(&mut self, name: &str) -> Result<TopicMetadata, ClientError> {
-        if let Some(topic) = self.metadata.topics.get(name) {
-            return Ok(topic.clone());
+        const ATTEMPTS: u32 = 5;
+        let transient = [
+            ResponseError::UnknownTopicOrPartition.code(),
+            ResponseError::LeaderNotAvailable.code(),
+        ];
+        let mut attempt = 0;
+        loop {
+            if let Some(topic) = self.metadata.topics.get(name) {
+                return Ok(topic.clone());
+            }
+            match self.metadata(Some(&[name.to_owned()])).await {
+                Ok(fresh) => {
+                    return fresh.topics.get(name).cloned().ok_or_else(|| {
+                        ClientError::MissingInResponse {
+                            what: format!("topic {name} in Metadata"),
+                        }
+                    })
+                }
+                Err(e)
+                    if attempt + 1 < ATTEMPTS
+                        && e.kafka_code().is_some_and(|c| transient.contains(&c)) =>
+                {
+                    self.backoff(attempt).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
         }
-        let fresh = self.metadata(Some(&[name.to_owned()])).await?;
-        fresh
-            .topics
-            .get(name)
-            .cloned()
-            .ok_or_else(|| ClientError::MissingInResponse {
-                what: format!("topic {name} in Metadata"),
-            })
     }
 
     /// Creates a topic. `replication_factor` -1 (or `partitions` -1) asks for the broker default (CreateTopics v4+).

@@ -24,5 +24,9 @@ pub enum DecodeError {
     #[error("malformed request header: {0}")]
     Header(String),
     #[error("malformed {api} v{version} request body: {reason}")]
-    Body { api: &'static str, version: i16, reason: String },
+    Body {
+        api: &'static str,
+        version: i16,
+        reason: String,
+    },
 }

@@ -30,7 +30,10 @@ impl FrameDecoder {
         }
         let size = size as usize;
         if size > self.max_size {
-            return Err(FrameError::TooLarge { size, max: self.max_size });
+            return Err(FrameError::TooLarge {
+                size,
+                max: self.max_size,
+            });
         }
         if buf.len() < 4 + size {
             // Reserve once for the whole frame so large produce requests do not regrow the buffer repeatedly.
@@ -65,6 +68,9 @@ mod tests {
             check(&[0x7f, 0xff, 0xff, 0xff], 100),
             "error: frame size 2147483647 exceeds the limit of 100 bytes (socket.request.max.bytes)"
         );
-        assert_eq!(check(&[0xff, 0xff, 0xff, 0xfe], 100), "error: frame size -2 is negative");
+        assert_eq!(
+            check(&[0xff, 0xff, 0xff, 0xfe], 100),
+            "error: frame size -2 is negative"
+        );
     }
 }

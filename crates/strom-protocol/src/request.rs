@@ -30,7 +30,9 @@ pub enum Decoded {
     Request(Box<Request>),
     /// ApiVersions at a version we do not serve. KIP-511: answer with ApiVersions v0 carrying
     /// UNSUPPORTED_VERSION and our version table, so the client can retry at a version we share.
-    UnsupportedApiVersions { header: RequestHeader },
+    UnsupportedApiVersions {
+        header: RequestHeader,
+    },
 }
 
 /// Decodes one frame. `supported` returns the inclusive version range served for an API, or `None` when
@@ -49,19 +51,31 @@ pub fn decode_request(
         ApiKey::try_from(raw_key).map_err(|()| DecodeError::UnknownApiKey { api_key: raw_key })?;
     let mut buf = frame;
     let header_version = api_key.request_header_version(api_version);
-    let header = guarded(|| RequestHeader::decode(&mut buf, header_version))
-        .map_err(DecodeError::Header)?;
+    let header =
+        guarded(|| RequestHeader::decode(&mut buf, header_version)).map_err(DecodeError::Header)?;
     let in_range = supported(api_key).is_some_and(|(min, max)| (min..=max).contains(&api_version));
     if !in_range {
         if api_key == ApiKey::ApiVersions {
             return Ok(Decoded::UnsupportedApiVersions { header });
         }
-        return Err(DecodeError::UnsupportedVersion { api_key: raw_key, api_version });
+        return Err(DecodeError::UnsupportedVersion {
+            api_key: raw_key,
+            api_version,
+        });
     }
-    let body = guarded(|| RequestKind::decode(api_key, &mut buf, api_version)).map_err(|reason| {
-        DecodeError::Body { api: api_name(api_key), version: api_version, reason }
-    })?;
-    Ok(Decoded::Request(Box::new(Request { header, api_key, body })))
+    let body =
+        guarded(|| RequestKind::decode(api_key, &mut buf, api_version)).map_err(|reason| {
+            DecodeError::Body {
+                api: api_name(api_key),
+                version: api_version,
+                reason,
+            }
+        })?;
+    Ok(Decoded::Request(Box::new(Request {
+        header,
+        api_key,
+        body,
+    })))
 }
 
 /// Runs a codec call, turning both its errors and any panic into a message. The codecs check lengths
@@ -83,11 +97,35 @@ pub fn api_name(key: ApiKey) -> &'static str {
         };
     }
     names!(
-        Produce, Fetch, ListOffsets, Metadata, OffsetCommit, OffsetFetch, FindCoordinator, JoinGroup,
-        Heartbeat, LeaveGroup, SyncGroup, DescribeGroups, ListGroups, SaslHandshake, ApiVersions,
-        CreateTopics, DeleteTopics, DeleteRecords, InitProducerId, OffsetForLeaderEpoch,
-        DescribeConfigs, AlterConfigs, CreatePartitions, IncrementalAlterConfigs, DescribeCluster,
-        DeleteGroups, OffsetDelete, ConsumerGroupHeartbeat, ConsumerGroupDescribe,
+        Produce,
+        Fetch,
+        ListOffsets,
+        Metadata,
+        OffsetCommit,
+        OffsetFetch,
+        FindCoordinator,
+        JoinGroup,
+        Heartbeat,
+        LeaveGroup,
+        SyncGroup,
+        DescribeGroups,
+        ListGroups,
+        SaslHandshake,
+        ApiVersions,
+        CreateTopics,
+        DeleteTopics,
+        DeleteRecords,
+        InitProducerId,
+        OffsetForLeaderEpoch,
+        DescribeConfigs,
+        AlterConfigs,
+        CreatePartitions,
+        IncrementalAlterConfigs,
+        DescribeCluster,
+        DeleteGroups,
+        OffsetDelete,
+        ConsumerGroupHeartbeat,
+        ConsumerGroupDescribe,
     )
 }
 
@@ -120,7 +158,9 @@ mod tests {
     fn decodes_metadata() {
         let body = MetadataRequest::default();
         let decoded = decode_request(frame(ApiKey::Metadata, 12, &body), all_versions).unwrap();
-        let Decoded::Request(req) = decoded else { panic!("expected a request") };
+        let Decoded::Request(req) = decoded else {
+            panic!("expected a request")
+        };
         assert_eq!(req.header.correlation_id, 7);
         assert!(matches!(req.body, RequestKind::Metadata(_)));
     }
@@ -141,10 +181,16 @@ mod tests {
 
     #[test]
     fn unknown_key_and_short_frames() {
-        let err = decode_request(Bytes::from_static(&[0x27, 0x0f, 0, 0, 0, 0, 0, 1]), all_versions);
+        let err = decode_request(
+            Bytes::from_static(&[0x27, 0x0f, 0, 0, 0, 0, 0, 1]),
+            all_versions,
+        );
         assert_eq!(err.unwrap_err().to_string(), "unknown api key 9999");
         let err = decode_request(Bytes::from_static(&[0, 3]), all_versions);
-        assert_eq!(err.unwrap_err().to_string(), "request of 2 bytes is too short for a request header");
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "request of 2 bytes is too short for a request header"
+        );
     }
 
     #[test]
@@ -157,7 +203,16 @@ mod tests {
         buf.put_i16(-1);
         buf.put_i32(i32::MAX);
         let err = decode_request(buf.freeze(), all_versions).unwrap_err();
-        assert!(matches!(err, DecodeError::Body { api: "Metadata", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                DecodeError::Body {
+                    api: "Metadata",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     proptest! {

@@ -438,7 +438,10 @@ impl Segment {
                 if len < HEADER_LEN {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        format!("{}: torn batch at position {pos}", self.log_path().display()),
+                        format!(
+                            "{}: torn batch at position {pos}",
+                            self.log_path().display()
+                        ),
                     ));
                 }
                 chunk.resize(len, 0);
@@ -449,7 +452,10 @@ impl Segment {
             let h = BatchHeader::parse(&chunk[at..]).map_err(|e| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("{}: bad batch at position {pos}: {e}", self.log_path().display()),
+                    format!(
+                        "{}: bad batch at position {pos}: {e}",
+                        self.log_path().display()
+                    ),
                 )
             })?;
             if h.last_offset() >= offset {

@@ -158,13 +158,18 @@ impl TestBroker {
         if let Some(pos) = log.find("panicked") {
             let start = log[..pos].rfind('\n').map_or(0, |i| i + 1);
             let end = (pos + 2000).min(log.len());
-            let end = (end..=log.len()).find(|&i| log.is_char_boundary(i)).unwrap_or(log.len());
+            let end = (end..=log.len())
+                .find(|&i| log.is_char_boundary(i))
+                .unwrap_or(log.len());
             panic!("broker log contains a panic:\n{}", &log[start..end]);
         }
     }
 
     fn spawn(&mut self) -> anyhow::Result<()> {
-        let log = OpenOptions::new().create(true).append(true).open(self.log_path())?;
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())?;
         let listener = format!("PLAINTEXT://127.0.0.1:{}", self.port);
         let data_dir = self.data_dir();
         let mut cmd = Command::new(&self.bin);
@@ -183,7 +188,9 @@ impl TestBroker {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
-        let child = cmd.spawn().with_context(|| format!("spawning {}", self.bin.display()))?;
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("spawning {}", self.bin.display()))?;
         self.child = Some(child);
         self.wait_ready()
     }
@@ -196,7 +203,10 @@ impl TestBroker {
             if let Some(child) = self.child.as_mut() {
                 if let Some(status) = child.try_wait()? {
                     self.child = None;
-                    bail!("broker exited during startup with {status}; log:\n{}", self.log_tail(80));
+                    bail!(
+                        "broker exited during startup with {status}; log:\n{}",
+                        self.log_tail(80)
+                    );
                 }
             }
             if TcpStream::connect_timeout(&self.addr(), Duration::from_millis(500)).is_ok() {
@@ -274,7 +284,10 @@ fn send_sigterm(pid: u32) -> anyhow::Result<()> {
     // have been reused by another process.
     let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
     if rc != 0 {
-        bail!("kill({pid}, SIGTERM) failed: {}", std::io::Error::last_os_error());
+        bail!(
+            "kill({pid}, SIGTERM) failed: {}",
+            std::io::Error::last_os_error()
+        );
     }
     Ok(())
 }

@@ -157,7 +157,11 @@ fn lossy(bytes: Option<&[u8]>) -> Option<String> {
     bytes.map(|b| {
         let s = String::from_utf8_lossy(b);
         if s.chars().count() > 80 {
-            format!("{}… ({} bytes)", s.chars().take(80).collect::<String>(), b.len())
+            format!(
+                "{}… ({} bytes)",
+                s.chars().take(80).collect::<String>(),
+                b.len()
+            )
         } else {
             s.into_owned()
         }
@@ -187,7 +191,12 @@ mod tests {
         h.record(0, 0, None, Some(b"a"));
         h.record(0, 1, None, Some(b"b"));
         h.record(1, 0, None, Some(b"c"));
-        let read = vec![msg(0, 0, "a"), msg(0, 1, "b"), msg(0, 2, "never acked"), msg(1, 0, "c")];
+        let read = vec![
+            msg(0, 0, "a"),
+            msg(0, 1, "b"),
+            msg(0, 2, "never acked"),
+            msg(1, 0, "c"),
+        ];
         h.check(&read).unwrap();
     }
 
@@ -200,11 +209,17 @@ mod tests {
         let read = vec![msg(0, 0, "a"), msg(0, 1, "x"), msg(0, 2, "a")];
         let err = h.check(&read).unwrap_err().to_string();
         assert!(err.contains("lost: partition 0 offset 3"), "{err}");
-        assert!(err.contains("acknowledged key None value Some(\"b\")"), "{err}");
+        assert!(
+            err.contains("acknowledged key None value Some(\"b\")"),
+            "{err}"
+        );
         assert!(err.contains("duplicate: value Some(\"a\")"), "{err}");
 
         let gap = vec![msg(0, 0, "a"), msg(0, 1, "b"), msg(0, 3, "d")];
         let err = h.check(&gap).unwrap_err().to_string();
-        assert!(err.contains("not contiguous from 0: expected 2, next read was 3"), "{err}");
+        assert!(
+            err.contains("not contiguous from 0: expected 2, next read was 3"),
+            "{err}"
+        );
     }
 }

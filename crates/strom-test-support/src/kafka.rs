@@ -100,16 +100,22 @@ pub fn create_topic(
             bail!("creating topic {topic:?} failed: {code:?}");
         }
     }
-    crate::wait_for(&format!("topic {name} to have {partitions} partitions with leaders"), Duration::from_secs(30), || {
-        let md = admin.inner().fetch_metadata(Some(name), Duration::from_secs(5))?;
-        let ok = md.topics().iter().any(|t| {
-            t.name() == name
-                && t.error().is_none()
-                && t.partitions().len() == partitions as usize
-                && t.partitions().iter().all(|p| p.leader() >= 0)
-        });
-        Ok(ok.then_some(()))
-    })
+    crate::wait_for(
+        &format!("topic {name} to have {partitions} partitions with leaders"),
+        Duration::from_secs(30),
+        || {
+            let md = admin
+                .inner()
+                .fetch_metadata(Some(name), Duration::from_secs(5))?;
+            let ok = md.topics().iter().any(|t| {
+                t.name() == name
+                    && t.error().is_none()
+                    && t.partitions().len() == partitions as usize
+                    && t.partitions().iter().all(|p| p.leader() >= 0)
+            });
+            Ok(ok.then_some(()))
+        },
+    )
 }
 
 /// Deletes a topic; returns the per-topic error code, if any.
@@ -125,14 +131,22 @@ pub fn delete_topic(admin: &AdminClient<DefaultClientContext>, name: &str) -> an
 
 /// The number of partitions metadata reports for `topic`.
 pub fn partition_count(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<i32> {
-    crate::wait_for(&format!("metadata for topic {topic}"), Duration::from_secs(30), || {
-        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))?;
-        let t = md.topics().iter().find(|t| t.name() == topic).context("topic missing from metadata")?;
-        if let Some(e) = t.error() {
-            bail!("metadata error for {topic}: {e:?}");
-        }
-        Ok((!t.partitions().is_empty()).then(|| t.partitions().len() as i32))
-    })
+    crate::wait_for(
+        &format!("metadata for topic {topic}"),
+        Duration::from_secs(30),
+        || {
+            let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))?;
+            let t = md
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic)
+                .context("topic missing from metadata")?;
+            if let Some(e) = t.error() {
+                bail!("metadata error for {topic}: {e:?}");
+            }
+            Ok((!t.partitions().is_empty()).then(|| t.partitions().len() as i32))
+        },
+    )
 }
 
 /// A consumer assigned to the given partitions at the given offsets, with `extra` settings applied last.
@@ -172,7 +186,11 @@ pub fn consume_all(
 }
 
 /// Reads every partition of `topic` from its log start up to the high watermark as of the call.
-pub fn consume_to_end(bootstrap: &str, topic: &str, timeout: Duration) -> anyhow::Result<Vec<OwnedMessage>> {
+pub fn consume_to_end(
+    bootstrap: &str,
+    topic: &str,
+    timeout: Duration,
+) -> anyhow::Result<Vec<OwnedMessage>> {
     let probe: BaseConsumer = consumer_config(bootstrap).create()?;
     let partitions = partition_count(&probe, topic)?;
     let mut high = BTreeMap::new();
@@ -188,7 +206,8 @@ pub fn consume_to_end(bootstrap: &str, topic: &str, timeout: Duration) -> anyhow
             let e = next.entry(m.partition()).or_insert(0);
             *e = (*e).max(m.offset() + 1);
         }
-        high.iter().all(|(p, &h)| h == 0 || next.get(p).copied().unwrap_or(0) >= h)
+        high.iter()
+            .all(|(p, &h)| h == 0 || next.get(p).copied().unwrap_or(0) >= h)
     })
     .with_context(|| format!("consuming {topic} up to high watermarks {high:?}"))
 }
@@ -260,7 +279,10 @@ pub struct Record<'a> {
 
 impl<'a> Record<'a> {
     pub fn new(topic: &'a str) -> Record<'a> {
-        Record { topic, ..Record::default() }
+        Record {
+            topic,
+            ..Record::default()
+        }
     }
     pub fn key(mut self, key: &'a [u8]) -> Self {
         self.key = Some(key);
@@ -308,7 +330,8 @@ impl ProducerContext for RecordingContext {
     fn delivery(&self, result: &DeliveryResult<'_>, id: usize) {
         let outcome = match result {
             Ok(m) => {
-                self.history.record(m.partition(), m.offset(), m.key(), m.payload());
+                self.history
+                    .record(m.partition(), m.offset(), m.key(), m.payload());
                 self.succeeded.fetch_add(1, Ordering::SeqCst);
                 Ok((m.partition(), m.offset()))
             }
@@ -322,7 +345,10 @@ impl ProducerContext for RecordingContext {
             }
         };
         if id != UNTRACKED {
-            self.outcomes.lock().expect("outcomes lock").insert(id, outcome);
+            self.outcomes
+                .lock()
+                .expect("outcomes lock")
+                .insert(id, outcome);
             self.delivered.notify_all();
         }
     }
@@ -345,7 +371,10 @@ impl TestProducer {
             succeeded: AtomicUsize::new(0),
         };
         let producer = ThreadedProducer::from_config_and_context(config, context)?;
-        Ok(TestProducer { producer, next_id: AtomicUsize::new(1) })
+        Ok(TestProducer {
+            producer,
+            next_id: AtomicUsize::new(1),
+        })
     }
 
     /// `producer_config(bootstrap)` with `extra` settings applied on top.
@@ -375,7 +404,12 @@ impl TestProducer {
 
     /// The first few delivery errors seen.
     pub fn failures(&self) -> Vec<KafkaError> {
-        self.producer.context().failures.lock().expect("failures lock").clone()
+        self.producer
+            .context()
+            .failures
+            .lock()
+            .expect("failures lock")
+            .clone()
     }
 
     /// Enqueues a record whose outcome only feeds the history and counters. Waits while the local queue is full.
@@ -403,7 +437,11 @@ impl TestProducer {
             if now >= deadline {
                 bail!("no delivery report for send #{id} within {timeout:?}");
             }
-            outcomes = ctx.delivered.wait_timeout(outcomes, deadline - now).expect("outcomes lock").0;
+            outcomes = ctx
+                .delivered
+                .wait_timeout(outcomes, deadline - now)
+                .expect("outcomes lock")
+                .0;
         }
     }
 
@@ -414,13 +452,16 @@ impl TestProducer {
     }
 
     pub fn flush(&self, timeout: Duration) -> anyhow::Result<()> {
-        self.producer.flush(timeout).context("flushing the producer")
+        self.producer
+            .flush(timeout)
+            .context("flushing the producer")
     }
 
     fn enqueue(&self, record: &Record<'_>, id: usize) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let mut r: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(record.topic, id);
+            let mut r: BaseRecord<'_, [u8], [u8], usize> =
+                BaseRecord::with_opaque_to(record.topic, id);
             if let Some(p) = record.partition {
                 r = r.partition(p);
             }

@@ -56,11 +56,19 @@ mod tests {
             (b"foobar", -790_332_482),
             (b"a-little-bit-long-string", -985_981_536),
             (b"a-little-bit-longer-string", -1_486_304_829),
-            (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58_897_971),
+            (
+                b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+                -58_897_971,
+            ),
             (b"abc", 479_470_107),
         ];
         for &(input, expected) in cases {
-            assert_eq!(murmur2(input), expected, "murmur2({:?})", String::from_utf8_lossy(input));
+            assert_eq!(
+                murmur2(input),
+                expected,
+                "murmur2({:?})",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -72,6 +80,9 @@ mod tests {
             assert!((0..8).contains(&p));
         }
         // murmur2(b"21") is negative: toPositive masks the sign bit rather than taking abs().
-        assert_eq!(partition_for_key(b"21", 1000), (-973_932_308_i32 & 0x7fff_ffff) % 1000);
+        assert_eq!(
+            partition_for_key(b"21", 1000),
+            (-973_932_308_i32 & 0x7fff_ffff) % 1000
+        );
     }
 }

@@ -34,6 +34,24 @@ pub fn request_frame(
     size_prefixed(&payload)
 }
 
+/// A request header v2 (v1 plus an empty tagged-field section), used by flexible versions, followed by `body`,
+/// with the i32 size prefix. Kafka picks the header version from the API key and version, so an ApiVersions request
+/// of any version above 2, even one the broker does not know, carries this header (KIP-511).
+pub fn request_frame_flexible(
+    api_key: i16,
+    api_version: i16,
+    correlation_id: i32,
+    client_id: Option<&str>,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut frame = request_frame(api_key, api_version, correlation_id, client_id, &[]);
+    frame.push(0); // no tagged fields
+    frame.extend_from_slice(body);
+    let size = (frame.len() - 4) as i32;
+    frame[..4].copy_from_slice(&size.to_be_bytes());
+    frame
+}
+
 /// `payload` with its i32 big-endian length in front.
 pub fn size_prefixed(payload: &[u8]) -> Vec<u8> {
     let mut frame = Vec::with_capacity(4 + payload.len());
@@ -53,7 +71,9 @@ pub fn encode_request<R: Encodable + HeaderVersion>(
         .with_request_api_key(api_key)
         .with_request_api_version(api_version)
         .with_correlation_id(correlation_id)
-        .with_client_id(Some(kafka_protocol::protocol::StrBytes::from_static_str("strom-e2e-raw")));
+        .with_client_id(Some(kafka_protocol::protocol::StrBytes::from_static_str(
+            "strom-e2e-raw",
+        )));
     let mut buf = BytesMut::new();
     header.encode(&mut buf, R::header_version(api_version))?;
     request.encode(&mut buf, api_version)?;
@@ -107,7 +127,10 @@ pub fn read_reply(stream: &mut TcpStream, timeout: Duration) -> anyhow::Result<R
         ReadResult::TimedOut => return Ok(Reply::Silent),
     }
     let size = i32::from_be_bytes(size);
-    anyhow::ensure!((0..=64 << 20).contains(&size), "response frame with implausible size {size}");
+    anyhow::ensure!(
+        (0..=64 << 20).contains(&size),
+        "response frame with implausible size {size}"
+    );
     let mut frame = vec![0u8; size as usize];
     match read_exact_by(stream, &mut frame, deadline)? {
         ReadResult::Done => Ok(Reply::Frame(frame)),
@@ -122,7 +145,11 @@ enum ReadResult {
     TimedOut,
 }
 
-fn read_exact_by(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> anyhow::Result<ReadResult> {
+fn read_exact_by(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    deadline: Instant,
+) -> anyhow::Result<ReadResult> {
     let mut filled = 0;
     while filled < buf.len() {
         let now = Instant::now();
@@ -147,7 +174,10 @@ fn read_exact_by(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> a
 fn is_closed(e: &std::io::Error) -> bool {
     matches!(
         e.kind(),
-        ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::ConnectionAborted | ErrorKind::UnexpectedEof
+        ErrorKind::ConnectionReset
+            | ErrorKind::BrokenPipe
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::UnexpectedEof
     )
 }
 
@@ -158,7 +188,23 @@ mod tests {
     #[test]
     fn hand_built_header_matches_kafka_protocol() {
         let hand = request_frame(18, 0, 7, Some("strom-e2e-raw"), &[]);
-        let codec = encode_request(18, 0, 7, &kafka_protocol::messages::ApiVersionsRequest::default()).unwrap();
+        let codec = encode_request(
+            18,
+            0,
+            7,
+            &kafka_protocol::messages::ApiVersionsRequest::default(),
+        )
+        .unwrap();
+        assert_eq!(hand, codec);
+    }
+
+    #[test]
+    fn hand_built_flexible_header_matches_kafka_protocol() {
+        let body = kafka_protocol::messages::ApiVersionsRequest::default()
+            .with_client_software_name(kafka_protocol::protocol::StrBytes::from_static_str("a"))
+            .with_client_software_version(kafka_protocol::protocol::StrBytes::from_static_str("b"));
+        let codec = encode_request(18, 3, 7, &body).unwrap();
+        let hand = request_frame_flexible(18, 3, 7, Some("strom-e2e-raw"), &[2, b'a', 2, b'b', 0]);
         assert_eq!(hand, codec);
     }
 }

@@ -15,16 +15,34 @@ use crate::topic_config::validate_topic_config;
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 0..=2;
 
-pub(crate) async fn handle(ctx: &RequestContext<'_>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext<'_>,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
-        let set: Vec<(String, Option<String>)> =
-            resource.configs.iter().map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string()))).collect();
+        let set: Vec<(String, Option<String>)> = resource
+            .configs
+            .iter()
+            .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
+            .collect();
         let response = AlterConfigsResourceResponse::default()
             .with_resource_type(resource.resource_type)
             .with_resource_name(resource.resource_name.clone());
-        let (code, message) = alter_topic(ctx, resource.resource_type, &resource.resource_name, set, true, request.validate_only).await;
-        responses.push(response.with_error_code(code).with_error_message(message.map(|m| str_bytes(&m))));
+        let (code, message) = alter_topic(
+            ctx,
+            resource.resource_type,
+            &resource.resource_name,
+            set,
+            true,
+            request.validate_only,
+        )
+        .await;
+        responses.push(
+            response
+                .with_error_code(code)
+                .with_error_message(message.map(|m| str_bytes(&m))),
+        );
     }
     AlterConfigsResponse::default().with_responses(responses)
 }
@@ -42,9 +60,20 @@ pub(crate) async fn alter_topic(
     match resource_type {
         RESOURCE_TOPIC => {}
         RESOURCE_BROKER => {
-            return (Code::InvalidRequest.code(), Some("broker settings are static in this version; change them in the config file".into()))
+            return (
+                Code::InvalidRequest.code(),
+                Some(
+                    "broker settings are static in this version; change them in the config file"
+                        .into(),
+                ),
+            )
         }
-        _ => return (Code::InvalidRequest.code(), Some("unsupported resource type".into())),
+        _ => {
+            return (
+                Code::InvalidRequest.code(),
+                Some("unsupported resource type".into()),
+            )
+        }
     }
     let image = ctx.broker.image();
     let Some(topic) = image.topic(resource_name) else {
@@ -64,12 +93,23 @@ pub(crate) async fn alter_topic(
         }
     }
     if replace {
-        delete.extend(topic.configs.keys().filter(|k| !set.contains_key(*k)).cloned());
+        delete.extend(
+            topic
+                .configs
+                .keys()
+                .filter(|k| !set.contains_key(*k))
+                .cloned(),
+        );
     }
     if validate_only {
         return (0, None);
     }
-    let record = match strom_metadata::alter_config_records(&image, ConfigResource::Topic(resource_name.to_string()), set, delete) {
+    let record = match strom_metadata::alter_config_records(
+        &image,
+        ConfigResource::Topic(resource_name.to_string()),
+        set,
+        delete,
+    ) {
         Ok(r) => r,
         Err(e) => return (error_code::topic_error(&e).code(), Some(e.to_string())),
     };

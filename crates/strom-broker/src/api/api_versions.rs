@@ -5,14 +5,19 @@ use std::ops::RangeInclusive;
 
 use strom_protocol::kafka_protocol::error::ResponseError;
 use strom_protocol::kafka_protocol::messages::api_versions_response::ApiVersion;
-use strom_protocol::kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, ResponseKind};
+use strom_protocol::kafka_protocol::messages::{
+    ApiVersionsRequest, ApiVersionsResponse, ResponseKind,
+};
 
 use super::RequestContext;
 use crate::dispatch::SUPPORTED;
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 0..=4;
 
-pub(crate) fn handle(_ctx: &RequestContext<'_>, _request: ApiVersionsRequest) -> ApiVersionsResponse {
+pub(crate) fn handle(
+    _ctx: &RequestContext<'_>,
+    _request: ApiVersionsRequest,
+) -> ApiVersionsResponse {
     ApiVersionsResponse::default().with_api_keys(table())
 }
 
@@ -46,8 +51,13 @@ mod tests {
     fn served_versions_are_within_what_the_codec_knows() {
         for (key, versions) in SUPPORTED {
             let codec = key.valid_versions();
-            assert!(codec.min <= *versions.start() && *versions.end() <= codec.max, "{key:?} {versions:?} vs {codec}");
+            assert!(
+                codec.min <= *versions.start() && *versions.end() <= codec.max,
+                "{key:?} {versions:?} vs {codec}"
+            );
         }
-        assert!(table().iter().any(|v| v.api_key == ApiKey::ApiVersions as i16));
+        assert!(table()
+            .iter()
+            .any(|v| v.api_key == ApiKey::ApiVersions as i16));
     }
 }

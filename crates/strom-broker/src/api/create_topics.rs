@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
 use strom_metadata::{NewTopic, TopicError};
-use strom_protocol::kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use strom_protocol::kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use strom_protocol::kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use uuid::Uuid;
 
@@ -16,21 +18,33 @@ use crate::topic_config::{effective_topic_config, validate_topic_config, TOPIC_C
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 2..=7;
 
-pub(crate) async fn handle(ctx: &RequestContext<'_>, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext<'_>,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let broker = ctx.broker;
     let mut results = Vec::with_capacity(request.topics.len());
     let mut seen = std::collections::HashSet::new();
     for topic in request.topics {
         let name = topic.name.0.to_string();
-        let result = CreatableTopicResult::default().with_name(topic.name.clone()).with_num_partitions(-1).with_replication_factor(-1);
+        let result = CreatableTopicResult::default()
+            .with_name(topic.name.clone())
+            .with_num_partitions(-1)
+            .with_replication_factor(-1);
         if !seen.insert(name.clone()) {
-            results.push(result.with_error_code(Code::InvalidRequest.code()).with_error_message(Some(str_bytes("duplicate topic in request"))));
+            results.push(
+                result
+                    .with_error_code(Code::InvalidRequest.code())
+                    .with_error_message(Some(str_bytes("duplicate topic in request"))),
+            );
             continue;
         }
         let mut configs = BTreeMap::new();
         let mut config_error = None;
         for c in &topic.configs {
-            let Some(value) = c.value.as_ref() else { continue };
+            let Some(value) = c.value.as_ref() else {
+                continue;
+            };
             if let Err(e) = validate_topic_config(&c.name, value) {
                 config_error = Some(e.to_string());
                 break;
@@ -38,19 +52,37 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, request: CreateTopicsReques
             configs.insert(c.name.to_string(), value.to_string());
         }
         if let Some(message) = config_error {
-            results.push(result.with_error_code(Code::InvalidConfig.code()).with_error_message(Some(str_bytes(&message))));
+            results.push(
+                result
+                    .with_error_code(Code::InvalidConfig.code())
+                    .with_error_message(Some(str_bytes(&message))),
+            );
             continue;
         }
         let new_topic = NewTopic {
             name: name.clone(),
             num_partitions: topic.num_partitions,
             replication_factor: topic.replication_factor,
-            assignments: topic.assignments.iter().map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect())).collect(),
+            assignments: topic
+                .assignments
+                .iter()
+                .map(|a| {
+                    (
+                        a.partition_index,
+                        a.broker_ids.iter().map(|b| b.0).collect(),
+                    )
+                })
+                .collect(),
             configs: configs.clone(),
         };
         let outcome: Result<Uuid, TopicError> = if request.validate_only {
-            strom_metadata::create_topic_records(&ctx.image, &new_topic, broker.config.num_partitions, broker.config.default_replication_factor)
-                .map(|_| Uuid::nil())
+            strom_metadata::create_topic_records(
+                &ctx.image,
+                &new_topic,
+                broker.config.num_partitions,
+                broker.config.default_replication_factor,
+            )
+            .map(|_| Uuid::nil())
         } else {
             broker.create_topic(&new_topic).await
         };
@@ -59,10 +91,26 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, request: CreateTopicsReques
                 let image = broker.image();
                 let (partitions, rf) = image
                     .topic(&name)
-                    .map(|t| (t.partitions.len() as i32, t.partitions.values().next().map_or(1, |p| p.replicas.len() as i16)))
+                    .map(|t| {
+                        (
+                            t.partitions.len() as i32,
+                            t.partitions
+                                .values()
+                                .next()
+                                .map_or(1, |p| p.replicas.len() as i16),
+                        )
+                    })
                     .unwrap_or((
-                        if topic.num_partitions > 0 { topic.num_partitions } else { broker.config.num_partitions },
-                        if topic.replication_factor > 0 { topic.replication_factor } else { broker.config.default_replication_factor },
+                        if topic.num_partitions > 0 {
+                            topic.num_partitions
+                        } else {
+                            broker.config.num_partitions
+                        },
+                        if topic.replication_factor > 0 {
+                            topic.replication_factor
+                        } else {
+                            broker.config.default_replication_factor
+                        },
                     ));
                 let described = TOPIC_CONFIGS
                     .iter()
@@ -74,11 +122,21 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, request: CreateTopicsReques
                             .with_config_source(source as i8)
                     })
                     .collect();
-                results.push(result.with_topic_id(id).with_num_partitions(partitions).with_replication_factor(rf).with_configs(Some(described)));
+                results.push(
+                    result
+                        .with_topic_id(id)
+                        .with_num_partitions(partitions)
+                        .with_replication_factor(rf)
+                        .with_configs(Some(described)),
+                );
             }
             Err(e) => {
                 let code = error_code::topic_error(&e);
-                results.push(result.with_error_code(code.code()).with_error_message(Some(str_bytes(&e.to_string()))));
+                results.push(
+                    result
+                        .with_error_code(code.code())
+                        .with_error_message(Some(str_bytes(&e.to_string()))),
+                );
             }
         }
     }

@@ -3,7 +3,9 @@
 
 use std::ops::RangeInclusive;
 
-use strom_protocol::kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use strom_protocol::kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use strom_protocol::kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::RequestContext;
@@ -11,7 +13,10 @@ use crate::error_code::{self, Code};
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 0..=2;
 
-pub(crate) fn handle(ctx: &RequestContext<'_>, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub(crate) fn handle(
+    ctx: &RequestContext<'_>,
+    request: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
     let topics = request
         .topics
         .into_iter()
@@ -20,8 +25,11 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: DeleteRecordsRequest) ->
                 .partitions
                 .iter()
                 .map(|p| {
-                    let result = DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index).with_low_watermark(-1);
-                    let Some(partition) = ctx.broker.replicas.get(&topic.name.0, p.partition_index) else {
+                    let result = DeleteRecordsPartitionResult::default()
+                        .with_partition_index(p.partition_index)
+                        .with_low_watermark(-1);
+                    let Some(partition) = ctx.broker.replicas.get(&topic.name.0, p.partition_index)
+                    else {
                         return result.with_error_code(Code::UnknownTopicOrPartition.code());
                     };
                     let mut guard = partition.lock();
@@ -29,9 +37,15 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: DeleteRecordsRequest) ->
                         return result.with_error_code(Code::NotLeaderOrFollower.code());
                     };
                     let high_watermark = log.log_end_offset();
-                    let offset = if p.offset == -1 { high_watermark } else { p.offset };
+                    let offset = if p.offset == -1 {
+                        high_watermark
+                    } else {
+                        p.offset
+                    };
                     if offset < 0 || offset > high_watermark {
-                        return result.with_error_code(Code::OffsetOutOfRange.code()).with_low_watermark(log.log_start_offset());
+                        return result
+                            .with_error_code(Code::OffsetOutOfRange.code())
+                            .with_low_watermark(log.log_start_offset());
                     }
                     match log.delete_records_before(offset) {
                         Ok(low) => result.with_low_watermark(low),
@@ -39,7 +53,9 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: DeleteRecordsRequest) ->
                     }
                 })
                 .collect();
-            DeleteRecordsTopicResult::default().with_name(topic.name).with_partitions(partitions)
+            DeleteRecordsTopicResult::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
         })
         .collect();
     DeleteRecordsResponse::default().with_topics(topics)

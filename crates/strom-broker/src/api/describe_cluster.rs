@@ -4,16 +4,23 @@ use std::ops::RangeInclusive;
 
 use strom_protocol::kafka_protocol::error::ResponseError;
 use strom_protocol::kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
-use strom_protocol::kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+use strom_protocol::kafka_protocol::messages::{
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse,
+};
 
-use super::{cluster_authorized_operations, str_bytes, RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
+use super::{
+    cluster_authorized_operations, str_bytes, RequestContext, AUTHORIZED_OPERATIONS_OMITTED,
+};
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 0..=2;
 
 /// DescribeCluster endpoint types (KIP-919): 1 = brokers, 2 = controllers.
 const ENDPOINT_BROKERS: i8 = 1;
 
-pub(crate) fn handle(ctx: &RequestContext<'_>, request: DescribeClusterRequest) -> DescribeClusterResponse {
+pub(crate) fn handle(
+    ctx: &RequestContext<'_>,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let image = &ctx.image;
     let mut response = DescribeClusterResponse::default()
         .with_cluster_id(str_bytes(&image.cluster_id))
@@ -28,7 +35,9 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: DescribeClusterRequest) 
         // Controllers are only described through a controller listener, which this broker does not expose.
         return response
             .with_error_code(ResponseError::UnsupportedEndpointType.code())
-            .with_error_message(Some(str_bytes("only broker endpoints are served on this listener")));
+            .with_error_message(Some(str_bytes(
+                "only broker endpoints are served on this listener",
+            )));
     }
     response.brokers = image
         .brokers

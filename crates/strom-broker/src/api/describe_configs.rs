@@ -18,7 +18,10 @@ pub(crate) const VERSIONS: RangeInclusive<i16> = 1..=4;
 pub(crate) const RESOURCE_TOPIC: i8 = 2;
 pub(crate) const RESOURCE_BROKER: i8 = 4;
 
-pub(crate) fn handle(ctx: &RequestContext<'_>, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+pub(crate) fn handle(
+    ctx: &RequestContext<'_>,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
     let results = request
         .resources
         .iter()
@@ -26,7 +29,12 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: DescribeConfigsRequest) 
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            let wanted = |name: &str| resource.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| k.as_str() == name));
+            let wanted = |name: &str| {
+                resource
+                    .configuration_keys
+                    .as_ref()
+                    .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+            };
             match resource.resource_type {
                 RESOURCE_TOPIC => {
                     let Some(topic) = ctx.image.topic(&resource.resource_name) else {
@@ -35,7 +43,15 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: DescribeConfigsRequest) 
                     let configs = TOPIC_CONFIGS
                         .iter()
                         .filter(|k| wanted(k.name))
-                        .map(|k| topic_entry(ctx, k, &topic.configs, request.include_synonyms, request.include_documentation))
+                        .map(|k| {
+                            topic_entry(
+                                ctx,
+                                k,
+                                &topic.configs,
+                                request.include_synonyms,
+                                request.include_documentation,
+                            )
+                        })
                         .collect();
                     result.with_configs(configs)
                 }
@@ -44,7 +60,9 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: DescribeConfigsRequest) 
                     if !name.is_empty() && name != ctx.broker.node_id().to_string() {
                         return result
                             .with_error_code(Code::InvalidRequest.code())
-                            .with_error_message(Some(str_bytes("unexpected broker id; describe the broker you are connected to")));
+                            .with_error_message(Some(str_bytes(
+                                "unexpected broker id; describe the broker you are connected to",
+                            )));
                     }
                     let cfg = &ctx.broker.config;
                     let configs = BrokerConfig::KEYS
@@ -52,7 +70,11 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: DescribeConfigsRequest) 
                         .filter(|k| wanted(k.name))
                         .map(|k| {
                             let explicit = cfg.explicit.contains(k.name);
-                            let source = if explicit { ConfigSource::StaticBrokerConfig } else { ConfigSource::DefaultConfig };
+                            let source = if explicit {
+                                ConfigSource::StaticBrokerConfig
+                            } else {
+                                ConfigSource::DefaultConfig
+                            };
                             let value = cfg.get(k.name).unwrap_or_default();
                             let mut entry = DescribeConfigsResourceResult::default()
                                 .with_name(str_bytes(k.name))
@@ -63,9 +85,17 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: DescribeConfigsRequest) 
                             if request.include_synonyms {
                                 let mut synonyms = Vec::new();
                                 if explicit {
-                                    synonyms.push(synonym(k.name, &value, ConfigSource::StaticBrokerConfig));
+                                    synonyms.push(synonym(
+                                        k.name,
+                                        &value,
+                                        ConfigSource::StaticBrokerConfig,
+                                    ));
                                 }
-                                synonyms.push(synonym(k.name, k.default, ConfigSource::DefaultConfig));
+                                synonyms.push(synonym(
+                                    k.name,
+                                    k.default,
+                                    ConfigSource::DefaultConfig,
+                                ));
                                 entry.synonyms = synonyms;
                             }
                             if request.include_documentation {

@@ -8,7 +8,9 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use bytes::Bytes;
-use strom_protocol::kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use strom_protocol::kafka_protocol::messages::fetch_response::{
+    FetchableTopicResponse, PartitionData,
+};
 use strom_protocol::kafka_protocol::messages::{FetchRequest, FetchResponse};
 use tokio::time::Instant;
 
@@ -48,13 +50,17 @@ fn read_all(ctx: &RequestContext<'_>, request: &FetchRequest) -> (FetchResponse,
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         let name = if ctx.version >= 13 {
-            ctx.image.topic_by_id(topic.topic_id).map(|t| t.name.clone())
+            ctx.image
+                .topic_by_id(topic.topic_id)
+                .map(|t| t.name.clone())
         } else {
             Some(topic.topic.0.to_string())
         };
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
-            let mut data = PartitionData::default().with_partition_index(p.partition).with_high_watermark(-1);
+            let mut data = PartitionData::default()
+                .with_partition_index(p.partition)
+                .with_high_watermark(-1);
             if request.isolation_level == READ_COMMITTED {
                 data.aborted_transactions = Some(Vec::new());
             } else {
@@ -73,7 +79,9 @@ fn read_all(ctx: &RequestContext<'_>, request: &FetchRequest) -> (FetchResponse,
                                 data.high_watermark = log_end;
                                 data.last_stable_offset = log_end;
                                 data.log_start_offset = log.log_start_offset();
-                                let limit = usize::try_from(p.partition_max_bytes).unwrap_or(0).min(remaining);
+                                let limit = usize::try_from(p.partition_max_bytes)
+                                    .unwrap_or(0)
+                                    .min(remaining);
                                 match log.read(p.fetch_offset, limit, log_end, total == 0) {
                                     Ok(read) => {
                                         total += read.records.len();
@@ -102,5 +110,11 @@ fn read_all(ctx: &RequestContext<'_>, request: &FetchRequest) -> (FetchResponse,
                 .with_partitions(partitions),
         );
     }
-    (FetchResponse::default().with_session_id(0).with_responses(topics), total, has_error)
+    (
+        FetchResponse::default()
+            .with_session_id(0)
+            .with_responses(topics),
+        total,
+        has_error,
+    )
 }

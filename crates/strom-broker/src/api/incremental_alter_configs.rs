@@ -3,7 +3,9 @@
 use std::ops::RangeInclusive;
 
 use strom_protocol::kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
-use strom_protocol::kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+use strom_protocol::kafka_protocol::messages::{
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
 
 use super::alter_configs::alter_topic;
 use super::{str_bytes, RequestContext};
@@ -17,7 +19,10 @@ const DELETE: i8 = 1;
 const APPEND: i8 = 2;
 const SUBTRACT: i8 = 3;
 
-pub(crate) async fn handle(ctx: &RequestContext<'_>, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext<'_>,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
         let response = AlterConfigsResourceResponse::default()
@@ -36,8 +41,18 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, request: IncrementalAlterCo
                     let current = topic_config_key(&name)
                         .map(|k| effective_topic_config(k, &overrides, &ctx.broker.config).0)
                         .unwrap_or_default();
-                    let mut items: Vec<String> = current.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
-                    for v in value.iter().flat_map(|v| v.split(',')).map(str::trim).filter(|s| !s.is_empty()) {
+                    let mut items: Vec<String> = current
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect();
+                    for v in value
+                        .iter()
+                        .flat_map(|v| v.split(','))
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                    {
                         if c.config_operation == APPEND {
                             if !items.iter().any(|i| i == v) {
                                 items.push(v.to_string());
@@ -53,16 +68,33 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, request: IncrementalAlterCo
             match change {
                 Some(change) => changes.push(change),
                 None => {
-                    invalid = Some(format!("invalid operation {} or missing value for `{name}`", c.config_operation));
+                    invalid = Some(format!(
+                        "invalid operation {} or missing value for `{name}`",
+                        c.config_operation
+                    ));
                     break;
                 }
             }
         }
         let (code, message) = match invalid {
             Some(m) => (Code::InvalidRequest.code(), Some(m)),
-            None => alter_topic(ctx, resource.resource_type, &resource.resource_name, changes, false, request.validate_only).await,
+            None => {
+                alter_topic(
+                    ctx,
+                    resource.resource_type,
+                    &resource.resource_name,
+                    changes,
+                    false,
+                    request.validate_only,
+                )
+                .await
+            }
         };
-        responses.push(response.with_error_code(code).with_error_message(message.map(|m| str_bytes(&m))));
+        responses.push(
+            response
+                .with_error_code(code)
+                .with_error_message(message.map(|m| str_bytes(&m))),
+        );
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }

@@ -3,7 +3,9 @@
 
 use std::ops::RangeInclusive;
 
-use strom_protocol::kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use strom_protocol::kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use strom_protocol::kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::RequestContext;
@@ -33,8 +35,13 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> L
                         .with_timestamp(-1)
                         .with_offset(-1)
                         // leader_epoch exists from v4; the codec refuses a non-default value below that.
-                        .with_leader_epoch(if ctx.version >= 4 { leader_epoch(ctx, &topic.name.0, p.partition_index) } else { -1 });
-                    let Some(partition) = ctx.broker.replicas.get(&topic.name.0, p.partition_index) else {
+                        .with_leader_epoch(if ctx.version >= 4 {
+                            leader_epoch(ctx, &topic.name.0, p.partition_index)
+                        } else {
+                            -1
+                        });
+                    let Some(partition) = ctx.broker.replicas.get(&topic.name.0, p.partition_index)
+                    else {
                         return response.with_error_code(Code::UnknownTopicOrPartition.code());
                     };
                     let guard = partition.lock();
@@ -51,19 +58,28 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> L
                         },
                         ts if ts < 0 => response.with_error_code(Code::InvalidRequest.code()),
                         ts => match log.offset_for_timestamp(ts) {
-                            Ok(Some(t)) => response.with_timestamp(t.timestamp).with_offset(t.offset),
+                            Ok(Some(t)) => {
+                                response.with_timestamp(t.timestamp).with_offset(t.offset)
+                            }
                             Ok(None) => response,
-                            Err(e) => response.with_error_code(error_code::storage_error(&e).code()),
+                            Err(e) => {
+                                response.with_error_code(error_code::storage_error(&e).code())
+                            }
                         },
                     }
                 })
                 .collect();
-            ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions)
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
         })
         .collect();
     ListOffsetsResponse::default().with_topics(topics)
 }
 
 fn leader_epoch(ctx: &RequestContext<'_>, topic: &str, partition: i32) -> i32 {
-    ctx.image.topic(topic).and_then(|t| t.partitions.get(&partition)).map_or(-1, |p| p.leader_epoch)
+    ctx.image
+        .topic(topic)
+        .and_then(|t| t.partitions.get(&partition))
+        .map_or(-1, |p| p.leader_epoch)
 }

@@ -9,10 +9,15 @@ use strom_metadata::{validate_topic_name, NewTopic, TopicImage};
 use strom_protocol::kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use strom_protocol::kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use strom_protocol::kafka_protocol::messages::{
+    BrokerId, MetadataRequest, MetadataResponse, TopicName,
+};
 use uuid::Uuid;
 
-use super::{cluster_authorized_operations, str_bytes, topic_authorized_operations, RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
+use super::{
+    cluster_authorized_operations, str_bytes, topic_authorized_operations, RequestContext,
+    AUTHORIZED_OPERATIONS_OMITTED,
+};
 use crate::error_code::{self, Code};
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 0..=12;
@@ -23,16 +28,24 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -
     let requested: Option<Vec<(Option<String>, Uuid)>> = match request.topics {
         None => None,
         Some(t) if t.is_empty() && ctx.version == 0 => None,
-        Some(t) => Some(t.into_iter().map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id)).collect()),
+        Some(t) => Some(
+            t.into_iter()
+                .map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id))
+                .collect(),
+        ),
     };
-    let allow_auto_create = broker.config.auto_create_topics_enable && (ctx.version < 4 || request.allow_auto_topic_creation);
+    let allow_auto_create = broker.config.auto_create_topics_enable
+        && (ctx.version < 4 || request.allow_auto_topic_creation);
 
     let mut image = ctx.image.clone();
     let mut topics = Vec::new();
     match requested {
         None => {
             for topic in image.topics.values() {
-                topics.push(topic_response(topic, request.include_topic_authorized_operations));
+                topics.push(topic_response(
+                    topic,
+                    request.include_topic_authorized_operations,
+                ));
             }
         }
         Some(list) => {
@@ -48,15 +61,26 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -
                     },
                 };
                 if let Some(topic) = image.topic(&name) {
-                    topics.push(topic_response(topic, request.include_topic_authorized_operations));
+                    topics.push(topic_response(
+                        topic,
+                        request.include_topic_authorized_operations,
+                    ));
                     continue;
                 }
                 if validate_topic_name(&name).is_err() {
-                    topics.push(error_topic(Some(&name), Uuid::nil(), Code::InvalidTopicException));
+                    topics.push(error_topic(
+                        Some(&name),
+                        Uuid::nil(),
+                        Code::InvalidTopicException,
+                    ));
                     continue;
                 }
                 if !allow_auto_create {
-                    topics.push(error_topic(Some(&name), Uuid::nil(), Code::UnknownTopicOrPartition));
+                    topics.push(error_topic(
+                        Some(&name),
+                        Uuid::nil(),
+                        Code::UnknownTopicOrPartition,
+                    ));
                     continue;
                 }
                 let new_topic = NewTopic {
@@ -70,11 +94,22 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -
                     Ok(_) | Err(strom_metadata::TopicError::TopicAlreadyExists(_)) => {
                         image = broker.image();
                         match image.topic(&name) {
-                            Some(topic) => topics.push(topic_response(topic, request.include_topic_authorized_operations)),
-                            None => topics.push(error_topic(Some(&name), Uuid::nil(), Code::LeaderNotAvailable)),
+                            Some(topic) => topics.push(topic_response(
+                                topic,
+                                request.include_topic_authorized_operations,
+                            )),
+                            None => topics.push(error_topic(
+                                Some(&name),
+                                Uuid::nil(),
+                                Code::LeaderNotAvailable,
+                            )),
                         }
                     }
-                    Err(e) => topics.push(error_topic(Some(&name), Uuid::nil(), error_code::topic_error(&e))),
+                    Err(e) => topics.push(error_topic(
+                        Some(&name),
+                        Uuid::nil(),
+                        error_code::topic_error(&e),
+                    )),
                 }
             }
         }
@@ -122,7 +157,11 @@ fn topic_response(topic: &TopicImage, include_ops: bool) -> MetadataResponseTopi
         .with_topic_id(topic.topic_id)
         .with_is_internal(topic.internal)
         .with_partitions(partitions)
-        .with_topic_authorized_operations(if include_ops { topic_authorized_operations() } else { AUTHORIZED_OPERATIONS_OMITTED })
+        .with_topic_authorized_operations(if include_ops {
+            topic_authorized_operations()
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        })
 }
 
 fn error_topic(name: Option<&str>, id: Uuid, code: Code) -> MetadataResponseTopic {

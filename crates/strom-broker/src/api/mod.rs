@@ -34,7 +34,11 @@ pub(crate) struct RequestContext<'a> {
 
 impl<'a> RequestContext<'a> {
     pub(crate) fn new(broker: &'a Arc<Broker>, request: &Request) -> Self {
-        Self { broker, version: request.version(), image: broker.image() }
+        Self {
+            broker,
+            version: request.version(),
+            image: broker.image(),
+        }
     }
 }
 
@@ -58,15 +62,34 @@ pub(crate) mod acl_op {
 /// Without an authorizer every operation is allowed; the bitfield lists those that apply to a topic.
 pub(crate) fn topic_authorized_operations() -> i32 {
     use acl_op::*;
-    [READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS].iter().fold(0, |acc, op| acc | (1 << op))
+    [
+        READ,
+        WRITE,
+        CREATE,
+        DELETE,
+        ALTER,
+        DESCRIBE,
+        DESCRIBE_CONFIGS,
+        ALTER_CONFIGS,
+    ]
+    .iter()
+    .fold(0, |acc, op| acc | (1 << op))
 }
 
 /// The cluster operations this broker has something to authorize (no delegation tokens).
 pub(crate) fn cluster_authorized_operations() -> i32 {
     use acl_op::*;
-    [CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE]
-        .iter()
-        .fold(0, |acc, op| acc | (1 << op))
+    [
+        CREATE,
+        ALTER,
+        DESCRIBE,
+        CLUSTER_ACTION,
+        DESCRIBE_CONFIGS,
+        ALTER_CONFIGS,
+        IDEMPOTENT_WRITE,
+    ]
+    .iter()
+    .fold(0, |acc, op| acc | (1 << op))
 }
 
 pub(crate) fn str_bytes(s: &str) -> StrBytes {

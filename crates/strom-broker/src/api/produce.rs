@@ -5,7 +5,9 @@
 
 use std::ops::RangeInclusive;
 
-use strom_protocol::kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use strom_protocol::kafka_protocol::messages::produce_response::{
+    PartitionProduceResponse, TopicProduceResponse,
+};
 use strom_protocol::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::{str_bytes, RequestContext};
@@ -14,7 +16,10 @@ use crate::error_code::{self, Code};
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 3..=12;
 
-pub(crate) async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option<ProduceResponse> {
+pub(crate) async fn handle(
+    ctx: &RequestContext<'_>,
+    request: ProduceRequest,
+) -> Option<ProduceResponse> {
     let acks = request.acks;
     let request_error = if !matches!(acks, -1..=1) {
         Some(Code::InvalidRequiredAcks)
@@ -28,13 +33,17 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) ->
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         let name = if ctx.version >= 13 {
-            ctx.image.topic_by_id(topic.topic_id).map(|t| t.name.clone())
+            ctx.image
+                .topic_by_id(topic.topic_id)
+                .map(|t| t.name.clone())
         } else {
             Some(topic.name.0.to_string())
         };
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
-            let response = PartitionProduceResponse::default().with_index(data.index).with_base_offset(-1);
+            let response = PartitionProduceResponse::default()
+                .with_index(data.index)
+                .with_base_offset(-1);
             let fail = |code: Code| response.clone().with_error_code(code.code());
             if let Some(code) = request_error {
                 partitions.push(fail(code));
@@ -49,7 +58,10 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) ->
                 continue;
             };
             let Some(records) = data.records.filter(|r| !r.is_empty()) else {
-                partitions.push(fail(Code::CorruptMessage).with_error_message(Some(str_bytes("produce request has no records"))));
+                partitions.push(
+                    fail(Code::CorruptMessage)
+                        .with_error_message(Some(str_bytes("produce request has no records"))),
+                );
                 continue;
             };
             let mut guard = partition.lock();
@@ -92,4 +104,3 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) ->
     }
     Some(ProduceResponse::default().with_responses(responses))
 }
-

@@ -23,7 +23,10 @@ fn flag_name(key: &str) -> String {
 }
 
 fn env_name(key: &str) -> String {
-    format!("STROM_{}", key.replace(['.', '-'], "_").to_ascii_uppercase())
+    format!(
+        "STROM_{}",
+        key.replace(['.', '-'], "_").to_ascii_uppercase()
+    )
 }
 
 impl clap::Args for Args {
@@ -51,7 +54,10 @@ impl clap::Args for Args {
                     .long(flag_name(key.name))
                     .env(env_name(key.name))
                     .value_name("VALUE")
-                    .help(format!("{} [Kafka `{}`, default: {}]", key.doc, key.name, key.default)),
+                    .help(format!(
+                        "{} [Kafka `{}`, default: {}]",
+                        key.doc, key.name, key.default
+                    )),
             );
         }
         cmd
@@ -64,7 +70,10 @@ impl clap::Args for Args {
 
 impl FromArgMatches for Args {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        let mut args = Args { config: matches.get_one::<String>("config").map(PathBuf::from), settings: Vec::new() };
+        let mut args = Args {
+            config: matches.get_one::<String>("config").map(PathBuf::from),
+            settings: Vec::new(),
+        };
         for key in BrokerConfig::KEYS {
             if let Some(v) = matches.get_one::<String>(key.name) {
                 args.settings.push((key.name.to_string(), v.clone()));
@@ -72,9 +81,13 @@ impl FromArgMatches for Args {
         }
         for item in matches.get_many::<String>("override").into_iter().flatten() {
             let Some((k, v)) = item.split_once('=') else {
-                return Err(clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("--override expects KEY=VALUE, got `{item}`\n")));
+                return Err(clap::Error::raw(
+                    clap::error::ErrorKind::InvalidValue,
+                    format!("--override expects KEY=VALUE, got `{item}`\n"),
+                ));
             };
-            args.settings.push((k.trim().to_string(), v.trim().to_string()));
+            args.settings
+                .push((k.trim().to_string(), v.trim().to_string()));
         }
         Ok(args)
     }
@@ -87,11 +100,19 @@ impl FromArgMatches for Args {
 
 /// Flattens a TOML document into Kafka-style dotted keys: `[log] dirs = "x"` and `"log.dirs" = "x"` both
 /// give `log.dirs`.
-fn flatten_toml(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) -> anyhow::Result<()> {
+fn flatten_toml(
+    prefix: &str,
+    value: &toml::Value,
+    out: &mut Vec<(String, String)>,
+) -> anyhow::Result<()> {
     match value {
         toml::Value::Table(table) => {
             for (k, v) in table {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten_toml(&key, v, out)?;
             }
         }
@@ -118,12 +139,16 @@ fn flatten_toml(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String
 pub(crate) fn load_config(args: &Args) -> anyhow::Result<BrokerConfig> {
     let mut config = BrokerConfig::default();
     if let Some(path) = &args.config {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let doc: toml::Value = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let doc: toml::Value =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         let mut entries = Vec::new();
         flatten_toml("", &doc, &mut entries)?;
         for (k, v) in entries {
-            config.set(&k, &v).with_context(|| format!("in {}", path.display()))?;
+            config
+                .set(&k, &v)
+                .with_context(|| format!("in {}", path.display()))?;
         }
     }
     for (k, v) in &args.settings {
@@ -136,13 +161,18 @@ pub(crate) async fn run(args: Box<Args>) -> anyhow::Result<()> {
     let started = Instant::now();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let config = load_config(&args)?;
-    let listener = config.parsed_listeners()?.into_iter().next().context("no listener configured")?;
+    let listener = config
+        .parsed_listeners()?
+        .into_iter()
+        .next()
+        .context("no listener configured")?;
     let socket = tokio::net::TcpListener::bind((listener.host.as_str(), listener.port))
         .await
         .with_context(|| format!("binding {}:{}", listener.host, listener.port))?;
@@ -160,13 +190,14 @@ pub(crate) async fn run(args: Box<Args>) -> anyhow::Result<()> {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -188,13 +219,23 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("strom-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("s.toml");
-        std::fs::write(&path, "\"node.id\" = 3\n[log]\ndirs = \"/tmp/x\"\nretention.ms = 1000\n").unwrap();
-        let args = Args { config: Some(path), settings: vec![("node.id".into(), "4".into())] };
+        std::fs::write(
+            &path,
+            "\"node.id\" = 3\n[log]\ndirs = \"/tmp/x\"\nretention.ms = 1000\n",
+        )
+        .unwrap();
+        let args = Args {
+            config: Some(path),
+            settings: vec![("node.id".into(), "4".into())],
+        };
         let c = load_config(&args).unwrap();
         assert_eq!(c.node_id, 4);
         assert_eq!(c.log_dirs, "/tmp/x");
         assert_eq!(c.log_retention_ms, 1000);
         assert_eq!(env_name("log.dirs"), "STROM_LOG_DIRS");
-        assert_eq!(flag_name("auto.create.topics.enable"), "auto-create-topics-enable");
+        assert_eq!(
+            flag_name("auto.create.topics.enable"),
+            "auto-create-topics-enable"
+        );
     }
 }

@@ -23,7 +23,11 @@ struct Output {
 
 impl std::fmt::Debug for Output {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -74,7 +78,11 @@ fn run(program: &Path, args: &[&str], stdin: &str, timeout: Duration) -> Output 
         stdout: out_reader.join().unwrap(),
         stderr: err_reader.join().unwrap(),
     };
-    assert!(status.is_some(), "{} {args:?} did not finish within {timeout:?}: {output:?}", program.display());
+    assert!(
+        status.is_some(),
+        "{} {args:?} did not finish within {timeout:?}: {output:?}",
+        program.display()
+    );
     output
 }
 
@@ -95,56 +103,150 @@ fn topic_produce_consume_commands() {
     let bs = bs.as_str();
     let topic = "cli-topic";
 
-    strom_ok(&["topic", "create", topic, "--partitions", "3", "--bootstrap-server", bs], "");
+    strom_ok(
+        &[
+            "topic",
+            "create",
+            topic,
+            "--partitions",
+            "3",
+            "--bootstrap-server",
+            bs,
+        ],
+        "",
+    );
     let probe: BaseConsumer = kafka::consumer_config(bs).create().unwrap();
-    assert_eq!(kafka::partition_count(&probe, topic).unwrap(), 3, "partitions after `strom topic create`");
+    assert_eq!(
+        kafka::partition_count(&probe, topic).unwrap(),
+        3,
+        "partitions after `strom topic create`"
+    );
 
-    let again = strom(&["topic", "create", topic, "--partitions", "3", "--bootstrap-server", bs], "");
-    assert!(!again.success, "creating an existing topic must fail: {again:?}");
+    let again = strom(
+        &[
+            "topic",
+            "create",
+            topic,
+            "--partitions",
+            "3",
+            "--bootstrap-server",
+            bs,
+        ],
+        "",
+    );
     assert!(
-        format!("{}{}", again.stdout, again.stderr).to_lowercase().contains("exist"),
+        !again.success,
+        "creating an existing topic must fail: {again:?}"
+    );
+    assert!(
+        format!("{}{}", again.stdout, again.stderr)
+            .to_lowercase()
+            .contains("exist"),
         "the failure should say the topic already exists: {again:?}"
     );
 
     let list = strom_ok(&["topic", "list", "--bootstrap-server", bs], "");
-    assert!(list.stdout.lines().any(|l| l.trim() == topic), "`topic list` should print {topic} on a line: {list:?}");
+    assert!(
+        list.stdout.lines().any(|l| l.trim() == topic),
+        "`topic list` should print {topic} on a line: {list:?}"
+    );
 
     let describe = strom_ok(&["topic", "describe", topic, "--bootstrap-server", bs], "");
-    assert!(describe.stdout.contains(topic), "`topic describe` should name the topic: {describe:?}");
+    assert!(
+        describe.stdout.contains(topic),
+        "`topic describe` should name the topic: {describe:?}"
+    );
     for p in 0..3 {
         assert!(
-            describe.stdout.lines().any(|l| l.contains(&format!("Partition: {p}")) || l.contains(&format!("partition {p}"))
-                || l.split_whitespace().next() == Some(&p.to_string())),
+            describe
+                .stdout
+                .lines()
+                .any(|l| l.contains(&format!("Partition: {p}"))
+                    || l.contains(&format!("partition {p}"))
+                    || l.split_whitespace().next() == Some(&p.to_string())),
             "`topic describe` should show partition {p}: {describe:?}"
         );
     }
 
-    let lines = ["alpha:one", "beta:two", "gamma:three", "delta:four", "epsilon:five:with:colons"];
+    let lines = [
+        "alpha:one",
+        "beta:two",
+        "gamma:three",
+        "delta:four",
+        "epsilon:five:with:colons",
+    ];
     let input = lines.join("\n") + "\n";
-    strom_ok(&["produce", "--topic", topic, "--key-separator", ":", "--bootstrap-server", bs], &input);
+    strom_ok(
+        &[
+            "produce",
+            "--topic",
+            topic,
+            "--key-separator",
+            ":",
+            "--bootstrap-server",
+            bs,
+        ],
+        &input,
+    );
 
     let consumed = strom_ok(
-        &["consume", "--topic", topic, "--from-beginning", "--max-messages", "5", "--json", "--bootstrap-server", bs],
+        &[
+            "consume",
+            "--topic",
+            topic,
+            "--from-beginning",
+            "--max-messages",
+            "5",
+            "--json",
+            "--bootstrap-server",
+            bs,
+        ],
         "",
     );
     let records: Vec<serde_json::Value> = consumed
         .stdout
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("`consume --json` line {l:?} is not JSON: {e}")))
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("`consume --json` line {l:?} is not JSON: {e}"))
+        })
         .collect();
-    assert_eq!(records.len(), 5, "`consume --max-messages 5` output: {consumed:?}");
+    assert_eq!(
+        records.len(),
+        5,
+        "`consume --max-messages 5` output: {consumed:?}"
+    );
     let mut seen: Vec<(String, String)> = Vec::new();
     for r in &records {
-        for field in ["partition", "offset", "timestamp", "key", "value", "headers"] {
-            assert!(r.get(field).is_some(), "`consume --json` record lacks {field:?}: {r}");
+        for field in [
+            "partition",
+            "offset",
+            "timestamp",
+            "key",
+            "value",
+            "headers",
+        ] {
+            assert!(
+                r.get(field).is_some(),
+                "`consume --json` record lacks {field:?}: {r}"
+            );
         }
         let key = r["key"].as_str().expect("key is a string").to_string();
         let value = r["value"].as_str().expect("value is a string").to_string();
         let partition = r["partition"].as_i64().expect("partition is a number") as i32;
-        assert_eq!(partition, partition_for_key(key.as_bytes(), 3), "`strom produce` must partition keys like Kafka: {r}");
+        assert_eq!(
+            partition,
+            partition_for_key(key.as_bytes(), 3),
+            "`strom produce` must partition keys like Kafka: {r}"
+        );
         assert!(r["offset"].as_i64().is_some_and(|o| o >= 0), "offset: {r}");
-        assert!(r["timestamp"].as_i64().is_some_and(|t| t > 1_600_000_000_000), "timestamp (ms): {r}");
+        assert!(
+            r["timestamp"]
+                .as_i64()
+                .is_some_and(|t| t > 1_600_000_000_000),
+            "timestamp (ms): {r}"
+        );
         seen.push((key, value));
     }
     seen.sort();
@@ -156,7 +258,10 @@ fn topic_produce_consume_commands() {
         })
         .collect();
     expected.sort();
-    assert_eq!(seen, expected, "keys split at the first separator, values kept whole");
+    assert_eq!(
+        seen, expected,
+        "keys split at the first separator, values kept whole"
+    );
 
     // librdkafka sees the same records.
     let read = kafka::consume_all(bs, topic, 5, Duration::from_secs(60)).unwrap();
@@ -174,11 +279,17 @@ fn topic_produce_consume_commands() {
 
     strom_ok(&["topic", "delete", topic, "--bootstrap-server", bs], "");
     let list = strom_ok(&["topic", "list", "--bootstrap-server", bs], "");
-    assert!(!list.stdout.lines().any(|l| l.trim() == topic), "deleted topic still listed: {list:?}");
+    assert!(
+        !list.stdout.lines().any(|l| l.trim() == topic),
+        "deleted topic still listed: {list:?}"
+    );
     let md = probe.fetch_metadata(Some(topic), Duration::from_secs(10));
     let gone = match &md {
         Err(_) => true,
-        Ok(md) => md.topics().iter().all(|t| t.name() != topic || t.error().is_some()),
+        Ok(md) => md
+            .topics()
+            .iter()
+            .all(|t| t.name() != topic || t.error().is_some()),
     };
     assert!(gone, "metadata still shows the deleted topic");
     broker.assert_no_panic();
@@ -209,14 +320,25 @@ fn kcat_lists_produces_and_consumes() {
     let args: Vec<&str> = common.iter().copied().chain(["-L"]).collect();
     let list = run(&kcat, &args, "", timeout);
     assert!(list.success, "kcat -L: {list:?}");
-    assert!(list.stdout.contains(&format!("topic \"{topic}\" with 2 partitions")), "kcat -L: {list:?}");
+    assert!(
+        list.stdout
+            .contains(&format!("topic \"{topic}\" with 2 partitions")),
+        "kcat -L: {list:?}"
+    );
 
-    let args: Vec<&str> = common.iter().copied().chain(["-t", topic, "-P", "-K", ":"]).collect();
+    let args: Vec<&str> = common
+        .iter()
+        .copied()
+        .chain(["-t", topic, "-P", "-K", ":"])
+        .collect();
     let produce = run(&kcat, &args, "k1:v1\nk2:v2\nk3:v3\n", timeout);
     assert!(produce.success, "kcat -P: {produce:?}");
 
-    let args: Vec<&str> =
-        common.iter().copied().chain(["-t", topic, "-C", "-o", "beginning", "-e", "-f", "%k=%s\\n"]).collect();
+    let args: Vec<&str> = common
+        .iter()
+        .copied()
+        .chain(["-t", topic, "-C", "-o", "beginning", "-e", "-f", "%k=%s\\n"])
+        .collect();
     let consume = run(&kcat, &args, "", timeout);
     assert!(consume.success, "kcat -C: {consume:?}");
     let mut got: Vec<&str> = consume.stdout.lines().collect();

@@ -16,27 +16,65 @@ fn round_trip(codec: &str) {
     create_topic(&broker, &topic, 2, &[]);
     let producer = TestProducer::with(
         &broker.bootstrap(),
-        &[("acks", "all"), ("compression.type", codec), ("linger.ms", "20")],
+        &[
+            ("acks", "all"),
+            ("compression.type", codec),
+            ("linger.ms", "20"),
+        ],
     )
     .unwrap();
 
     // Repetitive values compress well, so the batches really are compressed; the index keeps them unique.
-    let values: Vec<String> =
-        (0..RECORDS).map(|i| format!("{codec} record {i:05} {}", "lorem ipsum dolor sit amet ".repeat(i % 7 + 1))).collect();
+    let values: Vec<String> = (0..RECORDS)
+        .map(|i| {
+            format!(
+                "{codec} record {i:05} {}",
+                "lorem ipsum dolor sit amet ".repeat(i % 7 + 1)
+            )
+        })
+        .collect();
     for (i, v) in values.iter().enumerate() {
         let key = format!("k{i}");
-        producer.send(&Record::new(&topic).key(key.as_bytes()).value(v.as_bytes()).header("codec", Some(codec.as_bytes()))).unwrap();
+        producer
+            .send(
+                &Record::new(&topic)
+                    .key(key.as_bytes())
+                    .value(v.as_bytes())
+                    .header("codec", Some(codec.as_bytes())),
+            )
+            .unwrap();
     }
     producer.flush(Duration::from_secs(120)).unwrap();
-    assert_eq!(producer.failed(), 0, "{codec}: delivery failures {:?}", producer.failures());
+    assert_eq!(
+        producer.failed(),
+        0,
+        "{codec}: delivery failures {:?}",
+        producer.failures()
+    );
     assert_eq!(producer.succeeded(), RECORDS);
 
-    let read = kafka::consume_all(&broker.bootstrap(), &topic, RECORDS, Duration::from_secs(120)).unwrap();
-    producer.history().check(&read).unwrap_or_else(|e| panic!("{codec}: {e:#}"));
+    let read = kafka::consume_all(
+        &broker.bootstrap(),
+        &topic,
+        RECORDS,
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    producer
+        .history()
+        .check(&read)
+        .unwrap_or_else(|e| panic!("{codec}: {e:#}"));
     assert_eq!(read.len(), RECORDS, "{codec}: extra records");
     for m in &read {
-        let header = m.headers().and_then(|h| h.iter().next()).expect("codec header");
-        assert_eq!((header.key, header.value), ("codec", Some(codec.as_bytes())), "{codec}: header");
+        let header = m
+            .headers()
+            .and_then(|h| h.iter().next())
+            .expect("codec header");
+        assert_eq!(
+            (header.key, header.value),
+            ("codec", Some(codec.as_bytes())),
+            "{codec}: header"
+        );
     }
     broker.assert_no_panic();
 }

@@ -27,7 +27,12 @@ fn acknowledged_writes_survive_kill9() {
     let producer = Arc::new(
         TestProducer::with(
             &broker.bootstrap(),
-            &[("acks", "1"), ("enable.idempotence", "false"), ("linger.ms", "2"), ("message.timeout.ms", "15000")],
+            &[
+                ("acks", "1"),
+                ("enable.idempotence", "false"),
+                ("linger.ms", "2"),
+                ("message.timeout.ms", "15000"),
+            ],
         )
         .unwrap(),
     );
@@ -41,7 +46,13 @@ fn acknowledged_writes_survive_kill9() {
             while !stop.load(Ordering::SeqCst) {
                 let key = format!("k{}", i % 100);
                 let value = format!("crash-{i:09}");
-                producer.send(&Record::new(topic).key(key.as_bytes()).value(value.as_bytes())).unwrap();
+                producer
+                    .send(
+                        &Record::new(topic)
+                            .key(key.as_bytes())
+                            .value(value.as_bytes()),
+                    )
+                    .unwrap();
                 i += 1;
                 if i % 50 == 0 {
                     // Keep the stream steady rather than flooding librdkafka's queue.
@@ -52,16 +63,20 @@ fn acknowledged_writes_survive_kill9() {
         })
     };
 
-    wait_for("5000 acknowledged writes before the crash", Duration::from_secs(120), || {
-        Ok((history.len() >= 5000).then_some(()))
-    })
+    wait_for(
+        "5000 acknowledged writes before the crash",
+        Duration::from_secs(120),
+        || Ok((history.len() >= 5000).then_some(())),
+    )
     .unwrap();
     broker.kill9().unwrap();
     stop.store(true, Ordering::SeqCst);
     let sent = writer.join().expect("writer thread");
     // Whatever was in flight when the broker died is unacknowledged: drop it rather than let it reach the
     // restarted broker (those writes would be legitimate, but this test is about the crash).
-    producer.inner().purge(PurgeConfig::default().queue().inflight());
+    producer
+        .inner()
+        .purge(PurgeConfig::default().queue().inflight());
     let producer = Arc::into_inner(producer).expect("writer thread released the producer");
     drop(producer);
     let acked = history.len();
@@ -70,7 +85,10 @@ fn acknowledged_writes_survive_kill9() {
     broker.restart().unwrap();
     let read = kafka::consume_to_end(&broker.bootstrap(), topic, Duration::from_secs(120)).unwrap();
     history.check(&read).unwrap();
-    eprintln!("crash test: sent {sent}, acknowledged {acked}, read back {} after restart", read.len());
+    eprintln!(
+        "crash test: sent {sent}, acknowledged {acked}, read back {} after restart",
+        read.len()
+    );
     broker.assert_no_panic();
 }
 
@@ -106,11 +124,14 @@ fn corrupt_tail_then_restart(corruption: Corruption) {
     let mut broker = start_broker(&[]);
     let topic = "torn";
     create_topic(&broker, topic, 1, &[]);
-    let producer = TestProducer::with(&broker.bootstrap(), &[("acks", "all"), ("linger.ms", "0")]).unwrap();
+    let producer =
+        TestProducer::with(&broker.bootstrap(), &[("acks", "all"), ("linger.ms", "0")]).unwrap();
     let values: Vec<String> = (0..20).map(|i| format!("record-{i:02}")).collect();
     for chunk in values.chunks(4) {
         for v in chunk {
-            producer.send(&Record::new(topic).partition(0).value(v.as_bytes())).unwrap();
+            producer
+                .send(&Record::new(topic).partition(0).value(v.as_bytes()))
+                .unwrap();
         }
         producer.flush(Duration::from_secs(60)).unwrap();
     }
@@ -122,7 +143,11 @@ fn corrupt_tail_then_restart(corruption: Corruption) {
     let bytes = std::fs::read(&segment).unwrap();
     let batches = walk_batches(&bytes, &segment);
     let last = *batches.last().expect("the segment holds batches");
-    assert_eq!(last.next_offset(), 20, "the newest segment should end with offset 19: {batches:?}");
+    assert_eq!(
+        last.next_offset(),
+        20,
+        "the newest segment should end with offset 19: {batches:?}"
+    );
 
     let expected_log_end = match corruption {
         Corruption::GarbageTail => {
@@ -146,24 +171,54 @@ fn corrupt_tail_then_restart(corruption: Corruption) {
         }
     };
 
-    broker.restart().unwrap_or_else(|e| panic!("{corruption:?}: broker did not restart: {e:#}"));
+    broker
+        .restart()
+        .unwrap_or_else(|e| panic!("{corruption:?}: broker did not restart: {e:#}"));
     let (low, high) = kafka::watermarks(&broker.bootstrap(), topic, 0).unwrap();
-    assert_eq!((low, high), (0, expected_log_end), "{corruption:?}: watermarks after recovery");
+    assert_eq!(
+        (low, high),
+        (0, expected_log_end),
+        "{corruption:?}: watermarks after recovery"
+    );
 
-    let read = kafka::consume_all(&broker.bootstrap(), topic, expected_log_end as usize, Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("{corruption:?}: {e:#}"));
+    let read = kafka::consume_all(
+        &broker.bootstrap(),
+        topic,
+        expected_log_end as usize,
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|e| panic!("{corruption:?}: {e:#}"));
     for (i, m) in read.iter().enumerate() {
         assert_eq!(m.offset(), i as i64, "{corruption:?}");
-        assert_eq!(m.payload(), Some(values[i].as_bytes()), "{corruption:?}: record {i}");
+        assert_eq!(
+            m.payload(),
+            Some(values[i].as_bytes()),
+            "{corruption:?}: record {i}"
+        );
     }
 
-    let producer = TestProducer::with(&broker.bootstrap(), &[("acks", "all"), ("linger.ms", "0")]).unwrap();
-    let outcome = producer.send_sync(&Record::new(topic).partition(0).value(b"after recovery")).unwrap();
-    assert_eq!(outcome.unwrap(), (0, expected_log_end), "{corruption:?}: first append after recovery");
-    let read = kafka::consume_all(&broker.bootstrap(), topic, expected_log_end as usize + 1, Duration::from_secs(60))
+    let producer =
+        TestProducer::with(&broker.bootstrap(), &[("acks", "all"), ("linger.ms", "0")]).unwrap();
+    let outcome = producer
+        .send_sync(&Record::new(topic).partition(0).value(b"after recovery"))
         .unwrap();
+    assert_eq!(
+        outcome.unwrap(),
+        (0, expected_log_end),
+        "{corruption:?}: first append after recovery"
+    );
+    let read = kafka::consume_all(
+        &broker.bootstrap(),
+        topic,
+        expected_log_end as usize + 1,
+        Duration::from_secs(60),
+    )
+    .unwrap();
     let last_read = read.last().unwrap();
-    assert_eq!((last_read.offset(), last_read.payload()), (expected_log_end, Some(&b"after recovery"[..])));
+    assert_eq!(
+        (last_read.offset(), last_read.payload()),
+        (expected_log_end, Some(&b"after recovery"[..]))
+    );
     broker.assert_no_panic();
 }
 
@@ -188,15 +243,37 @@ fn walk_batches(bytes: &[u8], path: &Path) -> Vec<BatchPos> {
     let mut batches = Vec::new();
     let mut pos = 0;
     while pos < bytes.len() {
-        assert!(pos + 27 <= bytes.len(), "{}: partial batch header at byte {pos}", path.display());
+        assert!(
+            pos + 27 <= bytes.len(),
+            "{}: partial batch header at byte {pos}",
+            path.display()
+        );
         let base_offset = i64::from_be_bytes(bytes[pos..pos + 8].try_into().unwrap());
         let length = i32::from_be_bytes(bytes[pos + 8..pos + 12].try_into().unwrap());
-        assert!(length >= 49, "{}: batch at byte {pos} has length {length}", path.display());
-        assert_eq!(bytes[pos + 16], 2, "{}: batch at byte {pos} is not magic v2", path.display());
+        assert!(
+            length >= 49,
+            "{}: batch at byte {pos} has length {length}",
+            path.display()
+        );
+        assert_eq!(
+            bytes[pos + 16],
+            2,
+            "{}: batch at byte {pos} is not magic v2",
+            path.display()
+        );
         let end = pos + 12 + length as usize;
-        assert!(end <= bytes.len(), "{}: batch at byte {pos} runs past the end of the file", path.display());
+        assert!(
+            end <= bytes.len(),
+            "{}: batch at byte {pos} runs past the end of the file",
+            path.display()
+        );
         let last_offset_delta = i32::from_be_bytes(bytes[pos + 23..pos + 27].try_into().unwrap());
-        batches.push(BatchPos { start: pos, end, base_offset, last_offset_delta });
+        batches.push(BatchPos {
+            start: pos,
+            end,
+            base_offset,
+            last_offset_delta,
+        });
         pos = end;
     }
     batches
@@ -211,9 +288,14 @@ fn newest_segment(broker: &TestBroker, topic: &str, partition: i32) -> PathBuf {
         .filter(|p| p.extension().is_some_and(|e| e == "log"))
         .collect();
     logs.sort();
-    let newest = logs.pop().unwrap_or_else(|| panic!("no .log segment in {}", dir.display()));
+    let newest = logs
+        .pop()
+        .unwrap_or_else(|| panic!("no .log segment in {}", dir.display()));
     let stem = newest.file_stem().unwrap().to_string_lossy().into_owned();
-    assert!(stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()), "segment name {stem:?} is not 20 digits");
+    assert!(
+        stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()),
+        "segment name {stem:?} is not 20 digits"
+    );
     newest
 }
 

@@ -40,15 +40,36 @@ fn hundred_thousand_keyed_records_round_trip_in_order() {
         // 5000 distinct keys, so every key carries ~20 records whose order must survive.
         let key = format!("key-{}", i % 5000);
         let value = format!("seq-{i:07}");
-        producer.send(&Record::new(topic).key(key.as_bytes()).value(value.as_bytes())).unwrap();
+        producer
+            .send(
+                &Record::new(topic)
+                    .key(key.as_bytes())
+                    .value(value.as_bytes()),
+            )
+            .unwrap();
     }
     producer.flush(Duration::from_secs(180)).unwrap();
-    assert_eq!(producer.failed(), 0, "delivery failures: {:?}", producer.failures());
+    assert_eq!(
+        producer.failed(),
+        0,
+        "delivery failures: {:?}",
+        producer.failures()
+    );
     assert_eq!(producer.succeeded(), KEYED_RECORDS);
 
-    let read = kafka::consume_all(&broker.bootstrap(), topic, KEYED_RECORDS, Duration::from_secs(180)).unwrap();
+    let read = kafka::consume_all(
+        &broker.bootstrap(),
+        topic,
+        KEYED_RECORDS,
+        Duration::from_secs(180),
+    )
+    .unwrap();
     producer.history().check(&read).unwrap();
-    assert_eq!(read.len(), KEYED_RECORDS, "more records read than were produced");
+    assert_eq!(
+        read.len(),
+        KEYED_RECORDS,
+        "more records read than were produced"
+    );
 
     let mut total_high = 0;
     for p in 0..KEYED_PARTITIONS {
@@ -69,9 +90,16 @@ fn hundred_thousand_keyed_records_round_trip_in_order() {
         );
         let value = std::str::from_utf8(m.payload().expect("value")).unwrap();
         let seq: usize = value.strip_prefix("seq-").unwrap().parse().unwrap();
-        by_partition.entry(m.partition()).or_default().push((m.offset(), seq));
+        by_partition
+            .entry(m.partition())
+            .or_default()
+            .push((m.offset(), seq));
     }
-    assert_eq!(by_partition.len(), KEYED_PARTITIONS as usize, "every partition received records");
+    assert_eq!(
+        by_partition.len(),
+        KEYED_PARTITIONS as usize,
+        "every partition received records"
+    );
     for (p, mut records) in by_partition {
         records.sort_unstable();
         for pair in records.windows(2) {
@@ -95,7 +123,8 @@ fn record_fields_round_trip() {
     let broker = start_broker(&[]);
     let topic = "fields";
     create_topic(&broker, topic, 1, &[]);
-    let producer = TestProducer::with(&broker.bootstrap(), &[("acks", "all"), ("linger.ms", "0")]).unwrap();
+    let producer =
+        TestProducer::with(&broker.bootstrap(), &[("acks", "all"), ("linger.ms", "0")]).unwrap();
 
     let ts = 1_700_000_000_123_i64;
     let sent = [
@@ -110,26 +139,50 @@ fn record_fields_round_trip() {
         Record::new(topic).value(b"null key").timestamp(ts + 1),
         Record::new(topic).key(b"tombstone").timestamp(ts + 2),
         Record::new(topic).key(b"").value(b"").timestamp(ts + 3),
-        Record::new(topic).key(b"binary").value(&[0, 255, 1, 254, 0]).timestamp(ts + 4),
+        Record::new(topic)
+            .key(b"binary")
+            .value(&[0, 255, 1, 254, 0])
+            .timestamp(ts + 4),
     ];
     for (i, r) in sent.iter().enumerate() {
         let outcome = producer.send_sync(&r.clone().partition(0)).unwrap();
-        assert_eq!(outcome.unwrap(), (0, i as i64), "record {i} acknowledged at an unexpected offset");
+        assert_eq!(
+            outcome.unwrap(),
+            (0, i as i64),
+            "record {i} acknowledged at an unexpected offset"
+        );
     }
 
-    let read = kafka::consume_all(&broker.bootstrap(), topic, sent.len(), Duration::from_secs(60)).unwrap();
+    let read = kafka::consume_all(
+        &broker.bootstrap(),
+        topic,
+        sent.len(),
+        Duration::from_secs(60),
+    )
+    .unwrap();
     assert_eq!(read.len(), sent.len());
     for (i, (r, m)) in sent.iter().zip(&read).enumerate() {
         assert_eq!(m.offset(), i as i64);
         assert_eq!(m.key(), r.key, "record {i} key");
         assert_eq!(m.payload(), r.value, "record {i} value");
-        assert_eq!(m.timestamp(), Timestamp::CreateTime(r.timestamp.unwrap()), "record {i} timestamp");
+        assert_eq!(
+            m.timestamp(),
+            Timestamp::CreateTime(r.timestamp.unwrap()),
+            "record {i} timestamp"
+        );
         let got_headers: Vec<(String, Option<Vec<u8>>)> = m
             .headers()
-            .map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect())
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
             .unwrap_or_default();
-        let want_headers: Vec<(String, Option<Vec<u8>>)> =
-            r.headers.iter().map(|&(k, v)| (k.to_string(), v.map(<[u8]>::to_vec))).collect();
+        let want_headers: Vec<(String, Option<Vec<u8>>)> = r
+            .headers
+            .iter()
+            .map(|&(k, v)| (k.to_string(), v.map(<[u8]>::to_vec)))
+            .collect();
         assert_eq!(got_headers, want_headers, "record {i} headers");
     }
     broker.assert_no_panic();
@@ -145,27 +198,45 @@ fn large_record_round_trips_and_oversized_is_rejected() {
     // Raise the client's own limits far above the broker's, so the broker is the one that says no.
     let producer = TestProducer::with(
         &broker.bootstrap(),
-        &[("acks", "all"), ("message.max.bytes", "10000000"), ("batch.size", "10000000"), ("linger.ms", "0")],
+        &[
+            ("acks", "all"),
+            ("message.max.bytes", "10000000"),
+            ("batch.size", "10000000"),
+            ("linger.ms", "0"),
+        ],
     )
     .unwrap();
 
     let big: Vec<u8> = (0..900 * 1024).map(|i| (i % 251) as u8).collect();
-    let outcome = producer.send_sync(&Record::new(topic).key(b"big").value(&big)).unwrap();
+    let outcome = producer
+        .send_sync(&Record::new(topic).key(b"big").value(&big))
+        .unwrap();
     assert_eq!(outcome.unwrap(), (0, 0), "900 KB record");
 
     let too_big = vec![b'x'; 1_500_000];
-    let outcome = producer.send_sync(&Record::new(topic).key(b"too-big").value(&too_big)).unwrap();
+    let outcome = producer
+        .send_sync(&Record::new(topic).key(b"too-big").value(&too_big))
+        .unwrap();
     match outcome {
         Err(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge)) => {}
         other => panic!("a 1.5 MB record should fail with MessageSizeTooLarge, got {other:?}"),
     }
 
-    let outcome = producer.send_sync(&Record::new(topic).key(b"after").value(b"small")).unwrap();
-    assert_eq!(outcome.unwrap(), (0, 1), "the rejected record must not take an offset");
+    let outcome = producer
+        .send_sync(&Record::new(topic).key(b"after").value(b"small"))
+        .unwrap();
+    assert_eq!(
+        outcome.unwrap(),
+        (0, 1),
+        "the rejected record must not take an offset"
+    );
 
     let read = kafka::consume_all(&broker.bootstrap(), topic, 2, Duration::from_secs(60)).unwrap();
     assert_eq!(read[0].offset(), 0);
-    assert!(read[0].payload() == Some(&big[..]), "900 KB record came back altered");
+    assert!(
+        read[0].payload() == Some(&big[..]),
+        "900 KB record came back altered"
+    );
     assert_eq!(read[1].payload(), Some(&b"small"[..]));
     broker.assert_no_panic();
 }
@@ -181,13 +252,19 @@ fn list_offsets_earliest_latest_and_by_time() {
     let base = now_ms() - 100_000;
     let values: Vec<String> = (0..10).map(|i| format!("t{i}")).collect();
     for (i, v) in values.iter().enumerate() {
-        let r = Record::new(topic).partition(0).value(v.as_bytes()).timestamp(base + i as i64 * 1000);
+        let r = Record::new(topic)
+            .partition(0)
+            .value(v.as_bytes())
+            .timestamp(base + i as i64 * 1000);
         producer.send(&r).unwrap();
     }
     producer.flush(Duration::from_secs(60)).unwrap();
     assert_eq!(producer.failed(), 0, "{:?}", producer.failures());
 
-    assert_eq!(kafka::watermarks(&broker.bootstrap(), topic, 0).unwrap(), (0, 10));
+    assert_eq!(
+        kafka::watermarks(&broker.bootstrap(), topic, 0).unwrap(),
+        (0, 10)
+    );
 
     let consumer = kafka::assigned_consumer(&broker.bootstrap(), topic, &[], &[]).unwrap();
     let cases = [
@@ -200,11 +277,21 @@ fn list_offsets_earliest_latest_and_by_time() {
     ];
     for (ts, expected) in cases {
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, 0, Offset::Offset(ts)).unwrap();
-        let result = consumer.offsets_for_times(tpl, Duration::from_secs(10)).unwrap();
-        let elem = result.find_partition(topic, 0).expect("partition in result");
+        tpl.add_partition_offset(topic, 0, Offset::Offset(ts))
+            .unwrap();
+        let result = consumer
+            .offsets_for_times(tpl, Duration::from_secs(10))
+            .unwrap();
+        let elem = result
+            .find_partition(topic, 0)
+            .expect("partition in result");
         assert_eq!(elem.error(), Ok(()), "ListOffsets error for timestamp {ts}");
-        assert_eq!(elem.offset(), expected, "offset for timestamp base{:+}", ts - base);
+        assert_eq!(
+            elem.offset(),
+            expected,
+            "offset for timestamp base{:+}",
+            ts - base
+        );
     }
     broker.assert_no_panic();
 }
@@ -218,24 +305,47 @@ fn out_of_range_fetch_resets_or_reports() {
     create_topic(&broker, topic, 1, &[]);
     let producer = TestProducer::with(&broker.bootstrap(), &[("acks", "all")]).unwrap();
     for i in 0..5 {
-        producer.send(&Record::new(topic).partition(0).value(format!("r{i}").as_bytes())).unwrap();
+        producer
+            .send(
+                &Record::new(topic)
+                    .partition(0)
+                    .value(format!("r{i}").as_bytes()),
+            )
+            .unwrap();
     }
     producer.flush(Duration::from_secs(60)).unwrap();
     assert_eq!(producer.succeeded(), 5, "{:?}", producer.failures());
 
     let far = [(0, Offset::Offset(10_000_000))];
-    let earliest =
-        kafka::assigned_consumer(&broker.bootstrap(), topic, &far, &[("auto.offset.reset", "earliest")]).unwrap();
+    let earliest = kafka::assigned_consumer(
+        &broker.bootstrap(),
+        topic,
+        &far,
+        &[("auto.offset.reset", "earliest")],
+    )
+    .unwrap();
     let got = kafka::poll_until(&earliest, Duration::from_secs(60), |got| got.len() >= 5).unwrap();
     let offsets: Vec<i64> = got.iter().map(|m| m.offset()).collect();
-    assert_eq!(offsets, vec![0, 1, 2, 3, 4], "earliest reset must restart at the log start");
+    assert_eq!(
+        offsets,
+        vec![0, 1, 2, 3, 4],
+        "earliest reset must restart at the log start"
+    );
 
-    let error = kafka::assigned_consumer(&broker.bootstrap(), topic, &far, &[("auto.offset.reset", "error")]).unwrap();
+    let error = kafka::assigned_consumer(
+        &broker.bootstrap(),
+        topic,
+        &far,
+        &[("auto.offset.reset", "error")],
+    )
+    .unwrap();
     let e = kafka::poll_for_error(&error, Duration::from_secs(60)).unwrap();
     match e {
         KafkaError::MessageConsumption(RDKafkaErrorCode::OffsetOutOfRange)
         | KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset) => {}
-        other => panic!("expected OFFSET_OUT_OF_RANGE (or librdkafka's AutoOffsetReset), got {other:?}"),
+        other => {
+            panic!("expected OFFSET_OUT_OF_RANGE (or librdkafka's AutoOffsetReset), got {other:?}")
+        }
     }
     broker.assert_no_panic();
 }

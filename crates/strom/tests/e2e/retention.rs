@@ -20,10 +20,21 @@ const FRESH_RECORDS: i64 = 50;
 
 #[test]
 fn expired_segments_are_deleted_and_consumers_reset_to_log_start() {
-    let broker = start_broker(&["--log-retention-check-interval-ms", "200", "--log-segment-delete-delay-ms", "0"]);
+    let broker = start_broker(&[
+        "--log-retention-check-interval-ms",
+        "200",
+        "--log-segment-delete-delay-ms",
+        "0",
+    ]);
     let topic = "retained";
-    create_topic(&broker, topic, 1, &[("segment.bytes", "1024"), ("retention.ms", "1000")]);
-    let producer = TestProducer::with(&broker.bootstrap(), &[("acks", "all"), ("linger.ms", "0")]).unwrap();
+    create_topic(
+        &broker,
+        topic,
+        1,
+        &[("segment.bytes", "1024"), ("retention.ms", "1000")],
+    );
+    let producer =
+        TestProducer::with(&broker.bootstrap(), &[("acks", "all"), ("linger.ms", "0")]).unwrap();
 
     let old = now_ms() - 60_000;
     let fresh = now_ms() + 600_000;
@@ -31,34 +42,61 @@ fn expired_segments_are_deleted_and_consumers_reset_to_log_start() {
         let ts = if i < OLD_RECORDS { old + i } else { fresh + i };
         let value = format!("retention record {i:04} padding padding padding padding");
         // One record per batch, so segments roll every ~10 records and retention has many segments to choose from.
-        let outcome = producer.send_sync(&Record::new(topic).partition(0).value(value.as_bytes()).timestamp(ts)).unwrap();
+        let outcome = producer
+            .send_sync(
+                &Record::new(topic)
+                    .partition(0)
+                    .value(value.as_bytes())
+                    .timestamp(ts),
+            )
+            .unwrap();
         assert_eq!(outcome.unwrap(), (0, i), "record {i}");
     }
     let segments_before = count_segments(&broker.partition_dir(topic, 0));
-    assert!(segments_before > 5, "segment.bytes=1024 should have rolled many segments, found {segments_before}");
+    assert!(
+        segments_before > 5,
+        "segment.bytes=1024 should have rolled many segments, found {segments_before}"
+    );
 
-    let mut low = wait_for("retention to move the log start offset", Duration::from_secs(60), || {
-        let (low, _) = kafka::watermarks(&broker.bootstrap(), topic, 0)?;
-        Ok((low > 0).then_some(low))
-    })
+    let mut low = wait_for(
+        "retention to move the log start offset",
+        Duration::from_secs(60),
+        || {
+            let (low, _) = kafka::watermarks(&broker.bootstrap(), topic, 0)?;
+            Ok((low > 0).then_some(low))
+        },
+    )
     .unwrap();
     // Retention may still be deleting expired segments; the log start settles at the first segment holding a record
     // stamped in the future. Settled means unchanged across five retention intervals.
-    let low = wait_for("the log start offset to settle", Duration::from_secs(60), || {
-        pause(Duration::from_secs(1));
-        let (now, _) = kafka::watermarks(&broker.bootstrap(), topic, 0)?;
-        let settled = now == low;
-        low = now;
-        Ok(settled.then_some(now))
-    })
+    let low = wait_for(
+        "the log start offset to settle",
+        Duration::from_secs(60),
+        || {
+            pause(Duration::from_secs(1));
+            let (now, _) = kafka::watermarks(&broker.bootstrap(), topic, 0)?;
+            let settled = now == low;
+            low = now;
+            Ok(settled.then_some(now))
+        },
+    )
     .unwrap();
-    assert!(low > 0 && low <= OLD_RECORDS, "log start offset {low} should be in (0, {OLD_RECORDS}]");
+    assert!(
+        low > 0 && low <= OLD_RECORDS,
+        "log start offset {low} should be in (0, {OLD_RECORDS}]"
+    );
     let (_, high) = kafka::watermarks(&broker.bootstrap(), topic, 0).unwrap();
-    assert_eq!(high, OLD_RECORDS + FRESH_RECORDS, "retention must not change the log end offset");
+    assert_eq!(
+        high,
+        OLD_RECORDS + FRESH_RECORDS,
+        "retention must not change the log end offset"
+    );
     // Kafka renames a deleted segment to `.log.deleted` at once and removes it after file.delete.delay.ms (0 here).
-    wait_for("expired segment files to leave the disk", Duration::from_secs(30), || {
-        Ok((count_segments(&broker.partition_dir(topic, 0)) < segments_before).then_some(()))
-    })
+    wait_for(
+        "expired segment files to leave the disk",
+        Duration::from_secs(30),
+        || Ok((count_segments(&broker.partition_dir(topic, 0)) < segments_before).then_some(())),
+    )
     .unwrap();
 
     let consumer = kafka::assigned_consumer(
@@ -69,21 +107,42 @@ fn expired_segments_are_deleted_and_consumers_reset_to_log_start() {
     )
     .unwrap();
     let expected = (high - low) as usize;
-    let read = kafka::poll_until(&consumer, Duration::from_secs(60), |got| got.len() >= expected).unwrap();
-    assert_eq!(read[0].offset(), low, "a consumer reset to earliest must start at the log start offset");
+    let read = kafka::poll_until(&consumer, Duration::from_secs(60), |got| {
+        got.len() >= expected
+    })
+    .unwrap();
+    assert_eq!(
+        read[0].offset(),
+        low,
+        "a consumer reset to earliest must start at the log start offset"
+    );
     for (i, m) in read.iter().enumerate() {
         let offset = low + i as i64;
         assert_eq!(m.offset(), offset);
-        assert_eq!(m.payload(), Some(format!("retention record {offset:04} padding padding padding padding").as_bytes()));
+        assert_eq!(
+            m.payload(),
+            Some(
+                format!("retention record {offset:04} padding padding padding padding").as_bytes()
+            )
+        );
     }
     let (low_after, _) = kafka::watermarks(&broker.bootstrap(), topic, 0).unwrap();
-    assert_eq!(low_after, low, "segments holding future-stamped records must not expire");
+    assert_eq!(
+        low_after, low,
+        "segments holding future-stamped records must not expire"
+    );
     broker.assert_no_panic();
 }
 
 fn count_segments(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "log")
+        })
         .count()
 }

@@ -15,7 +15,12 @@ pub(crate) fn start_broker(extra_args: &[&str]) -> TestBroker {
 }
 
 /// Creates `topic` with `partitions` partitions and the given topic configs, and waits until it is usable.
-pub(crate) fn create_topic(broker: &TestBroker, topic: &str, partitions: i32, configs: &[(&str, &str)]) {
+pub(crate) fn create_topic(
+    broker: &TestBroker,
+    topic: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) {
     let admin = kafka::admin(&broker.bootstrap()).expect("admin client");
     kafka::create_topic(&admin, topic, partitions, configs)
         .unwrap_or_else(|e| panic!("creating topic {topic}: {e:#}"));
