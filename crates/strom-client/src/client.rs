@@ -667,13 +667,8 @@ impl Client {
             {
                 Ok(results) => out.extend(results),
                 Err(e) => {
-                    let message = e.to_string();
                     let invalidate = e.invalidates_metadata() || e.poisons_connection();
-                    out.extend(
-                        wanted
-                            .iter()
-                            .map(|&(p, _)| (p, Err(clone_for_partition(&e, &message)))),
-                    );
+                    out.extend(wanted.iter().map(|&(p, _)| (p, Err(e.duplicate()))));
                     if invalidate {
                         self.metadata.topics.remove(topic);
                     }
@@ -916,47 +911,6 @@ impl Client {
             self.brokers.remove(&id);
         }
         result
-    }
-}
-
-/// `ClientError` is not `Clone` (it holds `io::Error`); one failed request fails each of its partitions with an
-/// equivalent error.
-fn clone_for_partition(err: &ClientError, message: &str) -> ClientError {
-    match err {
-        ClientError::Kafka {
-            code,
-            name,
-            message,
-        } => ClientError::Kafka {
-            code: *code,
-            name: name.clone(),
-            message: message.clone(),
-        },
-        ClientError::NoLeader { topic, partition } => ClientError::NoLeader {
-            topic: topic.clone(),
-            partition: *partition,
-        },
-        ClientError::Timeout {
-            api,
-            addr,
-            timeout_ms,
-        } => ClientError::Timeout {
-            api,
-            addr: addr.clone(),
-            timeout_ms: *timeout_ms,
-        },
-        ClientError::ConnectionClosed { addr } => {
-            ClientError::ConnectionClosed { addr: addr.clone() }
-        }
-        ClientError::Io { addr, source } | ClientError::Connect { addr, source } => {
-            ClientError::Io {
-                addr: addr.clone(),
-                source: std::io::Error::new(source.kind(), message.to_owned()),
-            }
-        }
-        _ => ClientError::MissingInResponse {
-            what: format!("fetch result ({message})"),
-        },
     }
 }
 

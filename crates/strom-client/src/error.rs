@@ -170,6 +170,97 @@ impl ClientError {
         )
     }
 
+    /// An equivalent error for reporting one failure per partition (`io::Error` is not `Clone`, so I/O errors
+    /// keep their kind and message).
+    pub(crate) fn duplicate(&self) -> ClientError {
+        let io = |e: &std::io::Error| std::io::Error::new(e.kind(), e.to_string());
+        match self {
+            ClientError::InvalidBootstrap { input, reason } => ClientError::InvalidBootstrap {
+                input: input.clone(),
+                reason: reason.clone(),
+            },
+            ClientError::NoBootstrapReachable { attempts, last } => {
+                ClientError::NoBootstrapReachable {
+                    attempts: attempts.clone(),
+                    last: Box::new(last.duplicate()),
+                }
+            }
+            ClientError::Connect { addr, source } => ClientError::Connect {
+                addr: addr.clone(),
+                source: io(source),
+            },
+            ClientError::Io { addr, source } => ClientError::Io {
+                addr: addr.clone(),
+                source: io(source),
+            },
+            ClientError::ConnectionClosed { addr } => {
+                ClientError::ConnectionClosed { addr: addr.clone() }
+            }
+            ClientError::Timeout {
+                api,
+                addr,
+                timeout_ms,
+            } => ClientError::Timeout {
+                api,
+                addr: addr.clone(),
+                timeout_ms: *timeout_ms,
+            },
+            ClientError::InvalidFrameSize { addr, size } => ClientError::InvalidFrameSize {
+                addr: addr.clone(),
+                size: *size,
+            },
+            ClientError::CorrelationMismatch {
+                addr,
+                expected,
+                received,
+            } => ClientError::CorrelationMismatch {
+                addr: addr.clone(),
+                expected: *expected,
+                received: *received,
+            },
+            ClientError::Encode { what, message } => ClientError::Encode {
+                what,
+                message: message.clone(),
+            },
+            ClientError::Decode { what, message } => ClientError::Decode {
+                what,
+                message: message.clone(),
+            },
+            ClientError::UnsupportedApi { api, addr } => ClientError::UnsupportedApi {
+                api,
+                addr: addr.clone(),
+            },
+            ClientError::VersionTooOld {
+                what,
+                api,
+                needed,
+                available,
+            } => ClientError::VersionTooOld {
+                what,
+                api,
+                needed: *needed,
+                available: *available,
+            },
+            ClientError::Kafka {
+                code,
+                name,
+                message,
+            } => ClientError::Kafka {
+                code: *code,
+                name: name.clone(),
+                message: message.clone(),
+            },
+            ClientError::NoLeader { topic, partition } => ClientError::NoLeader {
+                topic: topic.clone(),
+                partition: *partition,
+            },
+            ClientError::MissingInResponse { what } => {
+                ClientError::MissingInResponse { what: what.clone() }
+            }
+            ClientError::InvalidArgument(what) => ClientError::InvalidArgument(what.clone()),
+        }
+    }
+
     pub(crate) fn decode(what: &'static str, err: impl std::fmt::Display) -> Self {
         ClientError::Decode {
             what,

@@ -54,7 +54,7 @@ fn acknowledged_writes_survive_kill9() {
                     )
                     .unwrap();
                 i += 1;
-                if i % 50 == 0 {
+                if i.is_multiple_of(50) {
                     // Keep the stream steady rather than flooding librdkafka's queue.
                     pause(Duration::from_millis(1));
                 }

@@ -6,6 +6,9 @@
 //! Tests are synchronous `#[test]`s: the harness (`strom-test-support`) polls with bounded deadlines instead of
 //! sleeping, so a slow machine makes them slower, not flaky.
 
+// A test fails by panicking; clippy's allow-unwrap-in-tests covers `#[test]` functions but not their helpers.
+#![allow(clippy::unwrap_used)]
+
 // Keyed produce/consume at volume, record fields, size limits, ListOffsets and out-of-range fetches.
 mod produce_consume;
 // gzip, snappy, lz4 and zstd batches round-trip.
