@@ -35,17 +35,37 @@ pub struct TestBroker {
 impl TestBroker {
     /// Spawns `bin server` on a free port with a fresh data directory and waits until it serves metadata.
     pub fn start(bin: &Path, extra_args: &[&str]) -> anyhow::Result<TestBroker> {
-        let dir = tempfile::Builder::new().prefix("strom-e2e-").tempdir()?;
-        std::fs::create_dir_all(dir.path().join("data"))?;
-        let mut broker = TestBroker {
-            bin: bin.to_path_buf(),
-            port: free_port()?,
-            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
-            dir,
-            child: None,
-        };
-        broker.spawn()?;
-        Ok(broker)
+        // The port is free when we pick it but not reserved: another test's client may take it as its ephemeral
+        // local port before the broker binds. Then the broker fails with EADDRINUSE and we try another port.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let dir = tempfile::Builder::new().prefix("strom-e2e-").tempdir()?;
+            std::fs::create_dir_all(dir.path().join("data"))?;
+            let mut broker = TestBroker {
+                bin: bin.to_path_buf(),
+                port: free_port()?,
+                extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+                dir,
+                child: None,
+            };
+            match broker.spawn() {
+                Ok(()) => return Ok(broker),
+                Err(e)
+                    if attempt < 3
+                        && broker
+                            .log_contents()
+                            .to_lowercase()
+                            .contains("address already in use") =>
+                {
+                    eprintln!(
+                        "strom broker could not bind port {} (attempt {attempt}), retrying: {e:#}",
+                        broker.port
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// `127.0.0.1:PORT`, for `bootstrap.servers`.
@@ -225,7 +245,23 @@ impl TestBroker {
         let mut last_error = None;
         while Instant::now() < deadline {
             match consumer.fetch_metadata(None, Duration::from_secs(5)) {
-                Ok(md) if !md.brokers().is_empty() => return Ok(()),
+                Ok(md) if !md.brokers().is_empty() => {
+                    // Make sure it was our broker that answered, not another one that holds the port.
+                    if let Some(status) = self
+                        .child
+                        .as_mut()
+                        .map(Child::try_wait)
+                        .transpose()?
+                        .flatten()
+                    {
+                        self.child = None;
+                        bail!(
+                            "broker exited during startup with {status}; log:\n{}",
+                            self.log_tail(80)
+                        );
+                    }
+                    return Ok(());
+                }
                 Ok(_) => last_error = Some("metadata listed no brokers".to_string()),
                 Err(e) => last_error = Some(e.to_string()),
             }

@@ -92,6 +92,53 @@ fn acknowledged_writes_survive_kill9() {
     broker.assert_no_panic();
 }
 
+/// SIGTERM: the broker exits with status 0, and after a restart every record is there and appends continue.
+#[test]
+fn clean_shutdown_keeps_everything() {
+    let mut broker = start_broker(&[]);
+    let topic = "graceful";
+    create_topic(&broker, topic, 2, &[]);
+    let producer = TestProducer::with(
+        &broker.bootstrap(),
+        &[("acks", "all"), ("enable.idempotence", "true")],
+    )
+    .unwrap();
+    for i in 0..1000 {
+        let (key, value) = (format!("k{}", i % 10), format!("graceful-{i:04}"));
+        producer
+            .send(
+                &Record::new(topic)
+                    .key(key.as_bytes())
+                    .value(value.as_bytes()),
+            )
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+    assert_eq!(producer.succeeded(), 1000, "{:?}", producer.failures());
+    drop(producer);
+    broker.stop().unwrap();
+
+    broker.restart().unwrap();
+    let read = kafka::consume_to_end(&broker.bootstrap(), topic, Duration::from_secs(60)).unwrap();
+    assert_eq!(read.len(), 1000);
+    let producer = TestProducer::with(&broker.bootstrap(), &[("acks", "all")]).unwrap();
+    let history = producer.history();
+    let outcome = producer
+        .send_sync(&Record::new(topic).key(b"k0").value(b"after restart"))
+        .unwrap();
+    let (partition, offset) = outcome.unwrap();
+    let records_before = read.iter().filter(|m| m.partition() == partition).count() as i64;
+    assert_eq!(
+        offset, records_before,
+        "the first append after a clean restart continues the log"
+    );
+    drop(producer);
+    let read = kafka::consume_to_end(&broker.bootstrap(), topic, Duration::from_secs(60)).unwrap();
+    assert_eq!(read.len(), 1001);
+    history.check(&read).unwrap();
+    broker.assert_no_panic();
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Corruption {
     /// Bytes that are not a batch at all appended after the last batch.
