@@ -13,7 +13,11 @@ fuzz_target!(|data: &[u8]| {
     for batch in iter_batches(data) {
         let Ok((header, bytes)) = batch else { break };
         let _ = verify_crc(bytes);
-        let _ = (header.last_offset(), header.compression(), header.is_control());
+        let _ = (
+            header.last_offset(),
+            header.compression(),
+            header.is_control(),
+        );
     }
     let mut buf = Bytes::copy_from_slice(data);
     let _ = RecordBatchDecoder::decode(&mut buf);

@@ -178,8 +178,8 @@ mod tests {
                                 .with_partition_max_bytes(1 << 20),
                         ])]),
             ),
-            ApiKey::ListOffsets => RequestKind::ListOffsets(
-                ListOffsetsRequest::default().with_topics(vec![
+            ApiKey::ListOffsets => {
+                RequestKind::ListOffsets(ListOffsetsRequest::default().with_topics(vec![
                     list_offsets_request::ListOffsetsTopic::default()
                         .with_name(t())
                         .with_partitions(
@@ -192,18 +192,18 @@ mod tests {
                                 })
                                 .collect(),
                         ),
-                ]),
-            ),
-            ApiKey::Metadata => RequestKind::Metadata(
-                MetadataRequest::default().with_topics(Some(vec![
+                ]))
+            }
+            ApiKey::Metadata => {
+                RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![
                     metadata_request::MetadataRequestTopic::default().with_name(Some(t())),
                     metadata_request::MetadataRequestTopic::default()
                         .with_name(Some(TopicName(s("bad/name")))),
-                ])),
-            ),
+                ])))
+            }
             ApiKey::ApiVersions => RequestKind::ApiVersions(ApiVersionsRequest::default()),
-            ApiKey::CreateTopics => RequestKind::CreateTopics(
-                CreateTopicsRequest::default().with_topics(vec![
+            ApiKey::CreateTopics => {
+                RequestKind::CreateTopics(CreateTopicsRequest::default().with_topics(vec![
                     create_topics_request::CreatableTopic::default()
                         .with_name(TopicName(s(&format!("new-{version}"))))
                         .with_num_partitions(1)
@@ -212,8 +212,8 @@ mod tests {
                         .with_name(t())
                         .with_num_partitions(1)
                         .with_replication_factor(1),
-                ]),
-            ),
+                ]))
+            }
             ApiKey::DeleteTopics => RequestKind::DeleteTopics(
                 DeleteTopicsRequest::default()
                     .with_topic_names(vec![
@@ -227,8 +227,8 @@ mod tests {
                             .with_name(Some(TopicName(s("missing")))),
                     ]),
             ),
-            ApiKey::DeleteRecords => RequestKind::DeleteRecords(
-                DeleteRecordsRequest::default().with_topics(vec![
+            ApiKey::DeleteRecords => {
+                RequestKind::DeleteRecords(DeleteRecordsRequest::default().with_topics(vec![
                     delete_records_request::DeleteRecordsTopic::default()
                         .with_name(t())
                         .with_partitions(vec![
@@ -236,8 +236,8 @@ mod tests {
                                 .with_partition_index(0)
                                 .with_offset(0),
                         ]),
-                ]),
-            ),
+                ]))
+            }
             ApiKey::InitProducerId => RequestKind::InitProducerId(InitProducerIdRequest::default()),
             ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(
                 DescribeConfigsRequest::default()
@@ -252,23 +252,23 @@ mod tests {
                             .with_resource_name(s("1")),
                     ]),
             ),
-            ApiKey::AlterConfigs => RequestKind::AlterConfigs(
-                AlterConfigsRequest::default().with_resources(vec![
+            ApiKey::AlterConfigs => {
+                RequestKind::AlterConfigs(AlterConfigsRequest::default().with_resources(vec![
                     alter_configs_request::AlterConfigsResource::default()
                         .with_resource_type(2)
                         .with_resource_name(s("t"))
                         .with_configs(vec![alter_configs_request::AlterableConfig::default()
                             .with_name(s("retention.ms"))
                             .with_value(Some(s("86400000")))]),
-                ]),
-            ),
-            ApiKey::CreatePartitions => RequestKind::CreatePartitions(
-                CreatePartitionsRequest::default().with_topics(vec![
+                ]))
+            }
+            ApiKey::CreatePartitions => {
+                RequestKind::CreatePartitions(CreatePartitionsRequest::default().with_topics(vec![
                     create_partitions_request::CreatePartitionsTopic::default()
                         .with_name(t())
                         .with_count(1),
-                ]),
-            ),
+                ]))
+            }
             ApiKey::IncrementalAlterConfigs => RequestKind::IncrementalAlterConfigs(
                 IncrementalAlterConfigsRequest::default().with_resources(vec![
                     incremental_alter_configs_request::AlterConfigsResource::default()

@@ -52,12 +52,6 @@ fn expired_segments_are_deleted_and_consumers_reset_to_log_start() {
             .unwrap();
         assert_eq!(outcome.unwrap(), (0, i), "record {i}");
     }
-    let segments_before = count_segments(&broker.partition_dir(topic, 0));
-    assert!(
-        segments_before > 5,
-        "segment.bytes=1024 should have rolled many segments, found {segments_before}"
-    );
-
     let mut low = wait_for(
         "retention to move the log start offset",
         Duration::from_secs(60),
@@ -91,13 +85,28 @@ fn expired_segments_are_deleted_and_consumers_reset_to_log_start() {
         OLD_RECORDS + FRESH_RECORDS,
         "retention must not change the log end offset"
     );
-    // Kafka renames a deleted segment to `.log.deleted` at once and removes it after file.delete.delay.ms (0 here).
-    wait_for(
-        "expired segment files to leave the disk",
+    // Retention deletes whole segments, so the log starts where the oldest remaining segment does, and nothing
+    // below it stays on disk. (Kafka renames a deleted segment to `.log.deleted` at once and removes it after
+    // file.delete.delay.ms, 0 here; either way no `.log` file below the log start remains.)
+    let dir = broker.partition_dir(topic, 0);
+    let bases = wait_for(
+        "segment files below the log start offset to leave the disk",
         Duration::from_secs(30),
-        || Ok((count_segments(&broker.partition_dir(topic, 0)) < segments_before).then_some(())),
+        || {
+            let bases = segment_base_offsets(&dir);
+            Ok(bases.iter().all(|&b| b >= low).then_some(bases))
+        },
     )
     .unwrap();
+    assert_eq!(
+        bases.first(),
+        Some(&low),
+        "the oldest remaining segment must start at the log start offset"
+    );
+    assert!(
+        bases.len() > 2,
+        "segment.bytes=1024 should have rolled several segments for the fresh records: {bases:?}"
+    );
 
     let consumer = kafka::assigned_consumer(
         &broker.bootstrap(),
@@ -134,15 +143,15 @@ fn expired_segments_are_deleted_and_consumers_reset_to_log_start() {
     broker.assert_no_panic();
 }
 
-fn count_segments(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
+/// Base offsets of the `<20 digits>.log` files in a partition directory, ascending.
+fn segment_base_offsets(dir: &std::path::Path) -> Vec<i64> {
+    let mut bases: Vec<i64> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "log")
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().ok()?;
+            name.strip_suffix(".log")?.parse().ok()
         })
-        .count()
+        .collect();
+    bases.sort_unstable();
+    bases
 }
