@@ -52,7 +52,46 @@ fn ci() -> anyhow::Result<()> {
             "warnings",
         ],
     )?;
-    run("cargo", &["test", "--workspace", "--no-fail-fast"])?;
+    test_with_summary()
+}
+
+/// Runs the whole test suite, echoing its output, and ends with one plain `N passed, N failed` line summed over
+/// every test binary (cargo's own last line is the empty doc-test run of the last crate).
+fn test_with_summary() -> anyhow::Result<()> {
+    use std::io::{BufRead, BufReader};
+    let args = ["test", "--workspace", "--no-fail-fast"];
+    eprintln!("$ cargo {}", args.join(" "));
+    let mut child = Command::new("cargo")
+        .args(args)
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting cargo test")?;
+    let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                for part in rest.split(';') {
+                    let mut words = part.split_whitespace().rev();
+                    let (Some(kind), Some(n)) = (words.next(), words.next()) else { continue };
+                    let n: u64 = n.parse().unwrap_or(0);
+                    match kind {
+                        "passed" => passed += n,
+                        "failed" => failed += n,
+                        "ignored" => ignored += n,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    let status = child.wait()?;
+    println!("{passed} passed, {failed} failed, {ignored} skipped");
+    if !status.success() || failed > 0 {
+        bail!("tests failed");
+    }
     Ok(())
 }
 
@@ -62,12 +101,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("strom-storage", &[]),
     ("strom-metadata", &[]),
     ("strom-client", &["strom-protocol"]),
+    ("strom-group", &["strom-protocol"]),
     (
         "strom-broker",
         &[
             "strom-protocol",
             "strom-storage",
             "strom-metadata",
+            "strom-group",
             "strom-client",
         ],
     ),
@@ -78,6 +119,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "strom-broker",
             "strom-client",
             "strom-protocol",
+            "strom-storage",
             "strom-test-support",
         ],
     ),

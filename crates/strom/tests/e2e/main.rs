@@ -19,6 +19,8 @@ mod crash_recovery;
 mod retention;
 // Garbage, oversized frames, unknown APIs, truncated requests, bad versions: the broker stays up for others.
 mod hostile_input;
+// auto.create.topics.enable off, LogAppendTime topics, acks=0, and kafka-python with Java-like defaults.
+mod validation;
 // The `strom topic/produce/consume` subcommands, and kcat when installed.
 mod cli;
 // Helpers shared by the modules above.
