@@ -20,6 +20,7 @@ use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use crate::config::{BrokerConfig, ConfigError, Listener};
+use crate::group_coordinator::Groups;
 use crate::partition::{Partition, ReplicaManager};
 use crate::producer_id::ProducerIdManager;
 use crate::topic_config::log_config;
@@ -56,6 +57,8 @@ pub struct Broker {
     pub(crate) metadata: MetadataNode,
     pub(crate) replicas: ReplicaManager,
     pub(crate) producer_ids: ProducerIdManager,
+    /// The group coordinator (every group: this node coordinates every key).
+    pub(crate) groups: Groups,
     log_manager: LogManager,
     reconcile_lock: tokio::sync::Mutex<()>,
     shutdown: watch::Sender<bool>,
@@ -97,12 +100,14 @@ impl Broker {
         .await?;
         let producer_ids = ProducerIdManager::open(root.join("producer-id-block"))?;
         let (shutdown, _) = watch::channel(false);
+        let groups = Groups::new(&config);
         let broker = Arc::new(Broker {
             config,
             advertised,
             metadata,
             replicas: ReplicaManager::new(),
             producer_ids,
+            groups,
             log_manager,
             reconcile_lock: tokio::sync::Mutex::new(()),
             shutdown,
@@ -111,6 +116,7 @@ impl Broker {
         broker.remove_stray_logs()?;
         broker.reconcile().await;
         broker.spawn_background_tasks();
+        Groups::start(&broker);
         Ok(broker)
     }
 
@@ -357,6 +363,7 @@ impl Broker {
     /// the metadata node. Connections are closed by `server::run` before this is called.
     pub async fn shutdown(&self) {
         let _ = self.shutdown.send(true);
+        self.groups.shutdown();
         let _guard = self.reconcile_lock.lock().await;
         let mut clean = true;
         for p in self.replicas.all() {

@@ -158,6 +158,20 @@ broker_config! {
     socket_request_max_bytes: i32 = "socket.request.max.bytes", Int, "104857600";
     /// Whether DeleteTopics is allowed.
     delete_topic_enable: bool = "delete.topic.enable", Boolean, "true";
+    /// How long the first rebalance of an empty group waits for more members to join.
+    group_initial_rebalance_delay_ms: i64 = "group.initial.rebalance.delay.ms", Int, "3000";
+    /// Smallest session timeout a group member may ask for.
+    group_min_session_timeout_ms: i32 = "group.min.session.timeout.ms", Int, "6000";
+    /// Largest session timeout a group member may ask for.
+    group_max_session_timeout_ms: i32 = "group.max.session.timeout.ms", Int, "1800000";
+    /// Partitions of `__consumer_offsets` when it is created.
+    offsets_topic_num_partitions: i32 = "offsets.topic.num.partitions", Int, "50";
+    /// Replication factor of `__consumer_offsets` when it is created.
+    offsets_topic_replication_factor: i16 = "offsets.topic.replication.factor", Short, "1";
+    /// Committed offsets of an empty group are kept this long after it became empty.
+    offsets_retention_minutes: i64 = "offsets.retention.minutes", Int, "10080";
+    /// How often expired committed offsets are removed.
+    offsets_retention_check_interval_ms: i64 = "offsets.retention.check.interval.ms", Long, "600000";
 }
 
 /// Parses a setting's string form into its field type.

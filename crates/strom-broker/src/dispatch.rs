@@ -29,6 +29,17 @@ pub(crate) const SUPPORTED: &[(ApiKey, RangeInclusive<i16>)] = &[
         api::incremental_alter_configs::VERSIONS,
     ),
     (ApiKey::DescribeCluster, api::describe_cluster::VERSIONS),
+    (ApiKey::FindCoordinator, api::find_coordinator::VERSIONS),
+    (ApiKey::JoinGroup, api::join_group::VERSIONS),
+    (ApiKey::SyncGroup, api::sync_group::VERSIONS),
+    (ApiKey::Heartbeat, api::heartbeat::VERSIONS),
+    (ApiKey::LeaveGroup, api::leave_group::VERSIONS),
+    (ApiKey::OffsetCommit, api::offset_commit::VERSIONS),
+    (ApiKey::OffsetFetch, api::offset_fetch::VERSIONS),
+    (ApiKey::ListGroups, api::list_groups::VERSIONS),
+    (ApiKey::DescribeGroups, api::describe_groups::VERSIONS),
+    (ApiKey::DeleteGroups, api::delete_groups::VERSIONS),
+    (ApiKey::OffsetDelete, api::offset_delete::VERSIONS),
 ];
 
 /// The served version range of an API, for the decoder.
@@ -90,6 +101,34 @@ pub(crate) async fn handle(
         ),
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(api::describe_cluster::handle(&ctx, r))
+        }
+        RequestKind::FindCoordinator(r) => {
+            ResponseKind::FindCoordinator(api::find_coordinator::handle(&ctx, r).await)
+        }
+        RequestKind::JoinGroup(r) => {
+            let client_id = request.header.client_id.as_deref().unwrap_or_default();
+            ResponseKind::JoinGroup(api::join_group::handle(&ctx, r, client_id).await)
+        }
+        RequestKind::SyncGroup(r) => {
+            ResponseKind::SyncGroup(api::sync_group::handle(&ctx, r).await)
+        }
+        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(api::heartbeat::handle(&ctx, r)),
+        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(api::leave_group::handle(&ctx, r)),
+        RequestKind::OffsetCommit(r) => {
+            ResponseKind::OffsetCommit(api::offset_commit::handle(&ctx, r).await)
+        }
+        RequestKind::OffsetFetch(r) => {
+            ResponseKind::OffsetFetch(api::offset_fetch::handle(&ctx, r))
+        }
+        RequestKind::ListGroups(r) => ResponseKind::ListGroups(api::list_groups::handle(&ctx, r)),
+        RequestKind::DescribeGroups(r) => {
+            ResponseKind::DescribeGroups(api::describe_groups::handle(&ctx, r))
+        }
+        RequestKind::DeleteGroups(r) => {
+            ResponseKind::DeleteGroups(api::delete_groups::handle(&ctx, r))
+        }
+        RequestKind::OffsetDelete(r) => {
+            ResponseKind::OffsetDelete(api::offset_delete::handle(&ctx, r))
         }
         _ => return Err(NoHandler(request.api_key)),
     };
@@ -284,6 +323,112 @@ mod tests {
             ApiKey::DescribeCluster => {
                 RequestKind::DescribeCluster(DescribeClusterRequest::default())
             }
+            ApiKey::FindCoordinator => RequestKind::FindCoordinator(
+                FindCoordinatorRequest::default()
+                    .with_key(s("g"))
+                    .with_coordinator_keys(vec![s("g"), s("h")]),
+            ),
+            // One group per version so every join completes at once (single member, no initial delay); from
+            // v5 the member is static, which skips MEMBER_ID_REQUIRED and answers with the member list.
+            ApiKey::JoinGroup => RequestKind::JoinGroup(
+                JoinGroupRequest::default()
+                    .with_group_id(GroupId(s(&format!("g-{version}"))))
+                    .with_session_timeout_ms(10_000)
+                    .with_rebalance_timeout_ms(10_000)
+                    .with_group_instance_id((version >= 5).then(|| s("instance")))
+                    .with_protocol_type(s("consumer"))
+                    .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+                    )
+                    .with_name(s("range"))
+                    .with_metadata(bytes::Bytes::from_static(b"x"))]),
+            ),
+            ApiKey::SyncGroup => RequestKind::SyncGroup(
+                SyncGroupRequest::default()
+                    .with_group_id(GroupId(s(&format!("g-{version}"))))
+                    .with_generation_id(1)
+                    .with_member_id(s("unknown")),
+            ),
+            ApiKey::Heartbeat => RequestKind::Heartbeat(
+                HeartbeatRequest::default()
+                    .with_group_id(GroupId(s("g-0")))
+                    .with_generation_id(1)
+                    .with_member_id(s("unknown")),
+            ),
+            ApiKey::LeaveGroup => RequestKind::LeaveGroup(
+                LeaveGroupRequest::default()
+                    .with_group_id(GroupId(s("g-1")))
+                    .with_member_id(s("unknown"))
+                    .with_members(vec![leave_group_request::MemberIdentity::default()
+                        .with_member_id(s("unknown"))
+                        .with_group_instance_id(Some(s("instance")))]),
+            ),
+            ApiKey::OffsetCommit => RequestKind::OffsetCommit(
+                OffsetCommitRequest::default()
+                    .with_group_id(GroupId(s(&format!("simple-{version}"))))
+                    .with_topics(vec![
+                        offset_commit_request::OffsetCommitRequestTopic::default()
+                            .with_name(t())
+                            .with_partitions(vec![
+                                offset_commit_request::OffsetCommitRequestPartition::default()
+                                    .with_partition_index(0)
+                                    .with_committed_offset(1),
+                                offset_commit_request::OffsetCommitRequestPartition::default()
+                                    .with_partition_index(9)
+                                    .with_committed_offset(1),
+                            ]),
+                    ]),
+            ),
+            ApiKey::OffsetFetch => RequestKind::OffsetFetch(
+                OffsetFetchRequest::default()
+                    .with_group_id(GroupId(s("simple-2")))
+                    .with_topics(Some(vec![
+                        offset_fetch_request::OffsetFetchRequestTopic::default()
+                            .with_name(t())
+                            .with_partition_indexes(vec![0, 1]),
+                    ]))
+                    .with_groups(vec![
+                        offset_fetch_request::OffsetFetchRequestGroup::default()
+                            .with_group_id(GroupId(s("simple-2"))),
+                        offset_fetch_request::OffsetFetchRequestGroup::default()
+                            .with_group_id(GroupId(s("missing")))
+                            .with_topics(Some(vec![
+                                offset_fetch_request::OffsetFetchRequestTopics::default()
+                                    .with_name(t())
+                                    .with_partition_indexes(vec![0]),
+                            ])),
+                    ]),
+            ),
+            ApiKey::ListGroups => RequestKind::ListGroups(
+                ListGroupsRequest::default().with_states_filter(if version >= 4 {
+                    vec![s("Stable"), s("Empty")]
+                } else {
+                    Vec::new()
+                }),
+            ),
+            ApiKey::DescribeGroups => RequestKind::DescribeGroups(
+                DescribeGroupsRequest::default()
+                    .with_groups(vec![GroupId(s("g-5")), GroupId(s("missing"))])
+                    .with_include_authorized_operations(version >= 3),
+            ),
+            ApiKey::DeleteGroups => {
+                RequestKind::DeleteGroups(DeleteGroupsRequest::default().with_groups_names(vec![
+                    GroupId(s(&format!("simple-{}", version + 2))),
+                    GroupId(s("g-5")),
+                    GroupId(s("missing")),
+                ]))
+            }
+            ApiKey::OffsetDelete => RequestKind::OffsetDelete(
+                OffsetDeleteRequest::default()
+                    .with_group_id(GroupId(s("simple-9")))
+                    .with_topics(vec![
+                        offset_delete_request::OffsetDeleteRequestTopic::default()
+                            .with_name(t())
+                            .with_partitions(vec![
+                                offset_delete_request::OffsetDeleteRequestPartition::default()
+                                    .with_partition_index(0),
+                            ]),
+                    ]),
+            ),
             other => panic!("test has no request for {other:?}"),
         }
     }
@@ -295,6 +440,8 @@ mod tests {
         config
             .set("log.dirs", dir.path().to_str().unwrap())
             .unwrap();
+        config.set("group.initial.rebalance.delay.ms", "0").unwrap();
+        config.set("offsets.topic.num.partitions", "3").unwrap();
         let broker = Broker::start(config).await.unwrap();
         let topic = strom_metadata::NewTopic {
             name: "t".into(),

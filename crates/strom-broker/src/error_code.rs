@@ -2,6 +2,7 @@
 //! so a new error variant does not compile until someone chooses its code. I/O failures are logged once,
 //! here, where they become UNKNOWN_SERVER_ERROR / KAFKA_STORAGE_ERROR.
 
+use strom_group::Error as GroupError;
 use strom_metadata::TopicError;
 pub(crate) use strom_protocol::kafka_protocol::error::ResponseError as Code;
 use strom_storage::{AppendError, ReadError, StorageError};
@@ -56,5 +57,22 @@ pub(crate) fn topic_error(e: &TopicError) -> Code {
         TopicError::InvalidReplicaAssignment(_) => Code::InvalidReplicaAssignment,
         TopicError::InvalidConfig(_) => Code::InvalidConfig,
         TopicError::InvalidRequest(_) => Code::InvalidRequest,
+    }
+}
+
+pub(crate) fn group_error(e: &GroupError) -> Code {
+    match e {
+        GroupError::InvalidGroupId => Code::InvalidGroupId,
+        GroupError::InvalidSessionTimeout { .. } => Code::InvalidSessionTimeout,
+        GroupError::UnknownMemberId => Code::UnknownMemberId,
+        GroupError::MemberIdRequired { .. } => Code::MemberIdRequired,
+        GroupError::IllegalGeneration { .. } => Code::IllegalGeneration,
+        GroupError::RebalanceInProgress => Code::RebalanceInProgress,
+        GroupError::InconsistentGroupProtocol => Code::InconsistentGroupProtocol,
+        GroupError::FencedInstanceId => Code::FencedInstanceId,
+        GroupError::GroupIdNotFound => Code::GroupIdNotFound,
+        GroupError::NonEmptyGroup => Code::NonEmptyGroup,
+        GroupError::GroupSubscribedToTopic => Code::GroupSubscribedToTopic,
+        GroupError::OffsetMetadataTooLarge { .. } => Code::OffsetMetadataTooLarge,
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 mod connection;
 mod dispatch;
 mod error_code;
+mod group_coordinator;
 mod partition;
 mod producer_id;
 pub mod server;

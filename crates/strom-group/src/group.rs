@@ -60,7 +60,6 @@ pub(crate) struct Member {
     pub(crate) client_host: String,
     pub(crate) session_timeout_ms: i32,
     pub(crate) rebalance_timeout_ms: i32,
-    pub(crate) protocol_type: String,
     pub(crate) protocols: Vec<Protocol>,
     pub(crate) assignment: Bytes,
     /// A JoinGroup waiting for the rebalance to complete.

@@ -20,3 +20,6 @@ pub use coordinator::{
 pub use error::{Error, RecordError};
 pub use group::GroupState;
 pub use record::{partition_for, GroupValue, MemberValue, OffsetValue, Record};
+
+#[cfg(test)]
+mod tests;

@@ -21,6 +21,8 @@ mod retention;
 mod hostile_input;
 // auto.create.topics.enable off, LogAppendTime topics, acks=0, and kafka-python with Java-like defaults.
 mod validation;
+// Consumer groups: 3 members split 6 partitions, each record consumed once; commit/leave/resume; offsets survive restart.
+mod groups;
 // The `strom topic/produce/consume` subcommands, and kcat when installed.
 mod cli;
 // Helpers shared by the modules above.

@@ -1,0 +1,38 @@
+//! DeleteGroups: removes groups without members, tombstoning their offsets and metadata in
+//! `__consumer_offsets`. NON_EMPTY_GROUP while members remain, GROUP_ID_NOT_FOUND for unknown groups.
+
+use std::ops::RangeInclusive;
+
+use strom_protocol::kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use strom_protocol::kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
+
+use super::RequestContext;
+use crate::error_code;
+
+pub(crate) const VERSIONS: RangeInclusive<i16> = 0..=2;
+
+pub(crate) fn handle(
+    ctx: &RequestContext<'_>,
+    request: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
+    let results = request
+        .groups_names
+        .into_iter()
+        .map(|group_id| {
+            let deleted = ctx.broker.groups.with(ctx.broker, |c, _| {
+                (c.delete_group(&group_id), strom_group::Effects::default())
+            });
+            let code = match deleted {
+                Err(e) => error_code::group_error(&e).code(),
+                Ok(records) => match ctx.broker.groups.persist_and_replay(ctx.broker, &records) {
+                    Ok(()) => 0,
+                    Err(code) => code.code(),
+                },
+            };
+            DeletableGroupResult::default()
+                .with_group_id(group_id)
+                .with_error_code(code)
+        })
+        .collect();
+    DeleteGroupsResponse::default().with_results(results)
+}

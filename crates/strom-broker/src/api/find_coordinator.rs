@@ -1,0 +1,65 @@
+//! FindCoordinator: on a single node this broker coordinates every group, so the answer is always this
+//! broker's endpoint once `__consumer_offsets` exists (created here on first use, as Kafka does). Batched
+//! `coordinator_keys` from v4. Transactions are not implemented: a transaction key answers
+//! COORDINATOR_NOT_AVAILABLE; an unknown key type INVALID_REQUEST.
+
+use std::ops::RangeInclusive;
+
+use strom_protocol::kafka_protocol::messages::find_coordinator_response::Coordinator;
+use strom_protocol::kafka_protocol::messages::{
+    BrokerId, FindCoordinatorRequest, FindCoordinatorResponse,
+};
+use strom_protocol::kafka_protocol::protocol::StrBytes;
+
+use super::{str_bytes, RequestContext};
+use crate::error_code::Code;
+
+pub(crate) const VERSIONS: RangeInclusive<i16> = 0..=6;
+
+const GROUP_KEY: i8 = 0;
+const TRANSACTION_KEY: i8 = 1;
+
+pub(crate) async fn handle(
+    ctx: &RequestContext<'_>,
+    request: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let outcome = match request.key_type {
+        GROUP_KEY => ctx.broker.groups.ensure_offsets_topic(ctx.broker).await,
+        TRANSACTION_KEY => Err(Code::CoordinatorNotAvailable),
+        _ => Err(Code::InvalidRequest),
+    };
+    let answer = |key: StrBytes| {
+        let c = Coordinator::default().with_key(key);
+        match outcome {
+            Ok(()) => c
+                .with_node_id(BrokerId(ctx.broker.node_id()))
+                .with_host(str_bytes(&ctx.broker.advertised.host))
+                .with_port(i32::from(ctx.broker.advertised.port)),
+            Err(code) => c
+                .with_node_id(BrokerId(-1))
+                .with_port(-1)
+                .with_error_code(code.code())
+                .with_error_message(Some(str_bytes(match code {
+                    Code::CoordinatorNotAvailable if request.key_type == TRANSACTION_KEY => {
+                        "transactions are not supported"
+                    }
+                    Code::InvalidRequest => "unknown coordinator key type",
+                    _ => "the group coordinator is not available",
+                }))),
+        }
+    };
+    if ctx.version >= 4 {
+        let coordinators = request.coordinator_keys.into_iter().map(answer).collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    let c = answer(request.key);
+    let mut response = FindCoordinatorResponse::default()
+        .with_error_code(c.error_code)
+        .with_node_id(c.node_id)
+        .with_host(c.host)
+        .with_port(c.port);
+    if ctx.version >= 1 {
+        response.error_message = c.error_message;
+    }
+    response
+}

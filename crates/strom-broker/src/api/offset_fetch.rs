@@ -1,0 +1,121 @@
+//! OffsetFetch: committed offsets of one group (v1-v7; `topics` null from v2 means all) or of several
+//! groups (v8+). Partitions without a committed offset answer -1. `require_stable` needs no waiting: there
+//! are no transactional commits. v9's member id/epoch belong to KIP-848 groups and are not checked.
+
+use std::ops::RangeInclusive;
+
+use strom_group::OffsetValue;
+use strom_protocol::kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use strom_protocol::kafka_protocol::messages::{
+    OffsetFetchRequest, OffsetFetchResponse, TopicName,
+};
+
+use super::{str_bytes, RequestContext};
+
+pub(crate) const VERSIONS: RangeInclusive<i16> = 1..=9;
+
+/// (topic, partition, committed offset) of one group, grouped by topic in request (or stored) order.
+type Fetched = Vec<(String, Vec<(i32, Option<OffsetValue>)>)>;
+
+fn fetch(
+    ctx: &RequestContext<'_>,
+    group_id: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> Fetched {
+    let wanted: Option<Vec<(String, i32)>> = topics.map(|ts| {
+        ts.into_iter()
+            .flat_map(|(t, ps)| ps.into_iter().map(move |p| (t.clone(), p)))
+            .collect()
+    });
+    let rows = ctx
+        .broker
+        .groups
+        .read(|c| c.fetch_offsets(group_id, wanted.as_deref()));
+    let mut out: Fetched = Vec::new();
+    for (t, p, v) in rows {
+        match out.last_mut() {
+            Some((last, ps)) if *last == t => ps.push((p, v)),
+            _ => out.push((t, vec![(p, v)])),
+        }
+    }
+    out
+}
+
+pub(crate) fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> OffsetFetchResponse {
+    if ctx.version >= 8 {
+        let groups = request
+            .groups
+            .into_iter()
+            .map(|g| {
+                let topics = g.topics.map(|ts| {
+                    ts.into_iter()
+                        .map(|t| (t.name.to_string(), t.partition_indexes))
+                        .collect()
+                });
+                let fetched = fetch(ctx, &g.group_id, topics);
+                let topics = fetched
+                    .into_iter()
+                    .map(|(t, ps)| {
+                        OffsetFetchResponseTopics::default()
+                            .with_name(TopicName(str_bytes(&t)))
+                            .with_partitions(
+                                ps.into_iter()
+                                    .map(|(p, v)| {
+                                        let v = v.unwrap_or(OffsetValue {
+                                            offset: -1,
+                                            leader_epoch: -1,
+                                            metadata: String::new(),
+                                            commit_timestamp: -1,
+                                        });
+                                        OffsetFetchResponsePartitions::default()
+                                            .with_partition_index(p)
+                                            .with_committed_offset(v.offset)
+                                            .with_committed_leader_epoch(v.leader_epoch)
+                                            .with_metadata(Some(str_bytes(&v.metadata)))
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect();
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(g.group_id)
+                    .with_topics(topics)
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    let topics = request.topics.map(|ts| {
+        ts.into_iter()
+            .map(|t| (t.name.to_string(), t.partition_indexes))
+            .collect()
+    });
+    let fetched = fetch(ctx, &request.group_id, topics);
+    let topics = fetched
+        .into_iter()
+        .map(|(t, ps)| {
+            OffsetFetchResponseTopic::default()
+                .with_name(TopicName(str_bytes(&t)))
+                .with_partitions(
+                    ps.into_iter()
+                        .map(|(p, v)| {
+                            let mut partition = OffsetFetchResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_committed_offset(v.as_ref().map_or(-1, |v| v.offset))
+                                .with_metadata(Some(str_bytes(
+                                    v.as_ref().map_or("", |v| v.metadata.as_str()),
+                                )));
+                            if ctx.version >= 5 {
+                                partition.committed_leader_epoch =
+                                    v.as_ref().map_or(-1, |v| v.leader_epoch);
+                            }
+                            partition
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    OffsetFetchResponse::default().with_topics(topics)
+}

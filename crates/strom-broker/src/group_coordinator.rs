@@ -1,0 +1,557 @@
+//! The broker side of the group coordinator: one `strom_group::GroupCoordinator` for every group (a single
+//! node coordinates every key), behind a plain mutex taken for one operation at a time and never across an
+//! `.await`. Owns what the pure state machine does not: the clock, the oneshot channels on which delayed
+//! JoinGroup/SyncGroup requests wait, the timer task (sessions, rebalance timeouts, initial delay, offset
+//! expiry), creating `__consumer_offsets` on first use, appending the coordinator's records to it as v2
+//! batches, and replaying it at start-up. The wire format of each API lives in `api/<api>.rs`.
+//!
+//! `__consumer_offsets` is created with `retention.ms=-1` because log compaction is not implemented: the
+//! topic keeps every record, and start-up replays it whole (the last record of a key wins).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use strom_group::{
+    CommitOffsets, Effects, Error, GroupConfig, GroupCoordinator, JoinGroup, JoinResult, Record,
+    Reply, SyncGroup, SyncResult, Token, TopicPartitionResult,
+};
+use strom_metadata::{NewTopic, TopicError};
+use strom_protocol::kafka_protocol::records::{
+    Compression, Record as KafkaRecord, RecordBatchDecoder, RecordBatchEncoder,
+    RecordEncodeOptions, TimestampType,
+};
+use tokio::sync::{oneshot, watch};
+use tracing::{error, info, warn};
+
+use crate::broker::{now_ms, Broker};
+use crate::config::BrokerConfig;
+use crate::error_code::{self, Code};
+
+/// Kafka's internal topic for group metadata and committed offsets.
+pub(crate) const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// How often the state machine's timers are checked.
+const TICK: Duration = Duration::from_millis(100);
+/// Kafka's `offsets.topic.segment.bytes` default: the offsets topic rolls small segments.
+const OFFSETS_SEGMENT_BYTES: &str = "104857600";
+
+enum Waiter {
+    Join(oneshot::Sender<Result<JoinResult, Error>>),
+    Sync(oneshot::Sender<Result<SyncResult, Error>>),
+}
+
+struct Inner {
+    coordinator: GroupCoordinator,
+    waiters: HashMap<Token, Waiter>,
+    next_token: Token,
+}
+
+/// The group coordinator of this broker.
+pub(crate) struct Groups {
+    inner: Mutex<Inner>,
+    num_partitions: i32,
+    replication_factor: i16,
+    retention_check_interval_ms: i64,
+    /// Serialises creation of the offsets topic.
+    create_lock: tokio::sync::Mutex<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl Groups {
+    pub(crate) fn new(config: &BrokerConfig) -> Groups {
+        let group_config = GroupConfig {
+            initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms.max(0),
+            min_session_timeout_ms: config.group_min_session_timeout_ms,
+            max_session_timeout_ms: config.group_max_session_timeout_ms,
+            offsets_retention_ms: config.offsets_retention_minutes.saturating_mul(60_000),
+            ..GroupConfig::default()
+        };
+        let (stop, _) = watch::channel(false);
+        Groups {
+            inner: Mutex::new(Inner {
+                coordinator: GroupCoordinator::new(group_config),
+                waiters: HashMap::new(),
+                next_token: 1,
+            }),
+            num_partitions: config.offsets_topic_num_partitions.max(1),
+            replication_factor: config.offsets_topic_replication_factor,
+            retention_check_interval_ms: config.offsets_retention_check_interval_ms.max(100),
+            create_lock: tokio::sync::Mutex::new(()),
+            stop,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replays `__consumer_offsets` (when it exists) and starts the timer task. Called once the partition
+    /// logs are open.
+    pub(crate) fn start(broker: &Arc<Broker>) {
+        broker.groups.load(broker);
+        let mut stop = broker.groups.stop.subscribe();
+        let b = Arc::clone(broker);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut next_expiry = now_ms() + b.groups.retention_check_interval_ms;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let now = now_ms();
+                        let mut inner = b.groups.lock();
+                        let fx = inner.coordinator.tick(now);
+                        b.groups.apply(&b, &mut inner, fx, now);
+                        if now >= next_expiry {
+                            next_expiry = now + b.groups.retention_check_interval_ms;
+                            let records = inner.coordinator.expire_offsets(now);
+                            if !records.is_empty() {
+                                info!(records = records.len(), "expired committed offsets");
+                                if let Err(code) = b.groups.persist(&b, &records, now) {
+                                    warn!("persisting expired offsets failed: {code:?}");
+                                }
+                            }
+                        }
+                    }
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
+
+    /// Stops the timer task and answers every waiting JoinGroup/SyncGroup (their senders are dropped, which
+    /// the handlers turn into COORDINATOR_NOT_AVAILABLE).
+    pub(crate) fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        self.lock().waiters.clear();
+    }
+
+    /// Rebuilds groups and committed offsets from every partition of `__consumer_offsets`, in log order.
+    fn load(&self, broker: &Broker) {
+        let image = broker.image();
+        let Some(topic) = image.topic(OFFSETS_TOPIC) else {
+            return;
+        };
+        let now = now_ms();
+        let mut inner = self.lock();
+        let mut loaded = 0usize;
+        for &index in topic.partitions.keys() {
+            let Some(partition) = broker.replicas.get(OFFSETS_TOPIC, index) else {
+                continue;
+            };
+            let guard = partition.lock();
+            let Some(log) = guard.as_ref() else {
+                continue;
+            };
+            let end = log.log_end_offset();
+            let mut offset = log.log_start_offset();
+            while offset < end {
+                let data = match log.read(offset, 1 << 20, end, true) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        error!(
+                            partition = index,
+                            offset, "reading {OFFSETS_TOPIC} failed: {e}"
+                        );
+                        break;
+                    }
+                };
+                if data.records.is_empty() {
+                    break;
+                }
+                let mut buf = data.records;
+                let before = offset;
+                while !buf.is_empty() {
+                    let set = match RecordBatchDecoder::decode(&mut buf) {
+                        Ok(set) => set,
+                        Err(e) => {
+                            error!(
+                                partition = index,
+                                offset, "undecodable batch in {OFFSETS_TOPIC}: {e}"
+                            );
+                            break;
+                        }
+                    };
+                    for r in set.records {
+                        offset = offset.max(r.offset + 1);
+                        let Some(key) = r.key.as_deref() else {
+                            continue;
+                        };
+                        match Record::decode(key, r.value.as_deref()) {
+                            Ok(Some(record)) => {
+                                inner.coordinator.replay(&record, now);
+                                loaded += 1;
+                            }
+                            Ok(None) => {}
+                            Err(e) => warn!(
+                                partition = index,
+                                offset = r.offset,
+                                "skipping unreadable record: {e}"
+                            ),
+                        }
+                    }
+                }
+                if offset <= before {
+                    // An undecodable batch: skip nothing silently, but do not loop forever.
+                    break;
+                }
+            }
+        }
+        if loaded > 0 {
+            info!(
+                records = loaded,
+                "loaded group metadata and committed offsets"
+            );
+        }
+    }
+
+    /// Creates `__consumer_offsets` when it does not exist yet (Kafka does this on the first
+    /// FindCoordinator). COORDINATOR_NOT_AVAILABLE when it cannot be created.
+    pub(crate) async fn ensure_offsets_topic(&self, broker: &Broker) -> Result<(), Code> {
+        if broker.image().topic(OFFSETS_TOPIC).is_some() {
+            return Ok(());
+        }
+        let _guard = self.create_lock.lock().await;
+        if broker.image().topic(OFFSETS_TOPIC).is_some() {
+            return Ok(());
+        }
+        let topic = NewTopic {
+            name: OFFSETS_TOPIC.to_string(),
+            num_partitions: self.num_partitions,
+            replication_factor: self.replication_factor,
+            assignments: BTreeMap::new(),
+            configs: BTreeMap::from([
+                ("retention.ms".to_string(), "-1".to_string()),
+                (
+                    "segment.bytes".to_string(),
+                    OFFSETS_SEGMENT_BYTES.to_string(),
+                ),
+            ]),
+        };
+        match broker.create_topic(&topic).await {
+            Ok(_) | Err(TopicError::TopicAlreadyExists(_)) => {
+                info!(partitions = self.num_partitions, "created {OFFSETS_TOPIC}");
+                Ok(())
+            }
+            Err(e) => {
+                error!("cannot create {OFFSETS_TOPIC}: {e}");
+                Err(Code::CoordinatorNotAvailable)
+            }
+        }
+    }
+
+    /// JoinGroup; waits until the rebalance completes. `None` when the coordinator stopped meanwhile.
+    pub(crate) async fn join(
+        &self,
+        broker: &Broker,
+        req: JoinGroup,
+    ) -> Option<Result<JoinResult, Error>> {
+        let rx = {
+            let now = now_ms();
+            let mut inner = self.lock();
+            let token = inner.next_token;
+            inner.next_token += 1;
+            let (tx, rx) = oneshot::channel();
+            inner.waiters.insert(token, Waiter::Join(tx));
+            let fx = inner.coordinator.join_group(token, req, now);
+            self.apply(broker, &mut inner, fx, now);
+            rx
+        };
+        rx.await.ok()
+    }
+
+    /// SyncGroup; followers wait for the leader's assignment.
+    pub(crate) async fn sync(
+        &self,
+        broker: &Broker,
+        req: SyncGroup,
+    ) -> Option<Result<SyncResult, Error>> {
+        let rx = {
+            let now = now_ms();
+            let mut inner = self.lock();
+            let token = inner.next_token;
+            inner.next_token += 1;
+            let (tx, rx) = oneshot::channel();
+            inner.waiters.insert(token, Waiter::Sync(tx));
+            let fx = inner.coordinator.sync_group(token, req, now);
+            self.apply(broker, &mut inner, fx, now);
+            rx
+        };
+        rx.await.ok()
+    }
+
+    /// Runs a non-waiting operation on the state machine with the clock, and applies its effects.
+    pub(crate) fn with<T>(
+        &self,
+        broker: &Broker,
+        f: impl FnOnce(&mut GroupCoordinator, i64) -> (T, Effects),
+    ) -> T {
+        let now = now_ms();
+        let mut inner = self.lock();
+        let (out, fx) = f(&mut inner.coordinator, now);
+        self.apply(broker, &mut inner, fx, now);
+        out
+    }
+
+    /// Reads the state machine.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&GroupCoordinator) -> T) -> T {
+        f(&self.lock().coordinator)
+    }
+
+    /// OffsetCommit: validates, appends the records, and applies them once appended. Per-partition results.
+    pub(crate) fn commit(
+        &self,
+        broker: &Broker,
+        req: &CommitOffsets,
+    ) -> Vec<(TopicPartitionResult, Option<Code>)> {
+        let now = now_ms();
+        let mut inner = self.lock();
+        let (results, records) = inner.coordinator.commit_offsets(req, now);
+        let persisted = if records.is_empty() {
+            Ok(())
+        } else {
+            self.persist(broker, &records, now)
+        };
+        if persisted.is_ok() {
+            for r in &records {
+                inner.coordinator.replay(r, now);
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                let code = match (&r.error, persisted) {
+                    (Some(e), _) => Some(error_code::group_error(e)),
+                    (None, Err(code)) => Some(code),
+                    (None, Ok(())) => None,
+                };
+                (r, code)
+            })
+            .collect()
+    }
+
+    /// Appends records, then applies them (offset deletion, group deletion).
+    pub(crate) fn persist_and_replay(
+        &self,
+        broker: &Broker,
+        records: &[Record],
+    ) -> Result<(), Code> {
+        let now = now_ms();
+        let mut inner = self.lock();
+        self.persist(broker, records, now)?;
+        for r in records {
+            inner.coordinator.replay(r, now);
+        }
+        Ok(())
+    }
+
+    /// Persists an operation's records and hands out its replies.
+    fn apply(&self, broker: &Broker, inner: &mut Inner, fx: Effects, now: i64) {
+        if !fx.records.is_empty() {
+            if let Err(code) = self.persist(broker, &fx.records, now) {
+                // The group lives on in memory; only a restart before the next write would lose it.
+                warn!("persisting group metadata failed: {code:?}");
+            }
+        }
+        for reply in fx.replies {
+            match reply {
+                Reply::Join(token, result) => {
+                    if let Some(Waiter::Join(tx)) = inner.waiters.remove(&token) {
+                        let _ = tx.send(result);
+                    }
+                }
+                Reply::Sync(token, result) => {
+                    if let Some(Waiter::Sync(tx)) = inner.waiters.remove(&token) {
+                        let _ = tx.send(result);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends records to their groups' partitions of `__consumer_offsets`, one v2 batch per partition.
+    fn persist(&self, broker: &Broker, records: &[Record], now: i64) -> Result<(), Code> {
+        let mut by_partition: BTreeMap<i32, Vec<&Record>> = BTreeMap::new();
+        for r in records {
+            by_partition
+                .entry(strom_group::partition_for(
+                    r.group_id(),
+                    self.num_partitions,
+                ))
+                .or_default()
+                .push(r);
+        }
+        for (index, records) in by_partition {
+            let batch = encode_batch(&records, now)?;
+            let Some(partition) = broker.replicas.get(OFFSETS_TOPIC, index) else {
+                warn!(partition = index, "{OFFSETS_TOPIC} partition is not hosted");
+                return Err(Code::CoordinatorNotAvailable);
+            };
+            let mut guard = partition.lock();
+            let Some(log) = guard.as_mut() else {
+                return Err(Code::CoordinatorNotAvailable);
+            };
+            if let Err(e) = log.append(&batch, now) {
+                return Err(error_code::append_error(&e));
+            }
+        }
+        broker.replicas.notify_data_arrived();
+        Ok(())
+    }
+}
+
+fn encode_batch(records: &[&Record], now: i64) -> Result<Bytes, Code> {
+    let records: Vec<KafkaRecord> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| KafkaRecord {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: now,
+            key: Some(r.key()),
+            value: r.value(),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|e| {
+        error!("encoding a {OFFSETS_TOPIC} batch failed: {e}");
+        Code::UnknownServerError
+    })?;
+    Ok(buf.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The glue through a real broker on a temp dir: a delayed JoinGroup completed by a second member's
+    //! join, an offset commit appended to `__consumer_offsets`, and a restart that replays it.
+    use super::*;
+    use strom_group::{CommitPartition, Protocol};
+
+    async fn start(dir: &std::path::Path) -> Arc<Broker> {
+        let mut config = BrokerConfig::default();
+        config.set("log.dirs", dir.to_str().unwrap()).unwrap();
+        config.set("group.initial.rebalance.delay.ms", "0").unwrap();
+        config.set("offsets.topic.num.partitions", "4").unwrap();
+        Broker::start(config).await.unwrap()
+    }
+
+    fn join(member_id: &str) -> JoinGroup {
+        JoinGroup {
+            group_id: "g".into(),
+            member_id: member_id.into(),
+            group_instance_id: None,
+            client_id: "c".into(),
+            client_host: String::new(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 10_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![Protocol {
+                name: "range".into(),
+                metadata: Bytes::from_static(b"m"),
+            }],
+            require_known_member_id: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn rebalance_commit_and_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = start(dir.path()).await;
+        let groups = &broker.groups;
+        groups.ensure_offsets_topic(&broker).await.unwrap();
+        let a = groups.join(&broker, join("")).await.unwrap().unwrap();
+        assert_eq!(a.generation_id, 1);
+        // b's join parks until a rejoins.
+        let b_join = {
+            let broker = Arc::clone(&broker);
+            tokio::spawn(async move { broker.groups.join(&broker, join("")).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!b_join.is_finished());
+        let a2 = groups
+            .join(&broker, join(&a.member_id))
+            .await
+            .unwrap()
+            .unwrap();
+        let b = b_join.await.unwrap().unwrap().unwrap();
+        assert_eq!((a2.generation_id, b.generation_id), (2, 2));
+        assert_eq!(a2.members.len(), 2);
+        // b's sync parks until the leader syncs.
+        let b_sync = {
+            let broker = Arc::clone(&broker);
+            let member_id = b.member_id.clone();
+            tokio::spawn(async move {
+                let req = SyncGroup {
+                    group_id: "g".into(),
+                    generation_id: 2,
+                    member_id,
+                    group_instance_id: None,
+                    protocol_type: None,
+                    protocol_name: None,
+                    assignments: Vec::new(),
+                };
+                broker.groups.sync(&broker, req).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let leader_sync = SyncGroup {
+            group_id: "g".into(),
+            generation_id: 2,
+            member_id: a.member_id.clone(),
+            group_instance_id: None,
+            protocol_type: None,
+            protocol_name: None,
+            assignments: vec![
+                (a.member_id.clone(), Bytes::from_static(b"for-a")),
+                (b.member_id.clone(), Bytes::from_static(b"for-b")),
+            ],
+        };
+        let mine = groups.sync(&broker, leader_sync).await.unwrap().unwrap();
+        assert_eq!(mine.assignment, Bytes::from_static(b"for-a"));
+        let theirs = b_sync.await.unwrap().unwrap().unwrap();
+        assert_eq!(theirs.assignment, Bytes::from_static(b"for-b"));
+        let commit = CommitOffsets {
+            group_id: "g".into(),
+            generation_id: 2,
+            member_id: b.member_id.clone(),
+            group_instance_id: None,
+            partitions: vec![CommitPartition {
+                topic: "t".into(),
+                partition: 0,
+                offset: 17,
+                leader_epoch: -1,
+                metadata: None,
+            }],
+        };
+        let results = groups.commit(&broker, &commit);
+        assert_eq!(results[0].1, None);
+        broker.shutdown().await;
+        drop(broker);
+
+        let broker = start(dir.path()).await;
+        let offsets = broker.groups.read(|c| c.fetch_offsets("g", None));
+        assert_eq!(offsets.len(), 1);
+        assert_eq!(offsets[0].2.as_ref().map(|v| v.offset), Some(17));
+        let d = broker.groups.read(|c| c.describe_group("g")).unwrap();
+        assert_eq!(d.state, strom_group::GroupState::Stable);
+        assert_eq!(d.members.len(), 2);
+        broker.shutdown().await;
+    }
+}
