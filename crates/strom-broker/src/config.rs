@@ -172,6 +172,12 @@ broker_config! {
     offsets_retention_minutes: i64 = "offsets.retention.minutes", Int, "10080";
     /// How often expired committed offsets are removed.
     offsets_retention_check_interval_ms: i64 = "offsets.retention.check.interval.ms", Long, "600000";
+    /// KIP-848 consumer groups: a member is removed after this long without a heartbeat.
+    group_consumer_session_timeout_ms: i32 = "group.consumer.session.timeout.ms", Int, "45000";
+    /// KIP-848 consumer groups: how often members are told to heartbeat.
+    group_consumer_heartbeat_interval_ms: i32 = "group.consumer.heartbeat.interval.ms", Int, "5000";
+    /// KIP-848 consumer groups: server-side assignors (`uniform`, `range`); the first is the default.
+    group_consumer_assignors: String = "group.consumer.assignors", List, "uniform,range";
 }
 
 /// Parses a setting's string form into its field type.

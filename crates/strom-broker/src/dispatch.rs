@@ -40,6 +40,14 @@ pub(crate) const SUPPORTED: &[(ApiKey, RangeInclusive<i16>)] = &[
     (ApiKey::DescribeGroups, api::describe_groups::VERSIONS),
     (ApiKey::DeleteGroups, api::delete_groups::VERSIONS),
     (ApiKey::OffsetDelete, api::offset_delete::VERSIONS),
+    (
+        ApiKey::ConsumerGroupHeartbeat,
+        api::consumer_group_heartbeat::VERSIONS,
+    ),
+    (
+        ApiKey::ConsumerGroupDescribe,
+        api::consumer_group_describe::VERSIONS,
+    ),
 ];
 
 /// The served version range of an API, for the decoder.
@@ -129,6 +137,15 @@ pub(crate) async fn handle(
         }
         RequestKind::OffsetDelete(r) => {
             ResponseKind::OffsetDelete(api::offset_delete::handle(&ctx, r))
+        }
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            let client_id = request.header.client_id.as_deref().unwrap_or_default();
+            ResponseKind::ConsumerGroupHeartbeat(
+                api::consumer_group_heartbeat::handle(&ctx, r, client_id).await,
+            )
+        }
+        RequestKind::ConsumerGroupDescribe(r) => {
+            ResponseKind::ConsumerGroupDescribe(api::consumer_group_describe::handle(&ctx, r))
         }
         _ => return Err(NoHandler(request.api_key)),
     };
@@ -428,6 +445,26 @@ mod tests {
                                     .with_partition_index(0),
                             ]),
                     ]),
+            ),
+            // A KIP-848 join per version; the member then owns both partitions of "t".
+            ApiKey::ConsumerGroupHeartbeat => RequestKind::ConsumerGroupHeartbeat(
+                ConsumerGroupHeartbeatRequest::default()
+                    .with_group_id(GroupId(s(&format!("cg-{version}"))))
+                    .with_member_id(s(&format!("member-{version}")))
+                    .with_member_epoch(0)
+                    .with_rebalance_timeout_ms(10_000)
+                    .with_subscribed_topic_names(Some(vec![t()]))
+                    .with_server_assignor(Some(s("range")))
+                    .with_topic_partitions(Some(Vec::new())),
+            ),
+            ApiKey::ConsumerGroupDescribe => RequestKind::ConsumerGroupDescribe(
+                ConsumerGroupDescribeRequest::default()
+                    .with_group_ids(vec![
+                        GroupId(s("cg-0")),
+                        GroupId(s("g-5")),
+                        GroupId(s("missing")),
+                    ])
+                    .with_include_authorized_operations(version >= 1),
             ),
             other => panic!("test has no request for {other:?}"),
         }

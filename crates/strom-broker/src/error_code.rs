@@ -74,5 +74,9 @@ pub(crate) fn group_error(e: &GroupError) -> Code {
         GroupError::NonEmptyGroup => Code::NonEmptyGroup,
         GroupError::GroupSubscribedToTopic => Code::GroupSubscribedToTopic,
         GroupError::OffsetMetadataTooLarge { .. } => Code::OffsetMetadataTooLarge,
+        GroupError::FencedMemberEpoch { .. } => Code::FencedMemberEpoch,
+        GroupError::StaleMemberEpoch { .. } => Code::StaleMemberEpoch,
+        GroupError::UnsupportedAssignor(_) => Code::UnsupportedAssignor,
+        GroupError::InvalidRequest(_) => Code::InvalidRequest,
     }
 }

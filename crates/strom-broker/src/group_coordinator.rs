@@ -3,7 +3,9 @@
 //! `.await`. Owns what the pure state machine does not: the clock, the oneshot channels on which delayed
 //! JoinGroup/SyncGroup requests wait, the timer task (sessions, rebalance timeouts, initial delay, offset
 //! expiry), creating `__consumer_offsets` on first use, appending the coordinator's records to it as v2
-//! batches, and replaying it at start-up. The wire format of each API lives in `api/<api>.rs`.
+//! batches, and replaying it at start-up. The wire format of each API lives in `api/<api>.rs`. KIP-848
+//! (ConsumerGroupHeartbeat) groups go through the same state machine via [`Groups::with`]; their membership
+//! is kept in memory only, so after a restart their members rejoin with epoch 0.
 //!
 //! `__consumer_offsets` is created with `retention.ms=-1` because log compaction is not implemented: the
 //! topic keeps every record, and start-up replays it whole (the last record of a key wins).
@@ -65,6 +67,14 @@ impl Groups {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
             max_session_timeout_ms: config.group_max_session_timeout_ms,
             offsets_retention_ms: config.offsets_retention_minutes.saturating_mul(60_000),
+            consumer_session_timeout_ms: config.group_consumer_session_timeout_ms.max(1),
+            consumer_heartbeat_interval_ms: config.group_consumer_heartbeat_interval_ms.max(1),
+            consumer_assignors: config
+                .group_consumer_assignors
+                .split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| strom_group::assignor::ASSIGNORS.contains(&s.as_str()))
+                .collect(),
             ..GroupConfig::default()
         };
         let (stop, _) = watch::channel(false);
@@ -468,6 +478,229 @@ mod tests {
             }],
             require_known_member_id: false,
         }
+    }
+
+    fn sync_req(group: &str, generation_id: i32, member_id: &str) -> SyncGroup {
+        SyncGroup {
+            group_id: group.into(),
+            generation_id,
+            member_id: member_id.into(),
+            group_instance_id: None,
+            protocol_type: None,
+            protocol_name: None,
+            assignments: Vec::new(),
+        }
+    }
+
+    fn commit_req(
+        group: &str,
+        generation_id: i32,
+        member_id: &str,
+        instance: Option<&str>,
+    ) -> CommitOffsets {
+        CommitOffsets {
+            group_id: group.into(),
+            generation_id,
+            member_id: member_id.into(),
+            group_instance_id: instance.map(str::to_string),
+            partitions: vec![CommitPartition {
+                topic: "t".into(),
+                partition: 0,
+                offset: 5,
+                leader_epoch: -1,
+                metadata: None,
+            }],
+        }
+    }
+
+    /// The Kafka code of a group operation's outcome (0 for success).
+    fn code<T>(r: Result<T, Error>) -> i16 {
+        r.err().map_or(0, |e| error_code::group_error(&e).code())
+    }
+
+    fn commit_code(groups: &Groups, broker: &Broker, req: &CommitOffsets) -> i16 {
+        groups.commit(broker, req)[0].1.map_or(0, |c| c.code())
+    }
+
+    fn heartbeat_code(
+        groups: &Groups,
+        broker: &Broker,
+        group: &str,
+        member_id: &str,
+        instance: Option<&str>,
+        generation_id: i32,
+    ) -> i16 {
+        code(groups.with(broker, |c, now| {
+            let r = c.heartbeat(group, member_id, instance, generation_id, now);
+            (r, Effects::default())
+        }))
+    }
+
+    /// Stale generations, unknown and fenced members get Kafka's codes on SyncGroup, Heartbeat and
+    /// OffsetCommit, and none of it disturbs another group.
+    #[tokio::test]
+    async fn stale_unknown_and_fenced_members_are_refused_and_other_groups_carry_on() {
+        const ILLEGAL_GENERATION: i16 = 22;
+        const UNKNOWN_MEMBER_ID: i16 = 25;
+        const FENCED_INSTANCE_ID: i16 = 82;
+        let dir = tempfile::tempdir().unwrap();
+        let broker = start(dir.path()).await;
+        let groups = &broker.groups;
+        groups.ensure_offsets_topic(&broker).await.unwrap();
+
+        // Another group, stable at generation 1, checked after every step.
+        let mut other = join("");
+        other.group_id = "other".into();
+        let o = groups.join(&broker, other).await.unwrap().unwrap();
+        let synced = groups
+            .sync(&broker, sync_req("other", 1, &o.member_id))
+            .await;
+        assert_eq!(code(synced.unwrap()), 0);
+        let other_ok = |step: &str| {
+            let hb = heartbeat_code(groups, &broker, "other", &o.member_id, None, 1);
+            let commit = commit_code(groups, &broker, &commit_req("other", 1, &o.member_id, None));
+            assert_eq!((hb, commit), (0, 0), "other group disturbed after {step}");
+        };
+
+        // g: a alone at generation 1, then a and b at generation 2.
+        let a = groups.join(&broker, join("")).await.unwrap().unwrap();
+        assert_eq!(
+            code(
+                groups
+                    .sync(&broker, sync_req("g", 1, &a.member_id))
+                    .await
+                    .unwrap()
+            ),
+            0
+        );
+        let b_join = {
+            let broker = Arc::clone(&broker);
+            tokio::spawn(async move { broker.groups.join(&broker, join("")).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let a2 = groups
+            .join(&broker, join(&a.member_id))
+            .await
+            .unwrap()
+            .unwrap();
+        let b = b_join.await.unwrap().unwrap().unwrap();
+        assert_eq!((a2.generation_id, b.generation_id), (2, 2));
+        let b_sync = {
+            let broker = Arc::clone(&broker);
+            let member_id = b.member_id.clone();
+            tokio::spawn(async move {
+                broker
+                    .groups
+                    .sync(&broker, sync_req("g", 2, &member_id))
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            code(
+                groups
+                    .sync(&broker, sync_req("g", 2, &a.member_id))
+                    .await
+                    .unwrap()
+            ),
+            0
+        );
+        assert_eq!(code(b_sync.await.unwrap().unwrap()), 0);
+        other_ok("the rebalance");
+
+        // Generation 1 is over.
+        let stale_sync = groups
+            .sync(&broker, sync_req("g", 1, &a.member_id))
+            .await
+            .unwrap();
+        assert_eq!(code(stale_sync), ILLEGAL_GENERATION);
+        assert_eq!(
+            heartbeat_code(groups, &broker, "g", &a.member_id, None, 1),
+            ILLEGAL_GENERATION
+        );
+        assert_eq!(
+            commit_code(groups, &broker, &commit_req("g", 1, &a.member_id, None)),
+            ILLEGAL_GENERATION
+        );
+        // Members the group never had.
+        let unknown_sync = groups
+            .sync(&broker, sync_req("g", 2, "nobody"))
+            .await
+            .unwrap();
+        assert_eq!(code(unknown_sync), UNKNOWN_MEMBER_ID);
+        assert_eq!(
+            heartbeat_code(groups, &broker, "g", "nobody", None, 2),
+            UNKNOWN_MEMBER_ID
+        );
+        assert_eq!(
+            commit_code(groups, &broker, &commit_req("g", 2, "nobody", None)),
+            UNKNOWN_MEMBER_ID
+        );
+        // The current generation still works.
+        assert_eq!(
+            heartbeat_code(groups, &broker, "g", &b.member_id, None, 2),
+            0
+        );
+        assert_eq!(
+            commit_code(groups, &broker, &commit_req("g", 2, &b.member_id, None)),
+            0
+        );
+        other_ok("stale requests");
+
+        // b leaves; its later commit is refused.
+        let left = groups.with(&broker, |c, now| {
+            c.leave_group(
+                "g",
+                &[strom_group::LeaveMember {
+                    member_id: b.member_id.clone(),
+                    group_instance_id: None,
+                }],
+                now,
+            )
+        });
+        assert_eq!(left, vec![Ok(())]);
+        assert_eq!(
+            commit_code(groups, &broker, &commit_req("g", 2, &b.member_id, None)),
+            UNKNOWN_MEMBER_ID
+        );
+        other_ok("a leave");
+
+        // Static membership: a restarted instance fences the member id it replaced.
+        let mut s1 = join("");
+        s1.group_id = "static".into();
+        s1.group_instance_id = Some("i".into());
+        let first = groups.join(&broker, s1.clone()).await.unwrap().unwrap();
+        let mut sync = sync_req("static", 1, &first.member_id);
+        sync.group_instance_id = Some("i".into());
+        assert_eq!(code(groups.sync(&broker, sync).await.unwrap()), 0);
+        let second = groups.join(&broker, s1).await.unwrap().unwrap();
+        assert_ne!(second.member_id, first.member_id);
+        assert_eq!(
+            second.generation_id, 1,
+            "a static rejoin does not rebalance"
+        );
+        assert_eq!(
+            heartbeat_code(groups, &broker, "static", &first.member_id, Some("i"), 1),
+            FENCED_INSTANCE_ID
+        );
+        assert_eq!(
+            commit_code(
+                groups,
+                &broker,
+                &commit_req("static", 1, &first.member_id, Some("i"))
+            ),
+            FENCED_INSTANCE_ID
+        );
+        assert_eq!(
+            commit_code(
+                groups,
+                &broker,
+                &commit_req("static", 1, &second.member_id, Some("i"))
+            ),
+            0
+        );
+        other_ok("fencing");
+        broker.shutdown().await;
     }
 
     #[tokio::test]

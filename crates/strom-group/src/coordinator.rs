@@ -37,6 +37,12 @@ pub struct GroupConfig {
     pub offset_metadata_max_bytes: usize,
     /// How long a new member may take to rejoin during a rebalance (Kafka's fixed 5 minutes).
     pub new_member_join_timeout_ms: i64,
+    /// `group.consumer.session.timeout.ms`: a KIP-848 member is removed after this long without a heartbeat.
+    pub consumer_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms`: how often KIP-848 members heartbeat.
+    pub consumer_heartbeat_interval_ms: i32,
+    /// `group.consumer.assignors`: the server-side assignors members may ask for; the first is the default.
+    pub consumer_assignors: Vec<String>,
 }
 
 impl Default for GroupConfig {
@@ -48,6 +54,9 @@ impl Default for GroupConfig {
             offsets_retention_ms: 10080 * 60_000,
             offset_metadata_max_bytes: 4096,
             new_member_join_timeout_ms: 300_000,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5_000,
+            consumer_assignors: vec!["uniform".to_string(), "range".to_string()],
         }
     }
 }
@@ -173,6 +182,8 @@ pub struct GroupListing {
     pub group_id: String,
     pub protocol_type: String,
     pub state: GroupState,
+    /// ListGroups v5's group type: "classic", or "consumer" for a KIP-848 group.
+    pub group_type: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,8 +210,8 @@ pub struct GroupDescription {
 /// All groups of this coordinator.
 #[derive(Debug)]
 pub struct GroupCoordinator {
-    config: GroupConfig,
-    groups: BTreeMap<String, Group>,
+    pub(crate) config: GroupConfig,
+    pub(crate) groups: BTreeMap<String, Group>,
     /// Makes generated member ids unique within this coordinator's life; `now` separates lives.
     member_seq: u64,
 }
@@ -218,7 +229,7 @@ impl GroupCoordinator {
         &self.config
     }
 
-    fn new_member_id(&mut self, client_id: &str, now: i64) -> String {
+    pub(crate) fn new_member_id(&mut self, client_id: &str, now: i64) -> String {
         self.member_seq += 1;
         format!("{client_id}-{now:x}-{:x}", self.member_seq)
     }
@@ -271,6 +282,13 @@ impl GroupCoordinator {
             .groups
             .entry(req.group_id.clone())
             .or_insert_with(|| Group::new(&req.group_id, now));
+        if let Some(cg) = &group.consumer {
+            // A consumer (KIP-848) group turns classic only once it is empty.
+            if !cg.members.is_empty() {
+                return Err(Error::InconsistentGroupProtocol);
+            }
+            group.consumer = None;
+        }
         if !group.supports(&req.protocol_type, &req.protocols) {
             return Err(Error::InconsistentGroupProtocol);
         }
@@ -535,6 +553,7 @@ impl GroupCoordinator {
     /// delay and rebalances whose timeout passed, and removes members that never synced.
     pub fn tick(&mut self, now: i64) -> Effects {
         let mut fx = Effects::default();
+        self.tick_consumer_groups(now);
         for group in self.groups.values_mut() {
             let before = group.pending_members.len();
             group.pending_members.retain(|_, deadline| *deadline > now);
@@ -682,6 +701,9 @@ impl GroupCoordinator {
                 expected: -1,
                 got: req.generation_id,
             }),
+            Some(group) if group.consumer.is_some() => group.consumer.as_ref().and_then(|cg| {
+                crate::consumer::check_commit(cg, &req.member_id, req.generation_id).err()
+            }),
             Some(group) => {
                 if let Err(e) =
                     check_static(group, &req.member_id, req.group_instance_id.as_deref())
@@ -783,6 +805,11 @@ impl GroupCoordinator {
         let subscribed: Vec<String> = match group.state {
             GroupState::Dead => return Err(Error::GroupIdNotFound),
             GroupState::Empty => Vec::new(),
+            _ if group.consumer.is_some() => group
+                .consumer
+                .as_ref()
+                .map(crate::consumer::subscribed_topics)
+                .unwrap_or_default(),
             _ if group.protocol_type.as_deref() == Some("consumer") => subscribed_topics(group),
             _ => return Err(Error::NonEmptyGroup),
         };
@@ -823,6 +850,11 @@ impl GroupCoordinator {
                 group_id: g.group_id.clone(),
                 protocol_type: g.protocol_type.clone().unwrap_or_default(),
                 state: g.state,
+                group_type: if g.consumer.is_some() {
+                    "consumer"
+                } else {
+                    "classic"
+                },
             })
             .collect()
     }

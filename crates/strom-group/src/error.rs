@@ -36,6 +36,16 @@ pub enum Error {
     GroupSubscribedToTopic,
     #[error("offset metadata is {size} bytes, over the limit of {max}")]
     OffsetMetadataTooLarge { size: usize, max: usize },
+    /// KIP-848: the member's epoch is ahead of, or too far behind, the coordinator's; it must rejoin.
+    #[error("member epoch {got} is fenced (current {expected})")]
+    FencedMemberEpoch { expected: i32, got: i32 },
+    /// KIP-848: an offset commit with an epoch other than the member's current one.
+    #[error("member epoch {got} is stale (current {expected})")]
+    StaleMemberEpoch { expected: i32, got: i32 },
+    #[error("server assignor {0} is not supported")]
+    UnsupportedAssignor(String),
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
 }
 
 /// A `__consumer_offsets` record that cannot be read back. Replay logs and skips it.

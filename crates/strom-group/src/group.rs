@@ -1,13 +1,14 @@
 //! One classic group's in-memory state: its lifecycle state, generation, members (with their pending
 //! JoinGroup/SyncGroup tokens and session deadlines), static-member index, KIP-394 pending member ids,
-//! rebalance deadlines and committed offsets. Holds data and small queries only; the transitions live in
-//! `coordinator.rs`.
+//! rebalance deadlines and committed offsets, and the KIP-848 part when it is a consumer group. Holds data and
+//! small queries only; the transitions live in `coordinator.rs` and `consumer.rs`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 use indexmap::IndexMap;
 
+use crate::consumer::ConsumerGroup;
 use crate::coordinator::{Protocol, Token};
 use crate::record::{GroupValue, MemberValue, OffsetValue};
 
@@ -129,6 +130,8 @@ pub(crate) struct Group {
     pub(crate) pending_sync: BTreeSet<String>,
     pub(crate) sync_deadline: Option<i64>,
     pub(crate) offsets: BTreeMap<(String, i32), OffsetValue>,
+    /// Set while the group is a KIP-848 consumer group (then `members` stays empty).
+    pub(crate) consumer: Option<ConsumerGroup>,
 }
 
 impl Group {
@@ -150,6 +153,7 @@ impl Group {
             pending_sync: BTreeSet::new(),
             sync_deadline: None,
             offsets: BTreeMap::new(),
+            consumer: None,
         }
     }
 

@@ -5,13 +5,21 @@
 //! delayed: a JoinGroup is answered when the rebalance completes) and records to persist in
 //! `__consumer_offsets` (Kafka's on-disk key/value format, see [`record`]). The broker owns the wire, the
 //! timer that calls [`GroupCoordinator::tick`], the append of records and their replay at start-up. KIP-848
-//! (the consumer protocol with server-side assignors) is not implemented.
+//! consumer groups (ConsumerGroupHeartbeat with server-side assignors `uniform` and `range`) live in
+//! `consumer.rs` and `assignor.rs`, over the same groups and offsets.
 
+pub mod assignor;
+mod consumer;
 mod coordinator;
 pub mod error;
 mod group;
 pub mod record;
 
+pub use assignor::Assignment;
+pub use consumer::{
+    ConsumerGroupDescription, ConsumerHeartbeat, ConsumerHeartbeatResult,
+    ConsumerMemberDescription, TopicMeta,
+};
 pub use coordinator::{
     CommitOffsets, CommitPartition, Effects, GroupConfig, GroupCoordinator, GroupDescription,
     GroupListing, JoinGroup, JoinMember, JoinResult, LeaveMember, MemberDescription, Protocol,

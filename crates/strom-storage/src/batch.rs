@@ -337,6 +337,7 @@ impl Iterator for RecordIter<'_> {
 }
 
 /// Skips a varint-length-prefixed byte string; `min_len` is -1 where null is allowed, else 0.
+#[inline]
 fn skip_bytes(buf: &[u8], pos: &mut usize, min_len: i32, what: &str) -> Result<(), String> {
     let len = read_varint(buf, pos)?;
     if len < min_len {
@@ -352,7 +353,21 @@ fn skip_bytes(buf: &[u8], pos: &mut usize, min_len: i32, what: &str) -> Result<(
     Ok(())
 }
 
+#[inline]
 fn read_unsigned_varint(buf: &[u8], pos: &mut usize, max_bytes: u32) -> Result<u64, String> {
+    // Most varints in a record (lengths, small deltas, header counts) fit in one byte: take that path without
+    // the loop. This walk runs over every produced record, so it is on the produce hot path.
+    if let Some(&b) = buf.get(*pos) {
+        if b & 0x80 == 0 {
+            *pos += 1;
+            return Ok(u64::from(b));
+        }
+    }
+    read_unsigned_varint_slow(buf, pos, max_bytes)
+}
+
+#[cold]
+fn read_unsigned_varint_slow(buf: &[u8], pos: &mut usize, max_bytes: u32) -> Result<u64, String> {
     let mut value: u64 = 0;
     for i in 0..max_bytes {
         let b = *buf.get(*pos).ok_or("truncated varint")?;
@@ -366,6 +381,7 @@ fn read_unsigned_varint(buf: &[u8], pos: &mut usize, max_bytes: u32) -> Result<u
 }
 
 /// Zigzag varint (Kafka `ByteUtils.readVarint`).
+#[inline]
 pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Result<i32, String> {
     let v = read_unsigned_varint(buf, pos, 5)?;
     if v > u64::from(u32::MAX) {

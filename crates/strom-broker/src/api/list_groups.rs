@@ -1,5 +1,5 @@
 //! ListGroups: every group this coordinator knows, with its protocol type; from v4 its state and a states
-//! filter, from v5 its type ("classic") and a types filter.
+//! filter, from v5 its type ("classic", or "consumer" for KIP-848 groups) and a types filter.
 
 use std::ops::RangeInclusive;
 
@@ -20,18 +20,17 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: ListGroupsRequest) -> Li
             None => states.push(GroupState::Dead),
         }
     }
-    let classic_wanted = request.types_filter.is_empty()
-        || request
-            .types_filter
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case("classic"));
-    let listed = if classic_wanted {
-        ctx.broker.groups.read(|c| c.list_groups(&states))
-    } else {
-        Vec::new()
+    let wanted = |group_type: &str| {
+        request.types_filter.is_empty()
+            || request
+                .types_filter
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(group_type))
     };
+    let listed = ctx.broker.groups.read(|c| c.list_groups(&states));
     let groups = listed
         .into_iter()
+        .filter(|g| wanted(g.group_type))
         .map(|g| {
             let mut group = ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(&g.group_id)))
@@ -40,7 +39,7 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: ListGroupsRequest) -> Li
                 group.group_state = str_bytes(g.state.name());
             }
             if ctx.version >= 5 {
-                group.group_type = str_bytes("classic");
+                group.group_type = str_bytes(g.group_type);
             }
             group
         })

@@ -1,16 +1,22 @@
-//! Consumer groups through librdkafka: three members of one group split six partitions (each partition owned
-//! by exactly one member, every record consumed exactly once); a member that commits and closes is resumed
-//! by the next one at the committed offset; committed offsets survive a broker restart (replayed from
-//! `__consumer_offsets`). The state machine's corner cases (stale generations, fencing) are unit-tested in
-//! strom-group; these tests check that a real client gets through the whole protocol.
+//! Consumer groups through librdkafka (classic protocol): three members of one group split six partitions
+//! (each partition owned by exactly one member, every record consumed exactly once); a member that commits and
+//! closes is resumed by the next one at the committed offset; committed offsets survive a broker restart
+//! (replayed from `__consumer_offsets`); a member killed with SIGKILL (a child process, no LeaveGroup) loses
+//! its partitions after `session.timeout.ms`; cooperative-sticky rebalances revoke only the partitions that
+//! move; auto-commit resumes a new member; two groups each read every record; a restarted static member gets
+//! its assignment back without a rebalance. Stale generations and fencing are tested at the broker level
+//! (`strom-broker/src/group_coordinator.rs`) and in strom-group; KIP-848 groups live in `groups_kip848.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::config::FromClientConfigAndContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use strom_test_support::kafka::{self, Record, TestProducer};
@@ -19,12 +25,15 @@ use strom_test_support::wait_for;
 use crate::util::{create_topic, start_broker};
 
 /// Broker flags that keep group tests quick: no initial rebalance delay, few offsets partitions.
-const GROUP_ARGS: &[&str] = &[
+pub(crate) const GROUP_ARGS: &[&str] = &[
     "--group-initial-rebalance-delay-ms",
     "0",
     "--offsets-topic-num-partitions",
     "4",
 ];
+
+/// State a polling thread shares with the test.
+type Shared<T> = Arc<Mutex<T>>;
 
 fn group_consumer(bootstrap: &str, group: &str) -> BaseConsumer {
     let mut config: ClientConfig = kafka::consumer_config(bootstrap);
@@ -68,7 +77,7 @@ fn three_members_split_six_partitions_and_consume_each_record_once() {
     // every record before it polls again, so a partition that moves is resumed where its old owner stopped.
     let stop = Arc::new(AtomicBool::new(false));
     let assignments: Arc<Mutex<BTreeMap<usize, BTreeSet<i32>>>> = Default::default();
-    let consumed: Arc<Mutex<Vec<(usize, i32, i64, String)>>> = Default::default();
+    let consumed: Shared<Vec<(usize, i32, i64, String)>> = Default::default();
     let mut threads = Vec::new();
     for member in 0..3 {
         let (stop, assignments, consumed, bootstrap) = (
@@ -208,5 +217,556 @@ fn committed_offsets_resume_the_next_member_and_survive_a_broker_restart() {
     consumer.subscribe(&[topic]).unwrap();
     let got = consume_n(&consumer, 1);
     assert_eq!(got[0], (77, "0:77".to_string()));
+    broker.assert_no_panic();
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// A member on its own polling thread, recording its assignment, rebalance callbacks and consumed records.
+
+/// What a rebalance callback was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Assign,
+    Revoke,
+}
+
+/// A rebalance callback: when, what, which partitions.
+pub(crate) type Event = (Instant, Kind, BTreeSet<i32>);
+
+/// Records every rebalance callback before librdkafka applies it.
+pub(crate) struct Recorder {
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl ClientContext for Recorder {}
+
+impl ConsumerContext for Recorder {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let (kind, tpl) = match rebalance {
+            Rebalance::Assign(tpl) => (Kind::Assign, tpl),
+            Rebalance::Revoke(tpl) => (Kind::Revoke, tpl),
+            Rebalance::Error(_) => return,
+        };
+        let partitions = tpl.elements().iter().map(|e| e.partition()).collect();
+        self.events
+            .lock()
+            .unwrap()
+            .push((Instant::now(), kind, partitions));
+    }
+}
+
+/// A group member polling `topic` on its own thread until stopped; dropping the consumer at the end closes it
+/// (a LeaveGroup for dynamic members).
+pub(crate) struct Member {
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+    assignment: Arc<Mutex<BTreeSet<i32>>>,
+    pub(crate) consumed: Arc<Mutex<Vec<(i32, i64, Instant)>>>,
+    pub(crate) events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl Member {
+    pub(crate) fn spawn(config: ClientConfig, topic: &str) -> Member {
+        let stop = Arc::new(AtomicBool::new(false));
+        let assignment: Arc<Mutex<BTreeSet<i32>>> = Default::default();
+        let consumed: Arc<Mutex<Vec<(i32, i64, Instant)>>> = Default::default();
+        let events: Arc<Mutex<Vec<Event>>> = Default::default();
+        let thread = {
+            let (stop, assignment, consumed, events) = (
+                Arc::clone(&stop),
+                Arc::clone(&assignment),
+                Arc::clone(&consumed),
+                Arc::clone(&events),
+            );
+            let topic = topic.to_string();
+            thread::spawn(move || {
+                let consumer: BaseConsumer<Recorder> =
+                    BaseConsumer::from_config_and_context(&config, Recorder { events })
+                        .expect("group consumer");
+                consumer.subscribe(&[&topic]).unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
+                        consumed
+                            .lock()
+                            .unwrap()
+                            .push((m.partition(), m.offset(), Instant::now()));
+                    }
+                    let now: BTreeSet<i32> = consumer
+                        .assignment()
+                        .map(|tpl| tpl.elements().iter().map(|e| e.partition()).collect())
+                        .unwrap_or_default();
+                    *assignment.lock().unwrap() = now;
+                }
+            })
+        };
+        Member {
+            stop,
+            thread: Some(thread),
+            assignment,
+            consumed,
+            events,
+        }
+    }
+
+    pub(crate) fn assignment(&self) -> BTreeSet<i32> {
+        self.assignment.lock().unwrap().clone()
+    }
+
+    pub(crate) fn events(&self) -> Vec<Event> {
+        self.events.lock().unwrap().clone()
+    }
+
+    /// Stops polling and closes the consumer.
+    pub(crate) fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn member_config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> ClientConfig {
+    let mut config: ClientConfig = kafka::consumer_config(bootstrap);
+    config
+        .set("group.id", group)
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "500")
+        .set("auto.offset.reset", "earliest");
+    for &(k, v) in extra {
+        config.set(k, v);
+    }
+    config
+}
+
+/// Waits until the members' assignments are disjoint, cover `0..partitions`, and have the given sizes.
+fn wait_split(members: &[&Member], partitions: i32, sizes: &[usize], what: &str) {
+    wait_for(what, Duration::from_secs(60), || {
+        let a: Vec<BTreeSet<i32>> = members.iter().map(|m| m.assignment()).collect();
+        let all: Vec<i32> = a.iter().flatten().copied().collect();
+        let distinct: BTreeSet<i32> = all.iter().copied().collect();
+        let mut got: Vec<usize> = a.iter().map(BTreeSet::len).collect();
+        let mut want = sizes.to_vec();
+        got.sort_unstable();
+        want.sort_unstable();
+        Ok((got == want
+            && all.len() == partitions as usize
+            && distinct == (0..partitions).collect())
+        .then_some(()))
+    })
+    .unwrap();
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// A member killed with SIGKILL.
+
+const CHILD_BOOTSTRAP: &str = "STROM_E2E_MEMBER_BOOTSTRAP";
+const CHILD_GROUP: &str = "STROM_E2E_MEMBER_GROUP";
+const CHILD_TOPIC: &str = "STROM_E2E_MEMBER_TOPIC";
+const CHILD_OUT: &str = "STROM_E2E_MEMBER_OUT";
+
+/// Run only as a child process of `killed_member_loses_its_partitions_after_the_session_timeout` (which sets
+/// the environment): a group member with a 6 s session that writes its assignment to a file until it is killed.
+#[test]
+#[ignore = "helper process for killed_member_loses_its_partitions_after_the_session_timeout"]
+fn member_process() {
+    let vars = [CHILD_BOOTSTRAP, CHILD_GROUP, CHILD_TOPIC, CHILD_OUT].map(std::env::var);
+    let [Ok(bootstrap), Ok(group), Ok(topic), Ok(out)] = vars else {
+        return;
+    };
+    let config = member_config(&bootstrap, &group, &[("session.timeout.ms", "6000")]);
+    let consumer: BaseConsumer = config.create().unwrap();
+    consumer.subscribe(&[&topic]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = None;
+    while Instant::now() < deadline {
+        let _ = consumer.poll(Duration::from_millis(50));
+        let now = assignment(&consumer);
+        if last.as_ref() != Some(&now) {
+            let text: Vec<String> = now.iter().map(i32::to_string).collect();
+            let tmp = format!("{out}.tmp");
+            std::fs::write(&tmp, text.join(",")).unwrap();
+            std::fs::rename(&tmp, &out).unwrap();
+            last = Some(now);
+        }
+    }
+}
+
+/// Kills the child on drop, so a failing test leaves no member behind.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn read_child_assignment(path: &std::path::Path) -> Option<BTreeSet<i32>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(
+        text.split(',')
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| s.parse().ok())
+            .collect(),
+    )
+}
+
+#[test]
+fn killed_member_loses_its_partitions_after_the_session_timeout() {
+    let broker = start_broker(GROUP_ARGS);
+    let topic = "killed";
+    create_topic(&broker, topic, 6, &[]);
+    let bootstrap = broker.bootstrap();
+    let dir = tempfile_dir();
+    let out = dir.join("assignment");
+
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "groups::member_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_BOOTSTRAP, &bootstrap)
+        .env(CHILD_GROUP, "killed")
+        .env(CHILD_TOPIC, topic)
+        .env(CHILD_OUT, &out)
+        // The child's libtest report would read like this test binary's own.
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    wait_for(
+        "the child member owns all 6",
+        Duration::from_secs(60),
+        || Ok((read_child_assignment(&out).is_some_and(|a| a.len() == 6)).then_some(())),
+    )
+    .unwrap();
+
+    let survivor = Member::spawn(
+        member_config(&bootstrap, "killed", &[("session.timeout.ms", "6000")]),
+        topic,
+    );
+    wait_for("a 3/3 split", Duration::from_secs(60), || {
+        let child = read_child_assignment(&out).unwrap_or_default();
+        let mine = survivor.assignment();
+        Ok((child.len() == 3 && mine.len() == 3 && child.is_disjoint(&mine)).then_some(()))
+    })
+    .unwrap();
+    let child_partitions = read_child_assignment(&out).unwrap();
+
+    // SIGKILL: no LeaveGroup, no more heartbeats. The survivor keeps its three until the session expires.
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let killed_at = Instant::now();
+    wait_for("the survivor owns all 6", Duration::from_secs(60), || {
+        Ok((survivor.assignment().len() == 6).then_some(()))
+    })
+    .unwrap();
+    let took = killed_at.elapsed();
+    assert!(
+        took >= Duration::from_millis(4500),
+        "partitions moved {took:?} after the kill, before the 6 s session could expire"
+    );
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+
+    // The survivor now reads the dead member's partitions.
+    produce(&bootstrap, topic, 6, 20);
+    wait_for(
+        "the survivor reads the dead member's partitions",
+        Duration::from_secs(60),
+        || {
+            let consumed = survivor.consumed.lock().unwrap();
+            let read: BTreeSet<i32> = consumed.iter().map(|(p, _, _)| *p).collect();
+            Ok(child_partitions.is_subset(&read).then_some(()))
+        },
+    )
+    .unwrap();
+    survivor.stop();
+    broker.assert_no_panic();
+}
+
+/// A directory that lives as long as the test process (removed with the OS temp dir).
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "strom-e2e-groups-{}-{}",
+        std::process::id(),
+        crate::util::now_ms()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Cooperative-sticky.
+
+/// Produces one record to each partition every 10 ms until stopped; returns how many went to each partition.
+fn produce_continuously(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    stop: Arc<AtomicBool>,
+) -> thread::JoinHandle<BTreeMap<i32, i64>> {
+    let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
+    thread::spawn(move || {
+        let producer = TestProducer::with(&bootstrap, &[("acks", "all")]).unwrap();
+        let mut sent = BTreeMap::new();
+        while !stop.load(Ordering::Relaxed) {
+            for p in 0..partitions {
+                let n = sent.entry(p).or_insert(0i64);
+                let value = format!("{p}:{n}");
+                producer
+                    .send(&Record::new(&topic).partition(p).value(value.as_bytes()))
+                    .unwrap();
+                *n += 1;
+            }
+            strom_test_support::pause(Duration::from_millis(10));
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+        assert_eq!(producer.failed(), 0, "{:?}", producer.failures());
+        sent
+    })
+}
+
+#[test]
+fn cooperative_sticky_keeps_consuming_the_partitions_that_do_not_move() {
+    let broker = start_broker(GROUP_ARGS);
+    let bootstrap = broker.bootstrap();
+    let coop = [("partition.assignment.strategy", "cooperative-sticky")];
+    keeps_consuming_the_partitions_that_do_not_move(&broker, "coop", &|| {
+        member_config(&bootstrap, "coop", &coop)
+    });
+}
+
+/// One member owns all six partitions of a new topic `topic` while records flow; a second joins. The first
+/// member's rebalance callbacks revoke only the partitions that move, and it reads each partition it keeps
+/// exactly once, in order, including while the group rebalances.
+pub(crate) fn keeps_consuming_the_partitions_that_do_not_move(
+    broker: &strom_test_support::TestBroker,
+    topic: &str,
+    config: &dyn Fn() -> ClientConfig,
+) {
+    create_topic(broker, topic, 6, &[]);
+    let bootstrap = broker.bootstrap();
+    let first = Member::spawn(config(), topic);
+    wait_split(&[&first], 6, &[6], "the first member owns all 6");
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = produce_continuously(&bootstrap, topic, 6, Arc::clone(&stop));
+    wait_for(
+        "the first member consuming",
+        Duration::from_secs(30),
+        || Ok((first.consumed.lock().unwrap().len() >= 60).then_some(())),
+    )
+    .unwrap();
+
+    let joined_at = Instant::now();
+    let second = Member::spawn(config(), topic);
+    wait_split(&[&first, &second], 6, &[3, 3], "a 3/3 split");
+    let settled_at = Instant::now();
+    // Keep producing a little after the split, then drain.
+    strom_test_support::pause(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let sent = producer.join().unwrap();
+
+    let kept = first.assignment();
+    let moved = second.assignment();
+    // Wait until the first member has read everything produced to the partitions it kept.
+    wait_for(
+        "the first member drains its partitions",
+        Duration::from_secs(60),
+        || {
+            let consumed = first.consumed.lock().unwrap();
+            Ok(kept
+                .iter()
+                .all(|p| {
+                    consumed
+                        .iter()
+                        .any(|(cp, o, _)| cp == p && *o + 1 == sent[p])
+                })
+                .then_some(()))
+        },
+    )
+    .unwrap();
+
+    // The first member's callbacks: one assignment of all six, then revocations of moving partitions only.
+    let events = first.events();
+    let revoked: BTreeSet<i32> = events
+        .iter()
+        .filter(|(_, k, _)| *k == Kind::Revoke)
+        .flat_map(|(_, _, p)| p.iter().copied())
+        .collect();
+    assert_eq!(revoked, moved, "revoked {revoked:?}; events {events:?}");
+    assert!(
+        revoked.is_disjoint(&kept),
+        "kept partitions were revoked: {events:?}"
+    );
+
+    // Each kept partition was read once, in order, from offset 0: never restarted by a revocation.
+    let consumed = first.consumed.lock().unwrap().clone();
+    for p in &kept {
+        let offsets: Vec<i64> = consumed
+            .iter()
+            .filter(|(cp, _, _)| cp == p)
+            .map(|(_, o, _)| *o)
+            .collect();
+        assert_eq!(
+            offsets,
+            (0..sent[p]).collect::<Vec<_>>(),
+            "partition {p} was not read once in order by its keeper"
+        );
+        // And reading went on while the group rebalanced.
+        let during = consumed
+            .iter()
+            .filter(|(cp, _, at)| cp == p && *at > joined_at && *at < settled_at)
+            .count();
+        assert!(
+            during > 0,
+            "nothing read from kept partition {p} during the rebalance ({:?})",
+            settled_at - joined_at
+        );
+    }
+    second.stop();
+    first.stop();
+    broker.assert_no_panic();
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Auto-commit, two groups, static membership.
+
+#[test]
+fn auto_committed_offsets_resume_a_new_member() {
+    let broker = start_broker(GROUP_ARGS);
+    let topic = "autocommit";
+    create_topic(&broker, topic, 1, &[]);
+    let bootstrap = broker.bootstrap();
+    produce(&bootstrap, topic, 1, 100);
+    // Offsets are stored by hand as records are processed: rdkafka's Drop polls until the consumer is
+    // closed, and with automatic storing those polls would store (and the closing commit commit) records
+    // the test never saw.
+    let auto = [
+        ("enable.auto.commit", "true"),
+        ("auto.commit.interval.ms", "200"),
+        ("enable.auto.offset.store", "false"),
+    ];
+    {
+        let consumer: BaseConsumer = member_config(&bootstrap, "auto", &auto).create().unwrap();
+        consumer.subscribe(&[topic]).unwrap();
+        let mut got = 0;
+        wait_for("60 records", Duration::from_secs(60), || {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                assert_eq!(m.offset(), got);
+                consumer.store_offset_from_message(&m)?;
+                got += 1;
+            }
+            Ok((got == 60).then_some(()))
+        })
+        .unwrap();
+        // No explicit commit: the 200 ms timer commits the stored offset.
+        let mut last = Offset::Invalid;
+        let found = wait_for(
+            "an auto-commit of offset 60",
+            Duration::from_secs(10),
+            || {
+                last = committed(&consumer, topic);
+                Ok((last == Offset::Offset(60)).then_some(()))
+            },
+        );
+        assert!(found.is_ok(), "committed offset is {last:?}");
+    }
+    let consumer: BaseConsumer = member_config(&bootstrap, "auto", &auto).create().unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let got = consume_n(&consumer, 1);
+    assert_eq!(got[0], (60, "0:60".to_string()));
+    broker.assert_no_panic();
+}
+
+#[test]
+fn two_groups_on_one_topic_each_read_every_record() {
+    let broker = start_broker(GROUP_ARGS);
+    let topic = "shared";
+    create_topic(&broker, topic, 3, &[]);
+    let bootstrap = broker.bootstrap();
+    produce(&bootstrap, topic, 3, 50);
+    let a = Member::spawn(member_config(&bootstrap, "group-a", &[]), topic);
+    let b = Member::spawn(member_config(&bootstrap, "group-b", &[]), topic);
+    for (name, m) in [("group-a", &a), ("group-b", &b)] {
+        wait_for(
+            &format!("{name} reads 150 records"),
+            Duration::from_secs(60),
+            || Ok((m.consumed.lock().unwrap().len() >= 150).then_some(())),
+        )
+        .unwrap();
+    }
+    strom_test_support::pause(Duration::from_millis(300));
+    for m in [&a, &b] {
+        let consumed = m.consumed.lock().unwrap();
+        let distinct: BTreeSet<(i32, i64)> = consumed.iter().map(|(p, o, _)| (*p, *o)).collect();
+        assert_eq!(consumed.len(), 150);
+        assert_eq!(distinct.len(), 150);
+    }
+    a.stop();
+    b.stop();
+    broker.assert_no_panic();
+}
+
+#[test]
+fn restarted_static_member_gets_its_assignment_back_without_a_rebalance() {
+    let broker = start_broker(GROUP_ARGS);
+    let topic = "static";
+    create_topic(&broker, topic, 6, &[]);
+    let bootstrap = broker.bootstrap();
+    let config = |instance: &str| {
+        member_config(
+            &bootstrap,
+            "static",
+            &[
+                ("group.instance.id", instance),
+                ("session.timeout.ms", "15000"),
+            ],
+        )
+    };
+    let a = Member::spawn(config("instance-a"), topic);
+    let b = Member::spawn(config("instance-b"), topic);
+    wait_split(&[&a, &b], 6, &[3, 3], "a 3/3 split");
+    // Let b's callbacks settle, then remember them.
+    strom_test_support::pause(Duration::from_millis(500));
+    let a_partitions = a.assignment();
+    let b_partitions = b.assignment();
+    let b_events = b.events().len();
+
+    // A static member's close sends no LeaveGroup; it comes back with the same group.instance.id.
+    a.stop();
+    let a2 = Member::spawn(config("instance-a"), topic);
+    wait_for(
+        "the restarted member owns its old partitions",
+        Duration::from_secs(30),
+        || Ok((a2.assignment() == a_partitions).then_some(())),
+    )
+    .unwrap();
+    strom_test_support::pause(Duration::from_secs(2));
+    assert_eq!(b.assignment(), b_partitions);
+    assert_eq!(
+        b.events().len(),
+        b_events,
+        "the other member saw a rebalance: {:?}",
+        b.events()
+    );
+    // Records still reach both.
+    produce(&bootstrap, topic, 6, 10);
+    wait_for("both members read", Duration::from_secs(30), || {
+        let ra = a2.consumed.lock().unwrap().len();
+        let rb = b.consumed.lock().unwrap().len();
+        Ok((ra >= 30 && rb >= 30).then_some(()))
+    })
+    .unwrap();
+    a2.stop();
+    b.stop();
     broker.assert_no_panic();
 }

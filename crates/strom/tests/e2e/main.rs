@@ -23,6 +23,8 @@ mod hostile_input;
 mod validation;
 // Consumer groups: 3 members split 6 partitions, each record consumed once; commit/leave/resume; offsets survive restart.
 mod groups;
+// KIP-848 consumer groups (group.protocol=consumer): server-side assignment, reconciliation, epoch commits.
+mod groups_kip848;
 // The `strom topic/produce/consume` subcommands, and kcat when installed.
 mod cli;
 // Helpers shared by the modules above.
