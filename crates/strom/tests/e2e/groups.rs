@@ -214,6 +214,19 @@ fn committed_offsets_resume_the_next_member_and_survive_a_broker_restart() {
     broker.restart().unwrap();
     let consumer = group_consumer(&broker.bootstrap(), "resume");
     assert_eq!(committed(&consumer, topic), Offset::Offset(77));
+    // The group itself is still known after the restart (ListGroups is rebuilt from the same records).
+    let groups = consumer
+        .fetch_group_list(None, Duration::from_secs(10))
+        .unwrap();
+    assert!(
+        groups.groups().iter().any(|g| g.name() == "resume"),
+        "group list after restart: {:?}",
+        groups
+            .groups()
+            .iter()
+            .map(|g| g.name().to_string())
+            .collect::<Vec<_>>()
+    );
     consumer.subscribe(&[topic]).unwrap();
     let got = consume_n(&consumer, 1);
     assert_eq!(got[0], (77, "0:77".to_string()));
@@ -768,5 +781,124 @@ fn restarted_static_member_gets_its_assignment_back_without_a_rebalance() {
     .unwrap();
     a2.stop();
     b.stop();
+    broker.assert_no_panic();
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// A member that closes while records keep arriving.
+
+#[test]
+fn a_closing_member_hands_over_its_partitions_while_producing_continues() {
+    let broker = start_broker(GROUP_ARGS);
+    let topic = "handover";
+    create_topic(&broker, topic, 6, &[]);
+    let bootstrap = broker.bootstrap();
+
+    // Members commit every record before polling again, so whoever takes a partition over resumes exactly
+    // where its previous owner stopped.
+    let consumed: Shared<Vec<(usize, i32, i64)>> = Default::default();
+    let assignments: Shared<BTreeMap<usize, BTreeSet<i32>>> = Default::default();
+    let stops: Vec<Arc<AtomicBool>> = (0..3).map(|_| Arc::new(AtomicBool::new(false))).collect();
+    let mut threads = Vec::new();
+    for (member, stop) in stops.iter().enumerate() {
+        let (stop, assignments, consumed, bootstrap) = (
+            Arc::clone(stop),
+            Arc::clone(&assignments),
+            Arc::clone(&consumed),
+            bootstrap.clone(),
+        );
+        threads.push(thread::spawn(move || {
+            let consumer = group_consumer(&bootstrap, "handover");
+            consumer.subscribe(&[topic]).unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
+                    consumed
+                        .lock()
+                        .unwrap()
+                        .push((member, m.partition(), m.offset()));
+                    let _ = consumer.commit_message(&m, CommitMode::Sync);
+                }
+                assignments
+                    .lock()
+                    .unwrap()
+                    .insert(member, assignment(&consumer));
+            }
+            assignments.lock().unwrap().remove(&member);
+            // Dropping the consumer closes it: a LeaveGroup, so the group rebalances at once.
+        }));
+    }
+    let split = |sizes: &[usize]| {
+        let sizes = sizes.to_vec();
+        let assignments = Arc::clone(&assignments);
+        move || {
+            let a = assignments.lock().unwrap();
+            let mut got: Vec<usize> = a.values().map(BTreeSet::len).collect();
+            got.sort_unstable();
+            let distinct: BTreeSet<i32> = a.values().flatten().copied().collect();
+            Ok((got == sizes && distinct.len() == 6).then_some(()))
+        }
+    };
+    wait_for(
+        "three members with two partitions each",
+        Duration::from_secs(60),
+        split(&[2, 2, 2]),
+    )
+    .unwrap();
+    let owned_by_leaver = assignments.lock().unwrap()[&2].clone();
+
+    let producing = Arc::new(AtomicBool::new(false));
+    let producer = produce_continuously(&bootstrap, topic, 6, Arc::clone(&producing));
+    strom_test_support::pause(Duration::from_millis(800));
+    stops[2].store(true, Ordering::Relaxed);
+    wait_for(
+        "two members with three partitions each",
+        Duration::from_secs(60),
+        split(&[3, 3]),
+    )
+    .unwrap();
+    strom_test_support::pause(Duration::from_millis(800));
+    producing.store(true, Ordering::Relaxed);
+    let sent: BTreeMap<i32, i64> = producer.join().unwrap();
+    let total: i64 = sent.values().sum();
+    wait_for(
+        "every produced record consumed",
+        Duration::from_secs(60),
+        || {
+            let c = consumed.lock().unwrap();
+            let distinct: BTreeSet<(i32, i64)> = c.iter().map(|(_, p, o)| (*p, *o)).collect();
+            Ok((distinct.len() as i64 >= total).then_some(()))
+        },
+    )
+    .unwrap();
+    strom_test_support::pause(Duration::from_millis(500));
+    for stop in &stops {
+        stop.store(true, Ordering::Relaxed);
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+
+    let consumed = consumed.lock().unwrap();
+    let distinct: BTreeSet<(i32, i64)> = consumed.iter().map(|(_, p, o)| (*p, *o)).collect();
+    let expected: BTreeSet<(i32, i64)> = sent
+        .iter()
+        .flat_map(|(&p, &n)| (0..n).map(move |o| (p, o)))
+        .collect();
+    assert_eq!(distinct, expected, "lost or unexpected records");
+    assert_eq!(
+        consumed.len() as i64,
+        total,
+        "{} duplicates",
+        consumed.len() as i64 - total
+    );
+    // The leaver's partitions were read by the others after it left.
+    for p in &owned_by_leaver {
+        assert!(
+            consumed
+                .iter()
+                .any(|(member, partition, _)| *member != 2 && partition == p),
+            "partition {p} never moved to another member"
+        );
+    }
     broker.assert_no_panic();
 }
