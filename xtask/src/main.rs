@@ -75,7 +75,9 @@ fn test_with_summary() -> anyhow::Result<()> {
             if let Some(rest) = line.strip_prefix("test result: ") {
                 for part in rest.split(';') {
                     let mut words = part.split_whitespace().rev();
-                    let (Some(kind), Some(n)) = (words.next(), words.next()) else { continue };
+                    let (Some(kind), Some(n)) = (words.next(), words.next()) else {
+                        continue;
+                    };
                     let n: u64 = n.parse().unwrap_or(0);
                     match kind {
                         "passed" => passed += n,

@@ -1,8 +1,8 @@
 //! `Client`: bootstrap, a metadata cache, one [`Connection`] per broker id, routing of partition requests to
 //! partition leaders, and typed helpers for the admin, produce, list-offsets and fetch calls the CLI needs.
 //! Kafka error codes become `ClientError::Kafka`. Requests are built by the pure `*_request` functions at the bottom
-//! (unit-tested by encoding them at every version this client may negotiate). Does not do consumer groups,
-//! idempotence or transactions.
+//! (unit-tested by encoding them at every version this client may negotiate). Consumer-group admin calls live in
+//! the `groups` submodule; being a group member, idempotence and transactions are not done here.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -33,6 +33,12 @@ use crate::bootstrap::parse_bootstrap;
 use crate::connection::{Connection, DEFAULT_CLIENT_ID};
 use crate::error::ClientError;
 use crate::records::{decode_fetched, encode_batch, ConsumedRecord, OwnedRecord};
+
+mod groups;
+pub use groups::{
+    decode_consumer_assignment, CommitResult, CommittedOffset, GroupDescription, GroupMember,
+    ListedGroup,
+};
 
 /// ListOffsets timestamp asking for the log start offset.
 pub const EARLIEST_TIMESTAMP: i64 = -2;

@@ -124,6 +124,11 @@ impl ClientError {
         self.kafka_code() == Some(ResponseError::OffsetOutOfRange.code())
     }
 
+    /// True when the broker said the group does not exist (GROUP_ID_NOT_FOUND).
+    pub fn is_group_not_found(&self) -> bool {
+        self.kafka_code() == Some(ResponseError::GroupIdNotFound.code())
+    }
+
     /// True for Kafka errors the protocol marks retriable, and for transport failures (the request may be
     /// retried on a fresh connection). Note a retried produce may duplicate records.
     pub fn is_retriable(&self) -> bool {

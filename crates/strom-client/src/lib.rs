@@ -2,8 +2,9 @@
 //!
 //! Owns: TCP connections with size-prefixed framing and version negotiation ([`Connection`]), a metadata-caching
 //! [`Client`] that routes partition requests to leaders, typed admin/produce/fetch helpers, record batch
-//! building and decoding, and Kafka's key partitioner ([`murmur2`], [`partition_for_key`]).
-//! Does not own: consumer groups, idempotent or transactional producing, TLS/SASL. All wire encoding is done by
+//! building and decoding, Kafka's key partitioner ([`murmur2`], [`partition_for_key`]), and consumer-group admin
+//! calls (list, describe, committed offsets, simple commits, delete) routed to the group coordinator.
+//! Does not own: group membership (joining, heartbeats, assignors), idempotent or transactional producing, TLS/SASL. All wire encoding is done by
 //! the `kafka-protocol` crate; nothing here hand-writes a message codec.
 
 mod bootstrap;
@@ -16,9 +17,10 @@ mod versions;
 
 pub use bootstrap::parse_bootstrap;
 pub use client::{
-    BrokerMetadata, Client, ClientConfig, ClusterMetadata, ConfigEntry, ConfigSource, CreatedTopic,
-    FetchedPartition, ListedOffset, PartitionMetadata, TopicMetadata, EARLIEST_TIMESTAMP,
-    LATEST_TIMESTAMP, MAX_TIMESTAMP,
+    decode_consumer_assignment, BrokerMetadata, Client, ClientConfig, ClusterMetadata,
+    CommitResult, CommittedOffset, ConfigEntry, ConfigSource, CreatedTopic, FetchedPartition,
+    GroupDescription, GroupMember, ListedGroup, ListedOffset, PartitionMetadata, TopicMetadata,
+    EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP,
 };
 pub use connection::{Connection, DEFAULT_CLIENT_ID};
 pub use error::ClientError;

@@ -21,6 +21,14 @@ pub(crate) const CLIENT_VERSIONS: &[(ApiKey, RangeInclusive<i16>)] = &[
     (ApiKey::Produce, 3..=12),
     // v13+ names topics by id; `client.rs` drops to v12 when the broker reports no topic id.
     (ApiKey::Fetch, 4..=16),
+    // Group admin calls (`client/groups.rs`), sent to the group coordinator.
+    (ApiKey::FindCoordinator, 0..=6),
+    (ApiKey::ListGroups, 0..=5),
+    (ApiKey::DescribeGroups, 0..=6),
+    // v1 cannot ask for all of a group's offsets (null topics); v2 can.
+    (ApiKey::OffsetFetch, 2..=9),
+    (ApiKey::OffsetCommit, 2..=9),
+    (ApiKey::DeleteGroups, 0..=2),
 ];
 
 /// The highest version inside both ranges, or `None` when they do not overlap.
@@ -76,6 +84,12 @@ pub(crate) fn api_name(key: ApiKey) -> &'static str {
         ApiKey::ListOffsets => "ListOffsets",
         ApiKey::Produce => "Produce",
         ApiKey::Fetch => "Fetch",
+        ApiKey::FindCoordinator => "FindCoordinator",
+        ApiKey::ListGroups => "ListGroups",
+        ApiKey::DescribeGroups => "DescribeGroups",
+        ApiKey::OffsetFetch => "OffsetFetch",
+        ApiKey::OffsetCommit => "OffsetCommit",
+        ApiKey::DeleteGroups => "DeleteGroups",
         _ => "request",
     }
 }

@@ -26,6 +26,12 @@ enum Command {
     Produce(cli::produce::Args),
     /// Consume records and print them.
     Consume(cli::consume::Args),
+    /// Consumer groups: list, describe, delete, reset offsets.
+    Group(cli::group::Args),
+    /// Load tools: produce, consume and end-to-end latency against any Kafka-compatible broker.
+    Perf(cli::perf::Args),
+    /// Print the batches (and records) of a segment file and check its indexes.
+    DumpLog(cli::dump_log::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,5 +45,8 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Topic(args)) => runtime.block_on(cli::topic::run(args)),
         Some(Command::Produce(args)) => runtime.block_on(cli::produce::run(args)),
         Some(Command::Consume(args)) => runtime.block_on(cli::consume::run(args)),
+        Some(Command::Group(args)) => runtime.block_on(cli::group::run(args)),
+        Some(Command::Perf(args)) => runtime.block_on(cli::perf::run(args)),
+        Some(Command::DumpLog(args)) => cli::dump_log::run(args),
     }
 }

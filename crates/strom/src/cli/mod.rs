@@ -1,6 +1,10 @@
-//! One module per subcommand. Each exposes `Args` (clap) and `async fn run(args) -> anyhow::Result<()>`.
+//! One module per subcommand. Each exposes `Args` (clap) and `async fn run(args) -> anyhow::Result<()>`
+//! (`dump_log::run` is synchronous: it only reads files).
 
 pub(crate) mod consume;
+pub(crate) mod dump_log;
+pub(crate) mod group;
+pub(crate) mod perf;
 pub(crate) mod produce;
 pub(crate) mod server;
 pub(crate) mod topic;

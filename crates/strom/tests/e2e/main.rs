@@ -27,5 +27,7 @@ mod groups;
 mod groups_kip848;
 // The `strom topic/produce/consume` subcommands, and kcat when installed.
 mod cli;
+// `strom group list/describe/delete/reset-offsets` against a group driven by librdkafka.
+mod group_cli;
 // Helpers shared by the modules above.
 mod util;

