@@ -52,6 +52,18 @@ fn ci() -> anyhow::Result<()> {
             "warnings",
         ],
     )?;
+    // Every criterion benchmark once, in test mode, so the hot-path benches cannot rot (~30 s once built).
+    run(
+        "cargo",
+        &[
+            "test",
+            "-p",
+            "strom-storage",
+            "-p",
+            "strom-protocol",
+            "--benches",
+        ],
+    )?;
     test_with_summary()
 }
 
