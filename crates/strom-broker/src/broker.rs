@@ -1,6 +1,6 @@
 //! The broker's shared state and lifecycle: configuration, the metadata node, the hosted partitions, producer
 //! ids; start-up (open the data dir, replay metadata, open every partition log), reconciliation of hosted
-//! partitions with the metadata image, the background retention and flush tasks, and clean shutdown.
+//! partitions with the metadata image, the background retention/cleaner and flush tasks, and clean shutdown.
 //! Request handling lives in `api/`; accepting connections in `server.rs`.
 
 use std::collections::BTreeMap;
@@ -342,6 +342,19 @@ impl Broker {
                     }
                     Err(e) => {
                         error!(topic = %p.topic, partition = p.index, "retention failed: {e}")
+                    }
+                }
+                // The log cleaner runs in the same loop. It holds the partition's lock while it
+                // rewrites sealed segments, so produce and fetch on that partition wait for it.
+                if log.config().cleanup_policy.compacts() {
+                    match log.compact(now) {
+                        Ok(stats) if stats.segments_cleaned > 0 => {
+                            info!(topic = %p.topic, partition = p.index, segments = stats.segments_cleaned, records_read = stats.records_read, records_kept = stats.records_kept, bytes_before = stats.bytes_before, bytes_after = stats.bytes_after, "compacted log")
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            error!(topic = %p.topic, partition = p.index, "compaction failed: {e}")
+                        }
                     }
                 }
             }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use strom_storage::{LogConfig, TimestampType};
+use strom_storage::{CleanupPolicy, LogConfig, TimestampType};
 
 use crate::config::{BrokerConfig, ConfigType};
 
@@ -40,9 +40,9 @@ use ConfigType::{Boolean, Int, List, Long, String as Str};
 
 /// Every topic config a Kafka 4.1 broker lists (minus tiered storage), in Kafka's order.
 pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
-    key("cleanup.policy", Some("log.cleanup.policy"), "delete", List, "delete: old segments go by time/size retention (enforced). compact is not implemented yet and is refused."),
+    key("cleanup.policy", Some("log.cleanup.policy"), "delete", List, "delete (time/size retention), compact (keep the latest record per key; keyless records refused), or compact,delete (both). Enforced."),
     key("compression.type", Some("compression.type"), "producer", Str, "Stored compression; only `producer` (keep batches as sent) is honoured."),
-    key("delete.retention.ms", Some("log.cleaner.delete.retention.ms"), "86400000", Long, "Tombstone retention for compacted topics (no effect without compaction)."),
+    key("delete.retention.ms", Some("log.cleaner.delete.retention.ms"), "86400000", Long, "How long the cleaner keeps tombstones of compacted topics, counted from the tombstone batch's timestamp (enforced)."),
     key("file.delete.delay.ms", Some("log.segment.delete.delay.ms"), "60000", Long, "Delay before a deleted segment's files are removed."),
     key("flush.messages", Some("log.flush.interval.messages"), "9223372036854775807", Long, "Messages between forced fsyncs (enforced)."),
     key("flush.ms", Some("log.flush.interval.ms"), "9223372036854775807", Long, "Milliseconds between forced fsyncs (enforced)."),
@@ -52,8 +52,8 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
     key("message.timestamp.after.max.ms", Some("log.message.timestamp.after.max.ms"), "3600000", Long, "How far in the future a CreateTime may be (not enforced yet)."),
     key("message.timestamp.before.max.ms", Some("log.message.timestamp.before.max.ms"), "9223372036854775807", Long, "How far in the past a CreateTime may be (not enforced yet)."),
     key("message.timestamp.type", Some("log.message.timestamp.type"), "CreateTime", Str, "CreateTime or LogAppendTime (enforced)."),
-    key("min.cleanable.dirty.ratio", Some("log.cleaner.min.cleanable.ratio"), "0.5", ConfigType::String, "Compaction only (no effect yet)."),
-    key("min.compaction.lag.ms", Some("log.cleaner.min.compaction.lag.ms"), "0", Long, "Compaction only (no effect yet)."),
+    key("min.cleanable.dirty.ratio", Some("log.cleaner.min.cleanable.ratio"), "0.5", ConfigType::String, "Share of not-yet-cleaned bytes in the sealed segments below which the cleaner skips a compacted log (enforced)."),
+    key("min.compaction.lag.ms", Some("log.cleaner.min.compaction.lag.ms"), "0", Long, "Sealed segments with records newer than this are not compacted yet (enforced)."),
     key("min.insync.replicas", Some("min.insync.replicas"), "1", Int, "Replicas that must have a record for acks=all (single node: always 1)."),
     key("preallocate", Some("log.preallocate"), "false", Boolean, "Kafka preallocates segment files; Strom does not (no effect)."),
     key("retention.bytes", Some("log.retention.bytes"), "-1", Long, "Bytes kept per partition (enforced)."),
@@ -121,13 +121,40 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), TopicConfigE
         "message.timestamp.type" if !matches!(value, "CreateTime" | "LogAppendTime") => {
             Err(invalid("must be CreateTime or LogAppendTime"))
         }
-        "cleanup.policy" if value.trim() != "delete" => Err(invalid(
-            "only `delete` is supported; log compaction is not implemented yet",
-        )),
+        "cleanup.policy" if parse_cleanup_policy(value).is_none() => {
+            Err(invalid("must be `delete`, `compact` or `compact,delete`"))
+        }
+        "min.cleanable.dirty.ratio"
+            if !value
+                .trim()
+                .parse::<f64>()
+                .is_ok_and(|r| (0.0..=1.0).contains(&r)) =>
+        {
+            Err(invalid("must be a number between 0 and 1"))
+        }
         "compression.type" if value.trim() != "producer" => Err(invalid(
             "only `producer` is supported; batches are stored as produced",
         )),
         _ => Ok(()),
+    }
+}
+
+/// Kafka `cleanup.policy` as a list: `delete`, `compact`, or both in either order. None for
+/// anything else (an empty list included).
+pub fn parse_cleanup_policy(value: &str) -> Option<CleanupPolicy> {
+    let (mut compact, mut delete) = (false, false);
+    for item in value.split(',') {
+        match item.trim() {
+            "compact" => compact = true,
+            "delete" => delete = true,
+            _ => return None,
+        }
+    }
+    match (compact, delete) {
+        (true, true) => Some(CleanupPolicy::CompactDelete),
+        (true, false) => Some(CleanupPolicy::Compact),
+        (false, true) => Some(CleanupPolicy::Delete),
+        (false, false) => None,
     }
 }
 
@@ -185,6 +212,16 @@ pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -
             TimestampType::CreateTime
         },
         file_delete_delay_ms: long("file.delete.delay.ms", defaults.file_delete_delay_ms),
+        cleanup_policy: parse_cleanup_policy(&get("cleanup.policy"))
+            .unwrap_or(defaults.cleanup_policy),
+        delete_retention_ms: long("delete.retention.ms", defaults.delete_retention_ms),
+        min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio")
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|r| (0.0..=1.0).contains(r))
+            .unwrap_or(defaults.min_cleanable_dirty_ratio),
+        min_compaction_lag_ms: long("min.compaction.lag.ms", defaults.min_compaction_lag_ms),
     }
 }
 
@@ -200,7 +237,14 @@ mod tests {
         assert!(validate_topic_config("segment.bytes", "0").is_err());
         assert!(validate_topic_config("nope", "1").is_err());
         assert!(validate_topic_config("message.timestamp.type", "LogAppendTime").is_ok());
-        assert!(validate_topic_config("cleanup.policy", "compact").is_err());
+        assert!(validate_topic_config("cleanup.policy", "compact").is_ok());
+        assert!(validate_topic_config("cleanup.policy", "compact,delete").is_ok());
+        assert!(validate_topic_config("cleanup.policy", "delete, compact").is_ok());
+        assert!(validate_topic_config("cleanup.policy", "delete").is_ok());
+        assert!(validate_topic_config("cleanup.policy", "").is_err());
+        assert!(validate_topic_config("cleanup.policy", "compact,nope").is_err());
+        assert!(validate_topic_config("min.cleanable.dirty.ratio", "0.1").is_ok());
+        assert!(validate_topic_config("min.cleanable.dirty.ratio", "1.5").is_err());
     }
 
     #[test]
@@ -223,5 +267,17 @@ mod tests {
         assert_eq!(lc.segment_bytes, 2048);
         assert_eq!(lc.retention_ms, 5000);
         assert_eq!(lc.max_message_bytes, 1_048_588);
+        assert_eq!(lc.cleanup_policy, CleanupPolicy::Delete);
+        assert_eq!(lc.delete_retention_ms, 86_400_000);
+
+        overrides.insert("cleanup.policy".to_string(), "compact,delete".to_string());
+        overrides.insert("delete.retention.ms".to_string(), "100".to_string());
+        overrides.insert("min.cleanable.dirty.ratio".to_string(), "0.01".to_string());
+        overrides.insert("min.compaction.lag.ms".to_string(), "7".to_string());
+        let lc = log_config(&overrides, &broker);
+        assert_eq!(lc.cleanup_policy, CleanupPolicy::CompactDelete);
+        assert_eq!(lc.delete_retention_ms, 100);
+        assert_eq!(lc.min_cleanable_dirty_ratio, 0.01);
+        assert_eq!(lc.min_compaction_lag_ms, 7);
     }
 }

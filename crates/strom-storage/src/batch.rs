@@ -248,6 +248,12 @@ pub(crate) fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     batch[0..8].copy_from_slice(&base_offset.to_be_bytes());
 }
 
+/// Recomputes the CRC32C of one whole batch after an edit of its CRC-covered bytes.
+pub(crate) fn recompute_crc(batch: &mut [u8]) {
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
 /// Marks the batch LogAppendTime with `max_timestamp = now_ms` and recomputes the CRC, as Kafka's
 /// `DefaultRecordBatch.setMaxTimestamp` does.
 pub(crate) fn set_log_append_time(batch: &mut [u8], now_ms: i64) {

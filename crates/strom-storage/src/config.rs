@@ -13,9 +13,33 @@ pub enum TimestampType {
     LogAppendTime,
 }
 
+/// Kafka `cleanup.policy`: what happens to old data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CleanupPolicy {
+    /// `delete`: time and size retention drop whole segments.
+    #[default]
+    Delete,
+    /// `compact`: the cleaner keeps only the latest record of each key.
+    Compact,
+    /// `compact,delete`: both.
+    CompactDelete,
+}
+
+impl CleanupPolicy {
+    /// Whether retention (`retention.ms` / `retention.bytes`) applies.
+    pub fn deletes(self) -> bool {
+        matches!(self, CleanupPolicy::Delete | CleanupPolicy::CompactDelete)
+    }
+
+    /// Whether the log is compacted (and so refuses records without a key).
+    pub fn compacts(self) -> bool {
+        matches!(self, CleanupPolicy::Compact | CleanupPolicy::CompactDelete)
+    }
+}
+
 /// Settings of one partition log. Changeable at runtime via [`crate::PartitionLog::update_config`];
 /// new values apply from the next append / retention run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LogConfig {
     /// Kafka `segment.bytes`: roll the active segment before it would grow past this. Default 1 GiB.
     pub segment_bytes: u64,
@@ -39,6 +63,17 @@ pub struct LogConfig {
     /// copy into an owned buffer under the log's lock, so no reader can still be using a deleted
     /// file); the value is kept for config round-trips only.
     pub file_delete_delay_ms: i64,
+    /// Kafka `cleanup.policy`. Default delete.
+    pub cleanup_policy: CleanupPolicy,
+    /// Kafka `delete.retention.ms`: how long the cleaner keeps tombstones (null values). Strom
+    /// compares it with the tombstone's batch max timestamp. Default 1 day.
+    pub delete_retention_ms: i64,
+    /// Kafka `min.cleanable.dirty.ratio`: the cleaner skips a log while the bytes written since
+    /// the last cleaning are a smaller share of the sealed segments than this. Default 0.5.
+    pub min_cleanable_dirty_ratio: f64,
+    /// Kafka `min.compaction.lag.ms`: sealed segments holding records newer than this are not
+    /// cleaned yet. Default 0.
+    pub min_compaction_lag_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -55,6 +90,10 @@ impl Default for LogConfig {
             max_message_bytes: 1_048_588,
             message_timestamp_type: TimestampType::CreateTime,
             file_delete_delay_ms: 60_000,
+            cleanup_policy: CleanupPolicy::Delete,
+            delete_retention_ms: DAY_MS,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
         }
     }
 }

@@ -1,17 +1,20 @@
 //! strom-storage: the partition log on local disk.
 //!
 //! Owns segment files (`<base offset>.log` holding Kafka v2 record batches byte-for-byte), their
-//! sparse offset and time indexes, crash recovery, retention, DeleteRecords, idempotent-producer
-//! state and the per-data-dir [`LogManager`]. It knows nothing of the network or of Kafka
-//! requests: callers hand it directories, byte batches, offsets and timestamps (`now_ms` is always
-//! passed in; the crate reads no clock except file mtimes as a retention fallback).
+//! sparse offset and time indexes, crash recovery, retention, log compaction (`cleaner.rs`),
+//! DeleteRecords, idempotent-producer state and the per-data-dir [`LogManager`]. It knows nothing
+//! of the network or of Kafka requests: callers hand it directories, byte batches, offsets and
+//! timestamps (`now_ms` is always passed in; the crate reads no clock except file mtimes as a
+//! retention fallback). Record batches are decoded (kafka-protocol's codecs) only to validate
+//! keys of compacted logs and to rewrite batches when cleaning.
 //!
 //! Not here: replication, high watermarks (the caller passes `max_offset` to reads), transactions
-//! (transactional batches are stored but no last-stable-offset is tracked), compaction, and the
-//! mapping of errors to Kafka error codes (strom-broker's `error_code.rs`).
+//! (transactional batches are stored but no last-stable-offset is tracked), and the mapping of
+//! errors to Kafka error codes (strom-broker's `error_code.rs`).
 
 pub mod batch;
 mod checkpoint;
+mod cleaner;
 mod config;
 mod error;
 mod index;
@@ -20,7 +23,8 @@ mod manager;
 mod producer_state;
 mod segment;
 
-pub use config::{LogConfig, TimestampType};
+pub use cleaner::CompactionStats;
+pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{AppendError, ReadError, StorageError};
 pub use log::{AppendInfo, FetchData, PartitionLog, TimestampOffset};
 pub use manager::{LogManager, PartitionDir};

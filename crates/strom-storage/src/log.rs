@@ -2,7 +2,8 @@
 //! active one) plus checkpoints (`recovery-point`, `log-start-offset`) and producer snapshots.
 //!
 //! Owns offset assignment, producer validation, segment rolling, reads across segments, ListOffsets
-//! lookups, DeleteRecords, retention, the flush policy and recovery at open. Does not own the high
+//! lookups, DeleteRecords, retention, compaction (choosing and swapping in the segments the
+//! cleaner rewrites; the rewriting itself is `cleaner.rs`), the flush policy and recovery at open. Does not own the high
 //! watermark, replication or leader epochs (callers pass `max_offset` to reads), nor locking: it
 //! is `&mut self` for changes and `&self` for reads, and the broker wraps it as it sees fit.
 
@@ -15,6 +16,7 @@ use bytes::Bytes;
 
 use crate::batch::{self, BatchHeader};
 use crate::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE, TMP_SUFFIX};
+use crate::cleaner::{self, CompactionStats};
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{AppendError, ReadError, StorageError};
 use crate::producer_state::{Check, ProducerStateManager};
@@ -84,6 +86,7 @@ impl PartitionLog {
         clean_shutdown: bool,
     ) -> Result<PartitionLog, StorageError> {
         fs::create_dir_all(&dir)?;
+        cleaner::recover_leftovers(&dir)?;
         let bases = list_segments(&dir)?;
         let log_start_checkpoint = checkpoint::read_offset(&dir.join(LOG_START_OFFSET_FILE))?;
         let recover_from = if clean_shutdown {
@@ -218,6 +221,9 @@ impl PartitionLog {
             batch::validate(&h, bytes, self.config.max_message_bytes)?;
             batches.push((pos, h));
             pos += bytes.len();
+        }
+        if self.config.cleanup_policy.compacts() {
+            cleaner::all_records_keyed(records).map_err(AppendError::CorruptMessage)?;
         }
 
         let log_append_time = self.config.message_timestamp_type == TimestampType::LogAppendTime;
@@ -402,9 +408,13 @@ impl PartitionLog {
     /// oldest first. An entirely expired active segment is rolled first so it can be deleted; size
     /// retention never deletes the active segment. Moves log start to the first remaining segment.
     /// Returns how many segments were deleted. Segment files are deleted at once (no
-    /// `file.delete.delay.ms`). Note: does not know the high watermark.
+    /// `file.delete.delay.ms`). Note: does not know the high watermark. Does nothing unless
+    /// `cleanup.policy` includes `delete`.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, StorageError> {
         self.last_now_ms = now_ms;
+        if !self.config.cleanup_policy.deletes() {
+            return Ok(0);
+        }
         let mut deleted = 0;
         let retention_ms = self.config.retention_ms;
         if retention_ms >= 0 {
@@ -442,6 +452,99 @@ impl PartitionLog {
             self.after_segment_deletion()?;
         }
         Ok(deleted)
+    }
+
+    /// Log compaction (Kafka `cleanup.policy=compact`): rewrites the oldest sealed segments whose
+    /// records are all older than `min.compaction.lag.ms`, keeping per key only its latest record
+    /// in the whole log (active segment included) and dropping tombstones whose batch is older
+    /// than `delete.retention.ms`. The active segment is never touched; offsets never change
+    /// (compacted logs have gaps). Skipped when the policy does not compact, or when the bytes
+    /// past `cleaner-offset-checkpoint` are less than `min.cleanable.dirty.ratio` of the
+    /// cleanable bytes. Each segment is swapped in crash-safely (see `cleaner.rs`). Producer
+    /// state and its snapshots are left as they are.
+    pub fn compact(&mut self, now_ms: i64) -> Result<CompactionStats, StorageError> {
+        self.last_now_ms = now_ms;
+        let mut stats = CompactionStats::default();
+        if !self.config.cleanup_policy.compacts() {
+            return Ok(stats);
+        }
+        let lag_limit = now_ms.saturating_sub(self.config.min_compaction_lag_ms.max(0));
+        let cleanable = self
+            .sealed
+            .iter()
+            .take_while(|s| s.segment().max_timestamp() <= lag_limit)
+            .count();
+        let clean_point = cleaner::read_checkpoint(&self.dir);
+        let (mut dirty, mut total) = (0u64, 0u64);
+        for s in self.sealed.iter().take(cleanable) {
+            total += s.segment().size();
+            if s.segment().next_offset() > clean_point {
+                dirty += s.segment().size();
+            }
+        }
+        if cleanable == 0
+            || (total > 0
+                && (dirty as f64) / (total as f64) < self.config.min_cleanable_dirty_ratio)
+        {
+            stats.skipped = true;
+            return Ok(stats);
+        }
+
+        let mut map = cleaner::OffsetMap::new();
+        for seg in self.segments() {
+            cleaner::add_to_offset_map(&mut map, &seg.read_all()?)?;
+        }
+        let horizon = now_ms.saturating_sub(self.config.delete_retention_ms.max(0));
+        let mut cleaned_to = clean_point;
+        for i in 0..cleanable {
+            let (base, next_base, bytes, mtime_ms) = {
+                let seg = self.sealed[i].segment();
+                let next_base = self
+                    .sealed
+                    .get(i + 1)
+                    .map_or(self.active.segment().base_offset(), |s| {
+                        s.segment().base_offset()
+                    });
+                let bytes = seg.read_all()?;
+                (
+                    seg.base_offset(),
+                    next_base,
+                    bytes,
+                    seg.retention_timestamp()?,
+                )
+            };
+            let cleaned = cleaner::clean_segment(&bytes, &map, horizon)?;
+            stats.segments_cleaned += 1;
+            stats.records_read += cleaned.records_read;
+            stats.records_kept += cleaned.records_kept;
+            stats.bytes_before += bytes.len() as u64;
+            stats.bytes_after += cleaned.bytes.len() as u64;
+            cleaned_to = next_base;
+            if cleaned.bytes == bytes {
+                continue;
+            }
+            cleaner::swap_in(&self.dir, base, &cleaned.bytes, mtime_ms)?;
+            let mut loaded = Segment::open(
+                &self.dir,
+                base,
+                Some(next_base),
+                LoadMode::Trust,
+                self.config.index_interval_bytes,
+            )?;
+            loaded.segment.extend_next_offset(next_base);
+            self.sealed[i] = SealedSegment::from_loaded(loaded.segment)?;
+            tracing::debug!(
+                dir = %self.dir.display(),
+                base_offset = base,
+                records_read = cleaned.records_read,
+                records_kept = cleaned.records_kept,
+                "cleaned segment"
+            );
+        }
+        if cleaned_to > clean_point {
+            cleaner::write_checkpoint(&self.dir, cleaned_to)?;
+        }
+        Ok(stats)
     }
 
     fn delete_oldest_segment(&mut self) -> Result<(), StorageError> {

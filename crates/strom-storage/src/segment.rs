@@ -608,6 +608,21 @@ impl Segment {
         self.persist_indexes(true)
     }
 
+    /// The whole log file (for the cleaner, which rewrites sealed segments).
+    pub(crate) fn read_all(&self) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; self.size as usize];
+        self.file.read_exact_at(&mut buf, 0)?;
+        Ok(buf)
+    }
+
+    /// Moves `next_offset` up to `next` (the following segment's base): a cleaned segment may end
+    /// with a gap, but the log's segments stay contiguous.
+    pub(crate) fn extend_next_offset(&mut self, next: i64) {
+        if next > self.next_offset {
+            self.next_offset = next;
+        }
+    }
+
     /// Removes the segment's files.
     pub(crate) fn delete(self) -> io::Result<()> {
         let Segment {

@@ -6,6 +6,7 @@
 //! - `recovery`: torn and corrupt tails after an unclean shutdown, index rebuilds.
 //! - `retention`: time and size retention, DeleteRecords, flush policy.
 //! - `manager`: LogManager dir handling, clean-shutdown marker, partition deletion.
+//! - `compaction`: log cleaner: latest record per key, tombstones, compressed batches, crash safety.
 //! - `prop`: property test of append / read from random offsets.
 #![allow(
     clippy::unwrap_used,
@@ -16,6 +17,7 @@
 
 mod append_read;
 mod common;
+mod compaction;
 mod manager;
 mod producer;
 mod prop;

@@ -17,6 +17,8 @@ mod compression;
 mod crash_recovery;
 // Time-based retention deletes old segments and moves the log start offset; consumers reset to it.
 mod retention;
+// cleanup.policy=compact: the cleaner keeps the latest value of each key; offsets keep their gaps and still increase.
+mod compaction;
 // Garbage, oversized frames, unknown APIs, truncated requests, bad versions: the broker stays up for others.
 mod hostile_input;
 // auto.create.topics.enable off, LogAppendTime topics, acks=0, and kafka-python with Java-like defaults.

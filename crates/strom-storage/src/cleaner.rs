@@ -1,0 +1,304 @@
+//! Log compaction (Kafka's log cleaner, simplified): the pieces [`crate::PartitionLog::compact`]
+//! puts together — the key → latest-offset map, the rewriting of one segment's batches keeping
+//! only each key's latest record, the crash-safe swap of a cleaned segment file, and the
+//! `cleaner-offset-checkpoint`.
+//!
+//! Owns the `.cleaned` / `.swap` file protocol: a cleaned segment is written to
+//! `<base>.log.cleaned` and fsynced, renamed to `<base>.log.swap` (the commit point), its old
+//! indexes are removed and the swap file is renamed over `<base>.log`. At open, `.cleaned` files
+//! are deleted (the cleaning never committed) and `.swap` files are completed.
+//!
+//! Deliberately not here: choosing which segments to clean and replacing them in the log (that is
+//! `log.rs`), producer state (compaction leaves it and its snapshots alone), transaction markers
+//! (control batches are kept whole), and merging small cleaned segments into groups.
+
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Bytes;
+use kafka_protocol::records::{
+    Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType as KTs,
+};
+
+use crate::batch::{self, BatchHeader};
+use crate::checkpoint;
+use crate::config::TimestampType;
+use crate::segment::{segment_file, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT};
+
+/// Everything below this offset has been cleaned at least once.
+pub(crate) const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
+/// Suffix of a cleaned segment still being written.
+pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
+/// Suffix of a cleaned segment that is complete and must replace the original.
+pub(crate) const SWAP_SUFFIX: &str = ".swap";
+
+/// What one [`crate::PartitionLog::compact`] call did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompactionStats {
+    /// Sealed segments rewritten.
+    pub segments_cleaned: usize,
+    /// Records read from the cleaned segments.
+    pub records_read: u64,
+    /// Records kept in them.
+    pub records_kept: u64,
+    /// Log-file bytes of the cleaned segments before and after.
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// True when the cleaner ran but found too little dirty data (`min.cleanable.dirty.ratio`) or
+    /// nothing old enough (`min.compaction.lag.ms`).
+    pub skipped: bool,
+}
+
+/// Key → offset of its latest record.
+pub(crate) type OffsetMap = HashMap<Bytes, i64>;
+
+fn invalid(msg: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
+}
+
+/// Decodes (and decompresses) one whole v2 batch.
+pub(crate) fn decode_batch(bytes: &[u8]) -> io::Result<Vec<Record>> {
+    let mut buf = Bytes::copy_from_slice(bytes);
+    RecordBatchDecoder::decode(&mut buf)
+        .map(|set| set.records)
+        .map_err(invalid)
+}
+
+/// Adds the keyed records of `segment_bytes` (whole batches) to `map`; later offsets win.
+pub(crate) fn add_to_offset_map(map: &mut OffsetMap, segment_bytes: &[u8]) -> io::Result<()> {
+    for item in batch::iter_batches(segment_bytes) {
+        let (h, bytes) = item.map_err(invalid)?;
+        if h.is_control() {
+            continue;
+        }
+        for record in decode_batch(bytes)? {
+            if let Some(key) = record.key {
+                map.insert(key, record.offset);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether every non-control record in `records` (whole batches) has a key: a compacted log
+/// refuses keyless records, as Kafka does.
+pub(crate) fn all_records_keyed(records: &[u8]) -> Result<(), String> {
+    for item in batch::iter_batches(records) {
+        let (h, bytes) = item.map_err(|e| e.to_string())?;
+        if h.is_control() {
+            continue;
+        }
+        let decoded = decode_batch(bytes).map_err(|e| e.to_string())?;
+        if decoded.iter().any(|r| r.key.is_none()) {
+            return Err("compacted topic cannot accept a record without a key".to_string());
+        }
+    }
+    Ok(())
+}
+
+/// The result of cleaning one segment's bytes.
+pub(crate) struct Cleaned {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) records_read: u64,
+    pub(crate) records_kept: u64,
+}
+
+/// Rewrites the batches of one segment keeping, per record, only the latest version of its key
+/// (by `map`). Tombstones survive while their batch's max timestamp is newer than
+/// `tombstone_horizon_ms`; keyless records are dropped. Unchanged batches are copied
+/// byte-for-byte; changed ones are re-encoded with the same codec, producer id / epoch, base
+/// sequence and timestamps, each record keeping its original offset, and a new CRC. Batches with
+/// nothing left are dropped. Control batches are kept whole.
+pub(crate) fn clean_segment(
+    segment_bytes: &[u8],
+    map: &OffsetMap,
+    tombstone_horizon_ms: i64,
+) -> io::Result<Cleaned> {
+    let mut out = Vec::with_capacity(segment_bytes.len());
+    let mut records_read = 0u64;
+    let mut records_kept = 0u64;
+    for item in batch::iter_batches(segment_bytes) {
+        let (h, bytes) = item.map_err(invalid)?;
+        if h.is_control() {
+            out.extend_from_slice(bytes);
+            continue;
+        }
+        let records = decode_batch(bytes)?;
+        let total = records.len();
+        records_read += total as u64;
+        let keep_tombstones = h.max_timestamp > tombstone_horizon_ms;
+        let kept: Vec<Record> = records
+            .into_iter()
+            .filter(|r| {
+                let latest = r
+                    .key
+                    .as_ref()
+                    .is_some_and(|k| map.get(k).is_none_or(|&o| o <= r.offset));
+                latest && (r.value.is_some() || keep_tombstones)
+            })
+            .collect();
+        records_kept += kept.len() as u64;
+        if kept.len() == total {
+            out.extend_from_slice(bytes);
+        } else if !kept.is_empty() {
+            out.extend_from_slice(&reencode(&h, &kept)?);
+        }
+    }
+    Ok(Cleaned {
+        bytes: out,
+        records_read,
+        records_kept,
+    })
+}
+
+/// One new v2 batch of `records` (a subset of the batch `h`), same codec, same attributes.
+fn reencode(h: &BatchHeader, records: &[Record]) -> io::Result<Vec<u8>> {
+    let compression = match h.compression() {
+        0 => kafka_protocol::records::Compression::None,
+        1 => kafka_protocol::records::Compression::Gzip,
+        2 => kafka_protocol::records::Compression::Snappy,
+        3 => kafka_protocol::records::Compression::Lz4,
+        4 => kafka_protocol::records::Compression::Zstd,
+        c => return Err(invalid(format!("unknown compression codec {c}"))),
+    };
+    let log_append_time = h.timestamp_type() == TimestampType::LogAppendTime;
+    // The encoder derives base sequence from the first record's sequence and offset, and splits
+    // batches where `offset - sequence` changes; the decoder already gave every record
+    // `base_sequence + offset_delta`, so the subset stays one batch with the original numbering.
+    let records: Vec<Record> = records
+        .iter()
+        .cloned()
+        .map(|mut r| {
+            r.timestamp_type = KTs::Creation;
+            r.sequence = if h.base_sequence < 0 {
+                (r.offset - h.base_offset) as i32 - 1
+            } else {
+                h.base_sequence
+                    .wrapping_add((r.offset - h.base_offset) as i32)
+            };
+            r
+        })
+        .collect();
+    let mut buf: Vec<u8> = Vec::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .map_err(invalid)?;
+    let one = {
+        let mut batches = batch::iter_batches(&buf);
+        matches!(
+            (batches.next(), batches.next()),
+            (Some(Ok((_, b))), None) if b.len() == buf.len()
+        )
+    };
+    if !one {
+        return Err(invalid("re-encoded records did not form exactly one batch"));
+    }
+    if h.base_sequence < 0 {
+        // Keep "no sequence" as the producer sent it.
+        buf[53..57].copy_from_slice(&(-1i32).to_be_bytes());
+        batch::recompute_crc(&mut buf);
+    }
+    if log_append_time {
+        batch::set_log_append_time(&mut buf, h.max_timestamp);
+    }
+    Ok(buf)
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Replaces the log file of segment `base` in `dir` with `bytes`, crash-safely (see the module
+/// docs). The segment's index files are removed; the caller reopens the segment to rebuild them.
+/// The new file gets `mtime_ms` as its modification time (Kafka does the same), so retention of a
+/// segment the cleaner emptied, which has no record timestamp left, still sees the old age.
+pub(crate) fn swap_in(dir: &Path, base: i64, bytes: &[u8], mtime_ms: i64) -> io::Result<()> {
+    let log = segment_file(dir, base, LOG_EXT);
+    let cleaned = with_suffix(&log, CLEANED_SUFFIX);
+    let swap = with_suffix(&log, SWAP_SUFFIX);
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&cleaned)?;
+        f.write_all(bytes)?;
+        let mtime = UNIX_EPOCH + Duration::from_millis(u64::try_from(mtime_ms).unwrap_or(0));
+        f.set_modified(mtime)?;
+        f.sync_all()?;
+    }
+    fs::rename(&cleaned, &swap)?;
+    checkpoint::sync_dir(dir)?;
+    complete_swap(dir, base)
+}
+
+/// Second half of a swap: drops the old indexes and renames `<base>.log.swap` over the log file.
+fn complete_swap(dir: &Path, base: i64) -> io::Result<()> {
+    for ext in [INDEX_EXT, TIME_INDEX_EXT] {
+        remove_if_exists(&segment_file(dir, base, ext))?;
+    }
+    let log = segment_file(dir, base, LOG_EXT);
+    fs::rename(with_suffix(&log, SWAP_SUFFIX), &log)?;
+    checkpoint::sync_dir(dir)
+}
+
+/// At open: deletes `.cleaned` leftovers and completes `.swap` files. Call before listing the
+/// segments.
+pub(crate) fn recover_leftovers(dir: &Path) -> io::Result<()> {
+    let mut swaps = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(CLEANED_SUFFIX) {
+            tracing::info!(file = %entry.path().display(), "removing unfinished cleaned segment");
+            remove_if_exists(&entry.path())?;
+        } else if let Some(stem) = name.strip_suffix(SWAP_SUFFIX) {
+            let base = stem
+                .strip_suffix(&format!(".{LOG_EXT}"))
+                .and_then(|b| b.parse::<i64>().ok());
+            match base {
+                Some(base) => swaps.push(base),
+                None => remove_if_exists(&entry.path())?,
+            }
+        }
+    }
+    for base in swaps {
+        tracing::info!(dir = %dir.display(), base_offset = base, "completing interrupted segment swap");
+        complete_swap(dir, base)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn read_checkpoint(dir: &Path) -> i64 {
+    match checkpoint::read_offset(&dir.join(CLEANER_CHECKPOINT_FILE)) {
+        Ok(Some(o)) => o,
+        Ok(None) => i64::MIN,
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "unreadable cleaner checkpoint; treating the log as dirty");
+            i64::MIN
+        }
+    }
+}
+
+pub(crate) fn write_checkpoint(dir: &Path, offset: i64) -> io::Result<()> {
+    checkpoint::write_offset(&dir.join(CLEANER_CHECKPOINT_FILE), offset)
+}
+
+fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
