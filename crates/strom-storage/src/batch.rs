@@ -368,6 +368,13 @@ fn read_unsigned_varint(buf: &[u8], pos: &mut usize, max_bytes: u32) -> Result<u
             *pos += 1;
             return Ok(u64::from(b));
         }
+        // Two bytes: zigzag lengths of 64..8191 bytes (a 100-byte value, a 1 KiB record).
+        if let Some(&b2) = buf.get(*pos + 1) {
+            if b2 & 0x80 == 0 {
+                *pos += 2;
+                return Ok(u64::from(b & 0x7f) | (u64::from(b2) << 7));
+            }
+        }
     }
     read_unsigned_varint_slow(buf, pos, max_bytes)
 }

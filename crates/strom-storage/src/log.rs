@@ -254,16 +254,33 @@ impl PartitionLog {
         }
         let staged = pending.into_staged();
 
-        let mut bytes = records.to_vec();
-        for (pos, h) in &batches {
-            let b = &mut bytes[*pos..*pos + h.total_len()];
-            batch::set_base_offset(b, h.base_offset);
-            if log_append_time {
+        // CreateTime batches are written as sent except for their 8-byte base offset, which the CRC does not
+        // cover: a vectored write of (new base offset, rest of the batch) pairs avoids copying the request.
+        // LogAppendTime rewrites CRC-covered fields, so those batches are patched in a copy.
+        let patched: Vec<u8>;
+        let base_offsets: Vec<[u8; 8]>;
+        let mut slices: Vec<io::IoSlice<'_>> = Vec::with_capacity(batches.len() * 2);
+        if log_append_time {
+            let mut bytes = records.to_vec();
+            for (pos, h) in &batches {
+                let b = &mut bytes[*pos..*pos + h.total_len()];
+                batch::set_base_offset(b, h.base_offset);
                 batch::set_log_append_time(b, now_ms);
+            }
+            patched = bytes;
+            slices.push(io::IoSlice::new(&patched));
+        } else {
+            base_offsets = batches
+                .iter()
+                .map(|(_, h)| h.base_offset.to_be_bytes())
+                .collect();
+            for ((pos, h), base) in batches.iter().zip(&base_offsets) {
+                slices.push(io::IoSlice::new(base));
+                slices.push(io::IoSlice::new(&records[*pos + 8..*pos + h.total_len()]));
             }
         }
         if self.active.should_roll(
-            bytes.len() as u64,
+            records.len() as u64,
             next - 1,
             self.config.segment_bytes,
             self.config.segment_ms,
@@ -271,8 +288,12 @@ impl PartitionLog {
         ) {
             self.roll(now_ms).map_err(io::Error::from)?;
         }
-        self.active
-            .append(&bytes, &batches, self.config.index_interval_bytes)?;
+        self.active.append(
+            &mut slices,
+            records.len(),
+            &batches,
+            self.config.index_interval_bytes,
+        )?;
         self.producers.commit(staged);
 
         let records_appended: u64 = batches

@@ -701,14 +701,16 @@ impl ActiveSegment {
     /// Appends `bytes` (whole batches, offsets assigned, as described by `headers` with their
     /// positions inside `bytes`) with one write. On a failed write the file is cut back so the
     /// segment stays consistent.
+    /// Appends `len` bytes given as `parts` (one write call for the common case; the slices are consumed).
     pub(crate) fn append(
         &mut self,
-        bytes: &[u8],
+        parts: &mut [io::IoSlice<'_>],
+        len: usize,
         headers: &[(usize, BatchHeader)],
         index_interval: u32,
     ) -> io::Result<()> {
         let start = self.seg.size;
-        if let Err(e) = self.seg.file.write_all(bytes) {
+        if let Err(e) = write_all_vectored(&mut self.seg.file, parts) {
             if let Err(e2) = self.seg.file.set_len(start) {
                 tracing::error!(error = %e2, "could not cut back a failed segment append");
             }
@@ -717,7 +719,7 @@ impl ActiveSegment {
         for (pos, h) in headers {
             self.seg.track(start + *pos as u64, h, index_interval);
         }
-        self.seg.size = start + bytes.len() as u64;
+        self.seg.size = start + len as u64;
         Ok(())
     }
 
@@ -762,4 +764,23 @@ impl SealedSegment {
     pub(crate) fn into_segment(self) -> Segment {
         self.seg
     }
+}
+
+/// `Write::write_all_vectored` (unstable in std): writes every slice, retrying partial writes.
+fn write_all_vectored(file: &mut File, mut parts: &mut [io::IoSlice<'_>]) -> io::Result<()> {
+    io::IoSlice::advance_slices(&mut parts, 0);
+    while !parts.is_empty() {
+        match file.write_vectored(parts) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "segment write returned 0",
+                ))
+            }
+            Ok(n) => io::IoSlice::advance_slices(&mut parts, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
