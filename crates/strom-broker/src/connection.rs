@@ -17,10 +17,8 @@ use crate::broker::Broker;
 use crate::dispatch;
 
 pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let peer_addr = stream.peer_addr().ok();
+    let peer = peer_addr.map(|a| a.to_string()).unwrap_or_default();
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
     let max = usize::try_from(broker.config.socket_request_max_bytes).unwrap_or(100 << 20);
@@ -70,7 +68,7 @@ pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut stop: watc
             let api_key = request.api_key;
             let version = request.version();
             let correlation_id = request.header.correlation_id;
-            let response = match dispatch::handle(&broker, *request).await {
+            let response = match dispatch::handle(&broker, *request, peer_addr).await {
                 Ok(Some(response)) => response,
                 Ok(None) => continue, // acks=0 produce: Kafka sends no response at all
                 Err(e) => {

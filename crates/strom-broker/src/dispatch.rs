@@ -67,8 +67,9 @@ pub(crate) struct NoHandler(ApiKey);
 pub(crate) async fn handle(
     broker: &Arc<Broker>,
     request: Request,
+    peer: Option<std::net::SocketAddr>,
 ) -> Result<Option<ResponseKind>, NoHandler> {
-    let ctx = RequestContext::new(broker, &request);
+    let ctx = RequestContext::new(broker, &request, peer);
     let response = match request.body {
         RequestKind::Produce(r) => {
             return Ok(api::produce::handle(&ctx, r)
@@ -500,7 +501,7 @@ mod tests {
                     api_key: *key,
                     body: request(*key, version, topic_id),
                 };
-                let response = handle(&broker, req)
+                let response = handle(&broker, req, None)
                     .await
                     .unwrap_or_else(|e| panic!("{key:?} v{version}: {e}"));
                 let response =

@@ -4,11 +4,13 @@
 //! JoinGroup/SyncGroup requests wait, the timer task (sessions, rebalance timeouts, initial delay, offset
 //! expiry), creating `__consumer_offsets` on first use, appending the coordinator's records to it as v2
 //! batches, and replaying it at start-up. The wire format of each API lives in `api/<api>.rs`. KIP-848
-//! (ConsumerGroupHeartbeat) groups go through the same state machine via [`Groups::with`]; their membership
-//! is kept in memory only, so after a restart their members rejoin with epoch 0.
+//! (ConsumerGroupHeartbeat) groups go through the same state machine via [`Groups::with`]; the ConsumerGroup*
+//! records the coordinator queues (`GroupCoordinator::take_records`) are appended like any other, so after
+//! a restart members carry on with their member ids, epochs and assignments.
 //!
-//! `__consumer_offsets` is created with `retention.ms=-1` because log compaction is not implemented: the
-//! topic keeps every record, and start-up replays it whole (the last record of a key wins).
+//! `__consumer_offsets` is created as Kafka creates it: `cleanup.policy=compact`, so the cleaner keeps the latest
+//! record of each key (tombstones for `delete.retention.ms`); start-up replays what is left, last record of a
+//! key winning.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -232,7 +234,7 @@ impl Groups {
             replication_factor: self.replication_factor,
             assignments: BTreeMap::new(),
             configs: BTreeMap::from([
-                ("retention.ms".to_string(), "-1".to_string()),
+                ("cleanup.policy".to_string(), "compact".to_string()),
                 (
                     "segment.bytes".to_string(),
                     OFFSETS_SEGMENT_BYTES.to_string(),

@@ -9,8 +9,11 @@
 //! are revoked first (its epoch stays until it acknowledges by no longer reporting them), and a partition is
 //! handed to its new owner only once no other member holds or is revoking it.
 //!
-//! Membership is kept in memory only (no ConsumerGroup* records): after a coordinator restart members get
-//! UNKNOWN_MEMBER_ID and rejoin with epoch 0, which KIP-848 clients do. Regex subscriptions are not served.
+//! Every change comes back as Kafka's ConsumerGroup* records (key types 3..=8, see `record.rs`): after each
+//! heartbeat or expiry the group's records are diffed against what they were before the call, and the changed
+//! ones (tombstones for removed members) queue up for [`GroupCoordinator::take_records`]. Replaying them at
+//! start-up restores members with their epochs and assignments; their sessions restart at load, as in
+//! Kafka. Regex subscriptions are not served.
 //! Reads no clock (`now` comes in) and knows no topics except through the lookup the caller passes.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +24,9 @@ use crate::assignor::{self, Assignment, AssignorMember};
 use crate::coordinator::GroupCoordinator;
 use crate::error::Error;
 use crate::group::{Group, GroupState};
+use crate::record::{
+    ConsumerKey, ConsumerMemberValue, ConsumerValue, CurrentAssignmentValue, Record,
+};
 
 /// A topic as the broker's metadata knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,10 +230,270 @@ fn overlaps(a: &Assignment, b: &Assignment) -> bool {
     total(&intersect(a, b)) > 0
 }
 
+impl MemberState {
+    fn code(self) -> i8 {
+        match self {
+            MemberState::Stable => 0,
+            MemberState::UnrevokedPartitions => 1,
+            MemberState::UnreleasedPartitions => 2,
+        }
+    }
+
+    fn from_code(code: i8) -> MemberState {
+        match code {
+            1 => MemberState::UnrevokedPartitions,
+            2 => MemberState::UnreleasedPartitions,
+            _ => MemberState::Stable,
+        }
+    }
+}
+
+/// The group's state as KIP-848 records, by key. Session and revocation deadlines are not persisted.
+fn snapshot(cg: &ConsumerGroup) -> BTreeMap<ConsumerKey, ConsumerValue> {
+    let mut out = BTreeMap::new();
+    out.insert(
+        ConsumerKey::Metadata,
+        ConsumerValue::Metadata {
+            epoch: cg.group_epoch,
+            assignor: cg.assignor.clone(),
+        },
+    );
+    out.insert(
+        ConsumerKey::PartitionMetadata,
+        ConsumerValue::PartitionMetadata(cg.topics.values().cloned().collect()),
+    );
+    out.insert(
+        ConsumerKey::TargetMetadata,
+        ConsumerValue::TargetMetadata {
+            assignment_epoch: cg.target_epoch,
+        },
+    );
+    for (id, m) in &cg.members {
+        out.insert(
+            ConsumerKey::Member(id.clone()),
+            ConsumerValue::Member(ConsumerMemberValue {
+                instance_id: m.instance_id.clone(),
+                rack_id: m.rack_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                subscribed_topic_names: m.subscribed.clone(),
+                server_assignor: m.server_assignor.clone(),
+            }),
+        );
+        out.insert(
+            ConsumerKey::CurrentAssignment(id.clone()),
+            ConsumerValue::CurrentAssignment(CurrentAssignmentValue {
+                member_epoch: m.epoch,
+                previous_member_epoch: m.previous_epoch,
+                state: m.state.code(),
+                assigned: m.assigned.clone(),
+                pending_revocation: m.pending_revocation.clone(),
+            }),
+        );
+    }
+    for (id, a) in &cg.target {
+        out.insert(
+            ConsumerKey::TargetMember(id.clone()),
+            ConsumerValue::TargetMember(a.clone()),
+        );
+    }
+    out
+}
+
+fn group_snapshot(group: Option<&Group>) -> BTreeMap<ConsumerKey, ConsumerValue> {
+    group
+        .and_then(|g| g.consumer.as_ref())
+        .map(snapshot)
+        .unwrap_or_default()
+}
+
+/// The records that turn `before` into `after`: changed values, and tombstones for keys that went away
+/// (member records before the group-level ones, as Kafka writes them).
+fn diff(
+    group_id: &str,
+    before: &BTreeMap<ConsumerKey, ConsumerValue>,
+    after: &BTreeMap<ConsumerKey, ConsumerValue>,
+) -> Vec<Record> {
+    let mut out: Vec<Record> = before
+        .keys()
+        .filter(|k| !after.contains_key(*k))
+        .rev()
+        .map(|k| Record::Consumer {
+            group_id: group_id.to_string(),
+            key: k.clone(),
+            value: None,
+        })
+        .collect();
+    out.extend(
+        after
+            .iter()
+            .filter(|(k, v)| before.get(*k) != Some(*v))
+            .map(|(k, v)| Record::Consumer {
+                group_id: group_id.to_string(),
+                key: k.clone(),
+                value: Some(v.clone()),
+            }),
+    );
+    out
+}
+
+/// Tombstones for every record of a consumer group (group deletion, or the group turning classic).
+pub(crate) fn tombstones(group_id: &str, cg: &ConsumerGroup) -> Vec<Record> {
+    diff(group_id, &snapshot(cg), &BTreeMap::new())
+}
+
 impl GroupCoordinator {
     /// Handles a ConsumerGroupHeartbeat: join (epoch 0), leave (epoch -1/-2), or keep alive and reconcile.
-    /// `topics` looks a topic up by name in the broker's current metadata.
+    /// `topics` looks a topic up by name in the broker's current metadata. The records of what changed
+    /// queue up for [`take_records`](Self::take_records).
     pub fn consumer_heartbeat(
+        &mut self,
+        req: ConsumerHeartbeat,
+        topics: &dyn Fn(&str) -> Option<TopicMeta>,
+        now: i64,
+    ) -> Result<ConsumerHeartbeatResult, Error> {
+        let group_id = req.group_id.clone();
+        let before = group_snapshot(self.groups.get(&group_id));
+        let result = self.consumer_heartbeat_inner(req, topics, now);
+        let after = group_snapshot(self.groups.get(&group_id));
+        let records = diff(&group_id, &before, &after);
+        self.pending_records.extend(records);
+        result
+    }
+
+    /// Applies one replayed KIP-848 record. Members come back with their epochs and assignments and a fresh
+    /// session (Kafka restarts session timers at load); a tombstone for a group or member that is not there
+    /// changes nothing.
+    pub(crate) fn replay_consumer(
+        &mut self,
+        group_id: &str,
+        key: &ConsumerKey,
+        value: Option<&ConsumerValue>,
+        now: i64,
+    ) {
+        let session = i64::from(self.config.consumer_session_timeout_ms);
+        if value.is_none() && !self.groups.contains_key(group_id) {
+            return;
+        }
+        let group = self
+            .groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group::new(group_id, now));
+        if group.consumer.is_none() {
+            if value.is_none() || !group.members.is_empty() {
+                return;
+            }
+            group.consumer = Some(ConsumerGroup::default());
+            group.protocol_type = Some("consumer".to_string());
+            group.protocol_name = None;
+            group.leader_id = None;
+        }
+        let Some(cg) = group.consumer.as_mut() else {
+            return;
+        };
+        let placeholder = |member_id: &str| ConsumerMember {
+            member_id: member_id.to_string(),
+            instance_id: None,
+            rack_id: None,
+            client_id: String::new(),
+            client_host: String::new(),
+            rebalance_timeout_ms: 0,
+            subscribed: Vec::new(),
+            server_assignor: None,
+            epoch: 0,
+            previous_epoch: -1,
+            state: MemberState::Stable,
+            assigned: Assignment::new(),
+            pending_revocation: Assignment::new(),
+            owned: Assignment::new(),
+            session_deadline: now + session,
+            revocation_deadline: None,
+        };
+        match (key, value) {
+            (ConsumerKey::Metadata, Some(ConsumerValue::Metadata { epoch, assignor })) => {
+                cg.group_epoch = *epoch;
+                cg.assignor = assignor.clone();
+            }
+            (ConsumerKey::Metadata, None) if cg.members.is_empty() => {
+                group.consumer = None;
+                if group.members.is_empty() && group.offsets.is_empty() {
+                    self.groups.remove(group_id);
+                    return;
+                }
+            }
+            (ConsumerKey::PartitionMetadata, Some(ConsumerValue::PartitionMetadata(topics))) => {
+                cg.topics = topics.iter().map(|t| (t.name.clone(), t.clone())).collect();
+            }
+            (ConsumerKey::PartitionMetadata, None) => cg.topics.clear(),
+            (
+                ConsumerKey::TargetMetadata,
+                Some(ConsumerValue::TargetMetadata { assignment_epoch }),
+            ) => {
+                cg.target_epoch = *assignment_epoch;
+            }
+            (ConsumerKey::TargetMetadata, None) => cg.target_epoch = 0,
+            (ConsumerKey::Member(id), Some(ConsumerValue::Member(v))) => {
+                let m = cg
+                    .members
+                    .entry(id.clone())
+                    .or_insert_with(|| placeholder(id));
+                m.instance_id = v.instance_id.clone();
+                m.rack_id = v.rack_id.clone();
+                m.client_id = v.client_id.clone();
+                m.client_host = v.client_host.clone();
+                m.rebalance_timeout_ms = v.rebalance_timeout_ms;
+                m.subscribed = v.subscribed_topic_names.clone();
+                m.server_assignor = v.server_assignor.clone();
+                m.session_deadline = now + session;
+            }
+            (ConsumerKey::Member(id), None) => {
+                cg.members.remove(id);
+            }
+            (ConsumerKey::TargetMember(id), Some(ConsumerValue::TargetMember(a))) => {
+                cg.target.insert(id.clone(), a.clone());
+            }
+            (ConsumerKey::TargetMember(id), None) => {
+                cg.target.remove(id);
+            }
+            (ConsumerKey::CurrentAssignment(id), Some(ConsumerValue::CurrentAssignment(c))) => {
+                let m = cg
+                    .members
+                    .entry(id.clone())
+                    .or_insert_with(|| placeholder(id));
+                m.epoch = c.member_epoch;
+                m.previous_epoch = c.previous_member_epoch;
+                m.state = MemberState::from_code(c.state);
+                m.assigned = c.assigned.clone();
+                m.pending_revocation = c.pending_revocation.clone();
+                // Until it says otherwise, the member still holds what it had and what it must give up.
+                let mut owned = c.assigned.clone();
+                for (t, ps) in &c.pending_revocation {
+                    owned.entry(*t).or_default().extend(ps.iter().copied());
+                }
+                m.owned = owned;
+                m.revocation_deadline = (m.state == MemberState::UnrevokedPartitions)
+                    .then(|| now + i64::from(m.rebalance_timeout_ms).max(1));
+                m.session_deadline = now + session;
+            }
+            (ConsumerKey::CurrentAssignment(id), None) => {
+                if let Some(m) = cg.members.get_mut(id) {
+                    m.epoch = 0;
+                    m.previous_epoch = -1;
+                    m.state = MemberState::Stable;
+                    m.assigned = Assignment::new();
+                    m.pending_revocation = Assignment::new();
+                    m.owned = Assignment::new();
+                    m.revocation_deadline = None;
+                }
+            }
+            // A value that does not match its key (cannot come from `Record::decode`): ignored.
+            _ => {}
+        }
+        update_group_state(group, now);
+    }
+
+    fn consumer_heartbeat_inner(
         &mut self,
         req: ConsumerHeartbeat,
         topics: &dyn Fn(&str) -> Option<TopicMeta>,
@@ -279,6 +545,12 @@ impl GroupCoordinator {
         }
 
         let joining = req.member_epoch == JOIN_EPOCH;
+        // Kafka's isFullRequest: a client that lost track (e.g. after a coordinator change) sends every field
+        // and gets its assignment back whether or not it changed.
+        let full_request = joining
+            || (req.rebalance_timeout_ms != -1
+                && req.subscribed_topic_names.is_some()
+                && req.owned.is_some());
         if !joining && !self.groups.contains_key(&req.group_id) {
             return Err(Error::UnknownMemberId);
         }
@@ -436,7 +708,7 @@ impl GroupCoordinator {
             member_id: member_id.clone(),
             member_epoch: member.epoch,
             heartbeat_interval_ms: interval,
-            assignment: (joining || assignment_changed).then(|| member.assigned.clone()),
+            assignment: (full_request || assignment_changed).then(|| member.assigned.clone()),
         };
         update_group_state(group, now);
         Ok(result)
@@ -445,7 +717,7 @@ impl GroupCoordinator {
     /// Removes consumer-group members whose session expired or who did not give up revoked partitions in
     /// time. Called from [`GroupCoordinator::tick`].
     pub(crate) fn tick_consumer_groups(&mut self, now: i64) {
-        for group in self.groups.values_mut() {
+        for (group_id, group) in self.groups.iter_mut() {
             let Some(cg) = group.consumer.as_mut() else {
                 continue;
             };
@@ -460,9 +732,12 @@ impl GroupCoordinator {
             if expired.is_empty() {
                 continue;
             }
+            let before = snapshot(cg);
             for m in &expired {
                 cg.remove_member(m);
             }
+            let after = snapshot(cg);
+            self.pending_records.extend(diff(group_id, &before, &after));
             update_group_state(group, now);
         }
     }
@@ -512,6 +787,36 @@ impl GroupCoordinator {
                 })
                 .collect(),
         })
+    }
+}
+
+impl GroupCoordinator {
+    /// OffsetFetch v9 (Kafka's `ConsumerGroup.validateOffsetFetch`): a fetch naming a member of a consumer
+    /// group must come from an existing member at its current epoch. Admin fetches (no member id, epoch < 0),
+    /// classic groups and unknown groups are not checked.
+    pub fn validate_offset_fetch(
+        &self,
+        group_id: &str,
+        member_id: Option<&str>,
+        member_epoch: i32,
+    ) -> Result<(), Error> {
+        let Some(cg) = self.groups.get(group_id).and_then(|g| g.consumer.as_ref()) else {
+            return Ok(());
+        };
+        let member_id = member_id.unwrap_or_default();
+        if member_epoch < 0 && member_id.is_empty() {
+            return Ok(());
+        }
+        let Some(member) = cg.members.get(member_id) else {
+            return Err(Error::UnknownMemberId);
+        };
+        if member_epoch != member.epoch {
+            return Err(Error::StaleMemberEpoch {
+                expected: member.epoch,
+                got: member_epoch,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -810,5 +1115,122 @@ mod tests {
             .consumer_heartbeat(hb("a", a3.member_epoch, None), &lookup, 1_200)
             .unwrap();
         assert_eq!(parts(&a4), Some(all));
+    }
+
+    /// Replays records through their byte encoding, as the broker does at start-up.
+    fn restart(records: &[Record], now: i64) -> GroupCoordinator {
+        let mut c = GroupCoordinator::new(GroupConfig::default());
+        for r in records {
+            let back = Record::decode(&r.key(), r.value().as_deref())
+                .unwrap()
+                .unwrap();
+            assert_eq!(&back, r);
+            c.replay(&back, now);
+        }
+        c
+    }
+
+    #[test]
+    fn members_epochs_and_assignments_survive_a_replay() {
+        let mut c = GroupCoordinator::new(GroupConfig::default());
+        let mut log = Vec::new();
+        let a = c
+            .consumer_heartbeat(hb("a", 0, Some(&[])), &lookup, 0)
+            .unwrap();
+        let b = c
+            .consumer_heartbeat(hb("b", 0, Some(&[])), &lookup, 0)
+            .unwrap();
+        let all: Vec<i32> = (0..6).collect();
+        let a2 = c
+            .consumer_heartbeat(hb("a", a.member_epoch, Some(&all)), &lookup, 0)
+            .unwrap();
+        let kept = parts(&a2).unwrap();
+        log.extend(c.take_records());
+        // A heartbeat that changes nothing writes nothing.
+        c.consumer_heartbeat(hb("a", a.member_epoch, None), &lookup, 0)
+            .unwrap();
+        assert!(c.take_records().is_empty());
+
+        // Restart mid-revocation: a still has to give up three partitions.
+        let mut r = restart(&log, 10_000);
+        assert_eq!(
+            r.describe_consumer_group("g").unwrap(),
+            c.describe_consumer_group("g").unwrap()
+        );
+        assert_eq!(r.list_groups(&[])[0].state, GroupState::Stable);
+        let a3 = r
+            .consumer_heartbeat(hb("a", a.member_epoch, Some(&kept)), &lookup, 10_000)
+            .unwrap();
+        assert_eq!(a3.member_epoch, b.member_epoch);
+        let b3 = r
+            .consumer_heartbeat(hb("b", b.member_epoch, Some(&[])), &lookup, 10_000)
+            .unwrap();
+        assert_eq!(parts(&b3).map(|p| p.len()), Some(3));
+        log.extend(r.take_records());
+
+        // Sessions restart at load: both survive until 10 s + the session timeout.
+        let mut r2 = restart(&log, 20_000);
+        assert!(r2.tick(20_000 + 44_000).records.is_empty());
+        assert_eq!(r2.describe_consumer_group("g").unwrap().members.len(), 2);
+        log.extend(r2.tick(20_000 + 45_000).records);
+        assert!(r2.describe_consumer_group("g").unwrap().members.is_empty());
+        let r3 = restart(&log, 70_000);
+        let d = r3.describe_consumer_group("g").unwrap();
+        assert_eq!(d.state, "Empty");
+        assert!(d.group_epoch > b.member_epoch);
+
+        // Deleting the group tombstones everything: nothing comes back.
+        let mut r4 = restart(&log, 80_000);
+        log.extend(r4.delete_group("g").unwrap());
+        let r5 = restart(&log, 90_000);
+        assert!(r5.list_groups(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_leaving_member_is_tombstoned() {
+        let mut c = GroupCoordinator::new(GroupConfig::default());
+        c.consumer_heartbeat(hb("a", 0, Some(&[])), &lookup, 0)
+            .unwrap();
+        c.consumer_heartbeat(hb("b", 0, Some(&[])), &lookup, 0)
+            .unwrap();
+        let mut log = c.take_records();
+        c.consumer_heartbeat(hb("b", -1, None), &lookup, 0).unwrap();
+        let leave = c.take_records();
+        assert!(leave.iter().any(|r| matches!(
+            r,
+            Record::Consumer { key: ConsumerKey::Member(m), value: None, .. } if m == "b"
+        )));
+        log.extend(leave);
+        let r = restart(&log, 1);
+        let members: Vec<String> = r
+            .describe_consumer_group("g")
+            .unwrap()
+            .members
+            .into_iter()
+            .map(|m| m.member_id)
+            .collect();
+        assert_eq!(members, vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn offset_fetch_checks_the_member_epoch() {
+        let mut c = GroupCoordinator::new(GroupConfig::default());
+        let a = c
+            .consumer_heartbeat(hb("a", 0, Some(&[])), &lookup, 0)
+            .unwrap();
+        assert_eq!(c.validate_offset_fetch("g", None, -1), Ok(()));
+        assert_eq!(c.validate_offset_fetch("other", Some("x"), 3), Ok(()));
+        assert_eq!(
+            c.validate_offset_fetch("g", Some("a"), a.member_epoch),
+            Ok(())
+        );
+        assert_eq!(
+            c.validate_offset_fetch("g", Some("zz"), a.member_epoch),
+            Err(Error::UnknownMemberId)
+        );
+        assert!(matches!(
+            c.validate_offset_fetch("g", Some("a"), a.member_epoch + 1),
+            Err(Error::StaleMemberEpoch { .. })
+        ));
     }
 }

@@ -214,6 +214,9 @@ pub struct GroupCoordinator {
     pub(crate) groups: BTreeMap<String, Group>,
     /// Makes generated member ids unique within this coordinator's life; `now` separates lives.
     member_seq: u64,
+    /// KIP-848 records produced by consumer-group changes, handed out by
+    /// [`take_records`](Self::take_records) (and by [`tick`](Self::tick) in its effects).
+    pub(crate) pending_records: Vec<Record>,
 }
 
 impl GroupCoordinator {
@@ -222,7 +225,15 @@ impl GroupCoordinator {
             config,
             groups: BTreeMap::new(),
             member_seq: 0,
+            pending_records: Vec::new(),
         }
+    }
+
+    /// The KIP-848 records (ConsumerGroup* keys) that consumer-group calls such as
+    /// [`consumer_heartbeat`](Self::consumer_heartbeat) produced since the last call; the caller persists
+    /// them. Their changes are already in effect in memory (like classic GroupMetadata records).
+    pub fn take_records(&mut self) -> Vec<Record> {
+        std::mem::take(&mut self.pending_records)
     }
 
     pub fn config(&self) -> &GroupConfig {
@@ -287,6 +298,8 @@ impl GroupCoordinator {
             if !cg.members.is_empty() {
                 return Err(Error::InconsistentGroupProtocol);
             }
+            fx.records
+                .extend(crate::consumer::tombstones(&req.group_id, cg));
             group.consumer = None;
         }
         if !group.supports(&req.protocol_type, &req.protocols) {
@@ -554,6 +567,7 @@ impl GroupCoordinator {
     pub fn tick(&mut self, now: i64) -> Effects {
         let mut fx = Effects::default();
         self.tick_consumer_groups(now);
+        fx.records.append(&mut self.pending_records);
         for group in self.groups.values_mut() {
             let before = group.pending_members.len();
             group.pending_members.retain(|_, deadline| *deadline > now);
@@ -658,7 +672,9 @@ impl GroupCoordinator {
             }
         }
         for group_id in dead {
-            self.groups.remove(&group_id);
+            if let Some(cg) = self.groups.remove(&group_id).and_then(|g| g.consumer) {
+                records.extend(crate::consumer::tombstones(&group_id, &cg));
+            }
             records.push(Record::Group {
                 group_id,
                 value: None,
@@ -907,16 +923,22 @@ impl GroupCoordinator {
         let Some(group) = self.groups.remove(group_id) else {
             return Err(Error::GroupIdNotFound);
         };
-        let mut records: Vec<Record> = group
-            .offsets
-            .keys()
-            .map(|(topic, partition)| Record::Offset {
-                group_id: group_id.to_string(),
-                topic: topic.clone(),
-                partition: *partition,
-                value: None,
-            })
-            .collect();
+        let mut records = group
+            .consumer
+            .as_ref()
+            .map(|cg| crate::consumer::tombstones(group_id, cg))
+            .unwrap_or_default();
+        records.extend(
+            group
+                .offsets
+                .keys()
+                .map(|(topic, partition)| Record::Offset {
+                    group_id: group_id.to_string(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                    value: None,
+                }),
+        );
         records.push(Record::Group {
             group_id: group_id.to_string(),
             value: None,
@@ -960,15 +982,19 @@ impl GroupCoordinator {
                     restore(group, v, now);
                 }
                 None => {
-                    if self
-                        .groups
-                        .get(group_id)
-                        .is_some_and(|g| g.members.is_empty())
-                    {
+                    if self.groups.get(group_id).is_some_and(|g| {
+                        g.members.is_empty()
+                            && g.consumer.as_ref().is_none_or(|cg| cg.members.is_empty())
+                    }) {
                         self.groups.remove(group_id);
                     }
                 }
             },
+            Record::Consumer {
+                group_id,
+                key,
+                value,
+            } => self.replay_consumer(group_id, key, value.as_ref(), now),
         }
     }
 }

@@ -27,7 +27,10 @@ pub use coordinator::{
 };
 pub use error::{Error, RecordError};
 pub use group::GroupState;
-pub use record::{partition_for, GroupValue, MemberValue, OffsetValue, Record};
+pub use record::{
+    partition_for, ConsumerKey, ConsumerMemberValue, ConsumerValue, CurrentAssignmentValue,
+    GroupValue, MemberValue, OffsetValue, Record,
+};
 
 #[cfg(test)]
 mod tests;

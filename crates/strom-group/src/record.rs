@@ -1,11 +1,25 @@
 //! The records the coordinator persists in `__consumer_offsets`, in Kafka's own key/value formats so a
 //! Kafka tool could read the topic: OffsetCommitKey (key version 1) with OffsetCommitValue v3, and
 //! GroupMetadataKey (key version 2) with GroupMetadataValue v3 (classic groups). A record without a value is
-//! a tombstone. Older value versions (0..=3) are read too. Also owns which partition a group lives in
+//! a tombstone. Older value versions (0..=3) are read too.
+//!
+//! KIP-848 consumer groups use Kafka's key types 3..=8 with Kafka's key layouts (`i16` type, group id, and
+//! for per-member records the member id): ConsumerGroupMetadata (3), ConsumerGroupPartitionMetadata (4),
+//! ConsumerGroupMemberMetadata (5), ConsumerGroupTargetAssignmentMetadata (6),
+//! ConsumerGroupTargetAssignmentMember (7), ConsumerGroupCurrentMemberAssignment (8). Their values use
+//! Strom's own non-flexible encoding under value version [`STROM_CONSUMER_VALUE_VERSION`] (big-endian
+//! fields, `i16`-length strings, `i32` counts, topic ids as 16 bytes); a value of another version (one
+//! written by Kafka) is skipped at replay rather than misread. Also owns which partition a group lives in
 //! (`partition_for`, Kafka's `abs(groupId.hashCode) % partitions`). Does not append or read logs.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use std::collections::BTreeSet;
+
+use uuid::Uuid;
+
+use crate::assignor::Assignment;
+use crate::consumer::TopicMeta;
 use crate::error::RecordError;
 
 /// Kafka's OffsetCommitKey version (0 and 1 share a layout).
@@ -14,6 +28,74 @@ const OFFSET_KEY_VERSION: i16 = 1;
 const GROUP_KEY_VERSION: i16 = 2;
 const OFFSET_VALUE_VERSION: i16 = 3;
 const GROUP_VALUE_VERSION: i16 = 3;
+/// The value version of Strom's encoding of the KIP-848 records (key types 3..=8). Kafka's own versions of
+/// these values start at 0 and are flexible; this one is deliberately far from them.
+pub const STROM_CONSUMER_VALUE_VERSION: i16 = 0x5300;
+const CONSUMER_METADATA_KEY: i16 = 3;
+const CONSUMER_PARTITION_METADATA_KEY: i16 = 4;
+const CONSUMER_MEMBER_KEY: i16 = 5;
+const CONSUMER_TARGET_METADATA_KEY: i16 = 6;
+const CONSUMER_TARGET_MEMBER_KEY: i16 = 7;
+const CONSUMER_CURRENT_ASSIGNMENT_KEY: i16 = 8;
+
+/// Which KIP-848 record of a consumer group (the key beyond the group id).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ConsumerKey {
+    /// ConsumerGroupMetadata (3).
+    Metadata,
+    /// ConsumerGroupPartitionMetadata (4).
+    PartitionMetadata,
+    /// ConsumerGroupMemberMetadata (5).
+    Member(String),
+    /// ConsumerGroupTargetAssignmentMetadata (6).
+    TargetMetadata,
+    /// ConsumerGroupTargetAssignmentMember (7).
+    TargetMember(String),
+    /// ConsumerGroupCurrentMemberAssignment (8).
+    CurrentAssignment(String),
+}
+
+/// A KIP-848 member's subscription and client details (ConsumerGroupMemberMetadataValue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerMemberValue {
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub rebalance_timeout_ms: i32,
+    pub subscribed_topic_names: Vec<String>,
+    pub server_assignor: Option<String>,
+}
+
+/// A KIP-848 member's reconciliation state (ConsumerGroupCurrentMemberAssignmentValue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentAssignmentValue {
+    pub member_epoch: i32,
+    pub previous_member_epoch: i32,
+    /// 0 stable, 1 unrevoked partitions, 2 unreleased partitions.
+    pub state: i8,
+    pub assigned: Assignment,
+    pub pending_revocation: Assignment,
+}
+
+/// The value of a KIP-848 record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumerValue {
+    /// The group epoch and the assignor that computed the target.
+    Metadata {
+        epoch: i32,
+        assignor: String,
+    },
+    /// The subscribed topics' metadata as of the last check.
+    PartitionMetadata(Vec<TopicMeta>),
+    Member(ConsumerMemberValue),
+    /// The epoch of the target assignment.
+    TargetMetadata {
+        assignment_epoch: i32,
+    },
+    TargetMember(Assignment),
+    CurrentAssignment(CurrentAssignmentValue),
+}
 
 /// One committed offset (OffsetCommitValue).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,12 +145,20 @@ pub enum Record {
         group_id: String,
         value: Option<GroupValue>,
     },
+    /// A KIP-848 consumer group record (key types 3..=8).
+    Consumer {
+        group_id: String,
+        key: ConsumerKey,
+        value: Option<ConsumerValue>,
+    },
 }
 
 impl Record {
     pub fn group_id(&self) -> &str {
         match self {
-            Record::Offset { group_id, .. } | Record::Group { group_id, .. } => group_id,
+            Record::Offset { group_id, .. }
+            | Record::Group { group_id, .. }
+            | Record::Consumer { group_id, .. } => group_id,
         }
     }
 
@@ -90,6 +180,21 @@ impl Record {
                 buf.put_i16(GROUP_KEY_VERSION);
                 put_str(&mut buf, group_id);
             }
+            Record::Consumer { group_id, key, .. } => {
+                let (version, member) = match key {
+                    ConsumerKey::Metadata => (CONSUMER_METADATA_KEY, None),
+                    ConsumerKey::PartitionMetadata => (CONSUMER_PARTITION_METADATA_KEY, None),
+                    ConsumerKey::Member(m) => (CONSUMER_MEMBER_KEY, Some(m)),
+                    ConsumerKey::TargetMetadata => (CONSUMER_TARGET_METADATA_KEY, None),
+                    ConsumerKey::TargetMember(m) => (CONSUMER_TARGET_MEMBER_KEY, Some(m)),
+                    ConsumerKey::CurrentAssignment(m) => (CONSUMER_CURRENT_ASSIGNMENT_KEY, Some(m)),
+                };
+                buf.put_i16(version);
+                put_str(&mut buf, group_id);
+                if let Some(m) = member {
+                    put_str(&mut buf, m);
+                }
+            }
         }
         buf.freeze()
     }
@@ -98,7 +203,13 @@ impl Record {
     pub fn value(&self) -> Option<Bytes> {
         let mut buf = BytesMut::new();
         match self {
-            Record::Offset { value: None, .. } | Record::Group { value: None, .. } => return None,
+            Record::Offset { value: None, .. }
+            | Record::Group { value: None, .. }
+            | Record::Consumer { value: None, .. } => return None,
+            Record::Consumer { value: Some(v), .. } => {
+                buf.put_i16(STROM_CONSUMER_VALUE_VERSION);
+                encode_consumer_value(&mut buf, v);
+            }
             Record::Offset { value: Some(v), .. } => {
                 buf.put_i16(OFFSET_VALUE_VERSION);
                 buf.put_i64(v.offset);
@@ -129,8 +240,8 @@ impl Record {
         Some(buf.freeze())
     }
 
-    /// Reads a record back. `Ok(None)` for a key this coordinator does not use (e.g. a KIP-848 record
-    /// written by a newer Kafka): replay skips it.
+    /// Reads a record back. `Ok(None)` for a key this coordinator does not use (e.g. a share-group record
+    /// or a KIP-848 value in Kafka's own encoding): replay skips it.
     pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Option<Record>, RecordError> {
         let mut k = key;
         let key_version = get_i16(&mut k)?;
@@ -155,6 +266,31 @@ impl Record {
                     .map(|v| decode_group_value(v, key_version))
                     .transpose()?;
                 Ok(Some(Record::Group { group_id, value }))
+            }
+            CONSUMER_METADATA_KEY..=CONSUMER_CURRENT_ASSIGNMENT_KEY => {
+                let group_id = get_str(&mut k)?;
+                let key = match key_version {
+                    CONSUMER_METADATA_KEY => ConsumerKey::Metadata,
+                    CONSUMER_PARTITION_METADATA_KEY => ConsumerKey::PartitionMetadata,
+                    CONSUMER_MEMBER_KEY => ConsumerKey::Member(get_str(&mut k)?),
+                    CONSUMER_TARGET_METADATA_KEY => ConsumerKey::TargetMetadata,
+                    CONSUMER_TARGET_MEMBER_KEY => ConsumerKey::TargetMember(get_str(&mut k)?),
+                    _ => ConsumerKey::CurrentAssignment(get_str(&mut k)?),
+                };
+                let value = match value {
+                    None => None,
+                    Some(mut v) => {
+                        if get_i16(&mut v)? != STROM_CONSUMER_VALUE_VERSION {
+                            return Ok(None);
+                        }
+                        Some(decode_consumer_value(&mut v, &key)?)
+                    }
+                };
+                Ok(Some(Record::Consumer {
+                    group_id,
+                    key,
+                    value,
+                }))
             }
             v if v > 2 => Ok(None),
             v => Err(RecordError::UnknownKeyVersion(v)),
@@ -226,6 +362,142 @@ fn decode_group_value(mut v: &[u8], key_version: i16) -> Result<GroupValue, Reco
         leader,
         current_state_timestamp,
         members,
+    })
+}
+
+fn put_nullable_len(buf: &mut BytesMut, n: usize) {
+    buf.put_i32(i32::try_from(n).unwrap_or(i32::MAX));
+}
+
+fn put_assignment(buf: &mut BytesMut, a: &Assignment) {
+    put_nullable_len(buf, a.len());
+    for (topic, partitions) in a {
+        buf.put_slice(topic.as_bytes());
+        put_nullable_len(buf, partitions.len());
+        for p in partitions {
+            buf.put_i32(*p);
+        }
+    }
+}
+
+fn encode_consumer_value(buf: &mut BytesMut, v: &ConsumerValue) {
+    match v {
+        ConsumerValue::Metadata { epoch, assignor } => {
+            buf.put_i32(*epoch);
+            put_str(buf, assignor);
+        }
+        ConsumerValue::PartitionMetadata(topics) => {
+            put_nullable_len(buf, topics.len());
+            for t in topics {
+                buf.put_slice(t.id.as_bytes());
+                put_str(buf, &t.name);
+                buf.put_i32(t.partitions);
+            }
+        }
+        ConsumerValue::Member(m) => {
+            put_nullable_str(buf, m.instance_id.as_deref());
+            put_nullable_str(buf, m.rack_id.as_deref());
+            put_str(buf, &m.client_id);
+            put_str(buf, &m.client_host);
+            buf.put_i32(m.rebalance_timeout_ms);
+            put_nullable_len(buf, m.subscribed_topic_names.len());
+            for name in &m.subscribed_topic_names {
+                put_str(buf, name);
+            }
+            put_nullable_str(buf, m.server_assignor.as_deref());
+        }
+        ConsumerValue::TargetMetadata { assignment_epoch } => buf.put_i32(*assignment_epoch),
+        ConsumerValue::TargetMember(a) => put_assignment(buf, a),
+        ConsumerValue::CurrentAssignment(c) => {
+            buf.put_i32(c.member_epoch);
+            buf.put_i32(c.previous_member_epoch);
+            buf.put_i8(c.state);
+            put_assignment(buf, &c.assigned);
+            put_assignment(buf, &c.pending_revocation);
+        }
+    }
+}
+
+/// A count read from a value; never sizes an allocation up front.
+fn get_count(buf: &mut &[u8]) -> Result<usize, RecordError> {
+    let n = get_i32(buf)?;
+    usize::try_from(n).map_err(|_| RecordError::NegativeLength(n))
+}
+
+fn get_uuid(buf: &mut &[u8]) -> Result<Uuid, RecordError> {
+    need(buf, 16)?;
+    let mut id = [0u8; 16];
+    buf.copy_to_slice(&mut id);
+    Ok(Uuid::from_bytes(id))
+}
+
+fn get_assignment(buf: &mut &[u8]) -> Result<Assignment, RecordError> {
+    let mut a = Assignment::new();
+    for _ in 0..get_count(buf)? {
+        let topic = get_uuid(buf)?;
+        let mut partitions = BTreeSet::new();
+        for _ in 0..get_count(buf)? {
+            partitions.insert(get_i32(buf)?);
+        }
+        a.insert(topic, partitions);
+    }
+    Ok(a)
+}
+
+fn decode_consumer_value(buf: &mut &[u8], key: &ConsumerKey) -> Result<ConsumerValue, RecordError> {
+    Ok(match key {
+        ConsumerKey::Metadata => ConsumerValue::Metadata {
+            epoch: get_i32(buf)?,
+            assignor: get_str(buf)?,
+        },
+        ConsumerKey::PartitionMetadata => {
+            let mut topics = Vec::new();
+            for _ in 0..get_count(buf)? {
+                topics.push(TopicMeta {
+                    id: get_uuid(buf)?,
+                    name: get_str(buf)?,
+                    partitions: get_i32(buf)?,
+                });
+            }
+            ConsumerValue::PartitionMetadata(topics)
+        }
+        ConsumerKey::Member(_) => {
+            let instance_id = get_nullable_str(buf)?;
+            let rack_id = get_nullable_str(buf)?;
+            let client_id = get_str(buf)?;
+            let client_host = get_str(buf)?;
+            let rebalance_timeout_ms = get_i32(buf)?;
+            let mut subscribed_topic_names = Vec::new();
+            for _ in 0..get_count(buf)? {
+                subscribed_topic_names.push(get_str(buf)?);
+            }
+            ConsumerValue::Member(ConsumerMemberValue {
+                instance_id,
+                rack_id,
+                client_id,
+                client_host,
+                rebalance_timeout_ms,
+                subscribed_topic_names,
+                server_assignor: get_nullable_str(buf)?,
+            })
+        }
+        ConsumerKey::TargetMetadata => ConsumerValue::TargetMetadata {
+            assignment_epoch: get_i32(buf)?,
+        },
+        ConsumerKey::TargetMember(_) => ConsumerValue::TargetMember(get_assignment(buf)?),
+        ConsumerKey::CurrentAssignment(_) => {
+            let member_epoch = get_i32(buf)?;
+            let previous_member_epoch = get_i32(buf)?;
+            need(buf, 1)?;
+            let state = buf.get_i8();
+            ConsumerValue::CurrentAssignment(CurrentAssignmentValue {
+                member_epoch,
+                previous_member_epoch,
+                state,
+                assigned: get_assignment(buf)?,
+                pending_revocation: get_assignment(buf)?,
+            })
+        }
     })
 }
 

@@ -132,6 +132,10 @@ impl Harness {
                     )
                 }
                 Record::Group { value: None, .. } => "group tombstone".to_string(),
+                Record::Consumer { key, value, .. } => format!(
+                    "consumer {key:?}{}",
+                    if value.is_none() { " tombstone" } else { "" }
+                ),
             };
             writeln!(self.out, "  record {text}").unwrap();
         }

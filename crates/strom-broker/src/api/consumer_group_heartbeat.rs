@@ -50,7 +50,7 @@ pub(crate) async fn handle(
         server_assignor: request.server_assignor.map(|s| s.to_string()),
         owned,
         client_id: client_id.to_string(),
-        client_host: String::new(),
+        client_host: ctx.client_host(),
     };
     let image = &ctx.image;
     let lookup = |name: &str| -> Option<TopicMeta> {
@@ -64,10 +64,12 @@ pub(crate) async fn handle(
         })
     };
     let result = ctx.broker.groups.with(ctx.broker, |c, now| {
-        (
-            c.consumer_heartbeat(req, &lookup, now),
-            strom_group::Effects::default(),
-        )
+        let result = c.consumer_heartbeat(req, &lookup, now);
+        let fx = strom_group::Effects {
+            replies: Vec::new(),
+            records: c.take_records(),
+        };
+        (result, fx)
     });
     match result {
         Err(e) => ConsumerGroupHeartbeatResponse::default()

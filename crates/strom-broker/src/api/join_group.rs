@@ -39,7 +39,7 @@ pub(crate) async fn handle(
         member_id: request_member_id.clone(),
         group_instance_id: request.group_instance_id.map(|s| s.to_string()),
         client_id: client_id.to_string(),
-        client_host: String::new(),
+        client_host: ctx.client_host(),
         session_timeout_ms: request.session_timeout_ms,
         rebalance_timeout_ms,
         protocol_type: request.protocol_type.to_string(),

@@ -30,6 +30,7 @@ pub(crate) mod offset_fetch;
 pub(crate) mod produce;
 pub(crate) mod sync_group;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use strom_metadata::MetadataImage;
@@ -43,15 +44,29 @@ pub(crate) struct RequestContext<'a> {
     pub(crate) broker: &'a Arc<Broker>,
     pub(crate) version: i16,
     pub(crate) image: Arc<MetadataImage>,
+    /// The client's address, when the socket knew it.
+    pub(crate) peer: Option<SocketAddr>,
 }
 
 impl<'a> RequestContext<'a> {
-    pub(crate) fn new(broker: &'a Arc<Broker>, request: &Request) -> Self {
+    pub(crate) fn new(
+        broker: &'a Arc<Broker>,
+        request: &Request,
+        peer: Option<SocketAddr>,
+    ) -> Self {
         Self {
             broker,
             version: request.version(),
             image: broker.image(),
+            peer,
         }
+    }
+
+    /// The member's host as Kafka reports it in DescribeGroups/ConsumerGroupDescribe: `/<ip>`.
+    pub(crate) fn client_host(&self) -> String {
+        self.peer
+            .map(|p| format!("/{}", p.ip()))
+            .unwrap_or_default()
     }
 }
 

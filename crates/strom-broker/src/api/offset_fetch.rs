@@ -1,6 +1,7 @@
 //! OffsetFetch: committed offsets of one group (v1-v7; `topics` null from v2 means all) or of several
 //! groups (v8+). Partitions without a committed offset answer -1. `require_stable` needs no waiting: there
-//! are no transactional commits. v9's member id/epoch belong to KIP-848 groups and are not checked.
+//! are no transactional commits. v9's member id/epoch are checked against KIP-848 groups (UNKNOWN_MEMBER_ID,
+//! STALE_MEMBER_EPOCH as the group's error), as Kafka does.
 
 use std::ops::RangeInclusive;
 
@@ -14,6 +15,7 @@ use strom_protocol::kafka_protocol::messages::{
 };
 
 use super::{str_bytes, RequestContext};
+use crate::error_code;
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 1..=9;
 
@@ -55,6 +57,15 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> O
                         .map(|t| (t.name.to_string(), t.partition_indexes))
                         .collect()
                 });
+                let member_id = g.member_id.as_ref().map(|m| m.to_string());
+                let check = ctx.broker.groups.read(|c| {
+                    c.validate_offset_fetch(&g.group_id, member_id.as_deref(), g.member_epoch)
+                });
+                if let Err(e) = check {
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id)
+                        .with_error_code(error_code::group_error(&e).code());
+                }
                 let fetched = fetch(ctx, &g.group_id, topics);
                 let topics = fetched
                     .into_iter()
