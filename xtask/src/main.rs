@@ -126,7 +126,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "strom-client",
         ],
     ),
-    ("strom-test-support", &[]),
+    ("strom-test-support", &["strom-client"]),
     (
         "strom",
         &[

@@ -259,18 +259,10 @@ impl Groups {
         broker: &Broker,
         req: JoinGroup,
     ) -> Option<Result<JoinResult, Error>> {
-        let rx = {
-            let now = now_ms();
-            let mut inner = self.lock();
-            let token = inner.next_token;
-            inner.next_token += 1;
-            let (tx, rx) = oneshot::channel();
-            inner.waiters.insert(token, Waiter::Join(tx));
-            let fx = inner.coordinator.join_group(token, req, now);
-            self.apply(broker, &mut inner, fx, now);
-            rx
-        };
-        rx.await.ok()
+        self.delayed(broker, Waiter::Join, |c, token, now| {
+            c.join_group(token, req, now)
+        })
+        .await
     }
 
     /// SyncGroup; followers wait for the leader's assignment.
@@ -279,14 +271,28 @@ impl Groups {
         broker: &Broker,
         req: SyncGroup,
     ) -> Option<Result<SyncResult, Error>> {
+        self.delayed(broker, Waiter::Sync, |c, token, now| {
+            c.sync_group(token, req, now)
+        })
+        .await
+    }
+
+    /// Runs an operation whose answer may come later (when a rebalance completes): registers a waiter under a
+    /// fresh token, applies the operation's effects, then awaits the answer outside the lock.
+    async fn delayed<T>(
+        &self,
+        broker: &Broker,
+        waiter: impl FnOnce(oneshot::Sender<T>) -> Waiter,
+        op: impl FnOnce(&mut GroupCoordinator, Token, i64) -> Effects,
+    ) -> Option<T> {
         let rx = {
             let now = now_ms();
             let mut inner = self.lock();
             let token = inner.next_token;
             inner.next_token += 1;
             let (tx, rx) = oneshot::channel();
-            inner.waiters.insert(token, Waiter::Sync(tx));
-            let fx = inner.coordinator.sync_group(token, req, now);
+            inner.waiters.insert(token, waiter(tx));
+            let fx = op(&mut inner.coordinator, token, now);
             self.apply(broker, &mut inner, fx, now);
             rx
         };

@@ -41,9 +41,10 @@ impl Partition {
     }
 }
 
-/// All hosted partitions.
+/// All hosted partitions, keyed topic → partition so a lookup on the produce/fetch path borrows the
+/// request's topic name instead of allocating a key.
 pub(crate) struct ReplicaManager {
-    partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
+    partitions: RwLock<HashMap<String, HashMap<i32, Arc<Partition>>>>,
     /// Bumped after every append; fetches waiting for min_bytes watch it.
     data_arrived: watch::Sender<u64>,
 }
@@ -59,25 +60,29 @@ impl ReplicaManager {
 
     pub(crate) fn get(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
         let map = self.partitions.read().unwrap_or_else(|e| e.into_inner());
-        map.get(&(topic.to_string(), index)).cloned()
+        map.get(topic)?.get(&index).cloned()
     }
 
     pub(crate) fn insert(&self, partition: Partition) {
         let mut map = self.partitions.write().unwrap_or_else(|e| e.into_inner());
-        map.insert(
-            (partition.topic.clone(), partition.index),
-            Arc::new(partition),
-        );
+        map.entry(partition.topic.clone())
+            .or_default()
+            .insert(partition.index, Arc::new(partition));
     }
 
     pub(crate) fn remove(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
         let mut map = self.partitions.write().unwrap_or_else(|e| e.into_inner());
-        map.remove(&(topic.to_string(), index))
+        let partitions = map.get_mut(topic)?;
+        let removed = partitions.remove(&index);
+        if partitions.is_empty() {
+            map.remove(topic);
+        }
+        removed
     }
 
     pub(crate) fn all(&self) -> Vec<Arc<Partition>> {
         let map = self.partitions.read().unwrap_or_else(|e| e.into_inner());
-        map.values().cloned().collect()
+        map.values().flat_map(|p| p.values().cloned()).collect()
     }
 
     /// Wakes parked fetches; call after an append.

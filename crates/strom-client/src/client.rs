@@ -1162,7 +1162,7 @@ mod tests {
     };
     use kafka_protocol::protocol::{Decodable, Encodable};
 
-    fn versions(key: ApiKey) -> std::ops::RangeInclusive<i16> {
+    pub(super) fn versions(key: ApiKey) -> std::ops::RangeInclusive<i16> {
         CLIENT_VERSIONS
             .iter()
             .find(|(k, _)| *k == key)
@@ -1171,7 +1171,7 @@ mod tests {
     }
 
     /// Encodes at `version`, decodes back, and returns the decoded request.
-    fn round_trip<R: Encodable + Decodable>(req: &R, version: i16) -> R {
+    pub(super) fn round_trip<R: Encodable + Decodable>(req: &R, version: i16) -> R {
         let mut buf = BytesMut::new();
         req.encode(&mut buf, version)
             .unwrap_or_else(|e| panic!("encode v{version}: {e:#}"));

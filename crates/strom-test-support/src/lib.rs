@@ -8,12 +8,12 @@
 pub mod broker;
 pub mod history;
 pub mod kafka;
-pub mod murmur2;
 pub mod wire;
 
 pub use broker::TestBroker;
 pub use history::AckHistory;
-pub use murmur2::{murmur2, partition_for_key};
+/// Kafka's keyed partitioner (murmur2), checked against Kafka's own test vectors in strom-client.
+pub use strom_client::{murmur2, partition_for_key};
 
 use std::time::{Duration, Instant};
 

@@ -49,12 +49,13 @@ fn read_all(ctx: &RequestContext<'_>, request: &FetchRequest) -> (FetchResponse,
     let mut has_error = false;
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
-        let name = if ctx.version >= 13 {
+        // Borrowed, not copied: this runs for every topic of every produce/fetch.
+        let name: Option<&str> = if ctx.version >= 13 {
             ctx.image
                 .topic_by_id(topic.topic_id)
-                .map(|t| t.name.clone())
+                .map(|t| t.name.as_str())
         } else {
-            Some(topic.topic.0.to_string())
+            Some(topic.topic.0.as_str())
         };
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
@@ -66,7 +67,7 @@ fn read_all(ctx: &RequestContext<'_>, request: &FetchRequest) -> (FetchResponse,
             } else {
                 data.aborted_transactions = None;
             }
-            let code = match name.as_deref() {
+            let code = match name {
                 None => Some(Code::UnknownTopicId),
                 Some(name) => match ctx.broker.replicas.get(name, p.partition) {
                     None => Some(Code::UnknownTopicOrPartition),

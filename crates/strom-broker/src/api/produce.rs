@@ -32,12 +32,13 @@ pub(crate) async fn handle(
     let mut appended = false;
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
-        let name = if ctx.version >= 13 {
+        // Borrowed, not copied: this runs for every topic of every produce/fetch.
+        let name: Option<&str> = if ctx.version >= 13 {
             ctx.image
                 .topic_by_id(topic.topic_id)
-                .map(|t| t.name.clone())
+                .map(|t| t.name.as_str())
         } else {
-            Some(topic.name.0.to_string())
+            Some(topic.name.0.as_str())
         };
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
@@ -49,7 +50,7 @@ pub(crate) async fn handle(
                 partitions.push(fail(code));
                 continue;
             }
-            let Some(name) = name.as_deref() else {
+            let Some(name) = name else {
                 partitions.push(fail(Code::UnknownTopicId));
                 continue;
             };

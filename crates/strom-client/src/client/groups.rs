@@ -577,25 +577,11 @@ pub(crate) fn delete_groups_request(group_id: &str) -> DeleteGroupsRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::versions::CLIENT_VERSIONS;
     use bytes::BytesMut;
     use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
     use kafka_protocol::protocol::Encodable;
 
-    fn versions(key: ApiKey) -> std::ops::RangeInclusive<i16> {
-        CLIENT_VERSIONS
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, r)| r.clone())
-            .unwrap()
-    }
-
-    fn round_trip<R: Encodable + Decodable>(req: &R, version: i16) -> R {
-        let mut buf = BytesMut::new();
-        req.encode(&mut buf, version)
-            .unwrap_or_else(|e| panic!("encode v{version}: {e:#}"));
-        R::decode(&mut buf.freeze(), version).unwrap_or_else(|e| panic!("decode v{version}: {e:#}"))
-    }
+    use crate::client::tests::{round_trip, versions};
 
     #[test]
     fn every_group_request_encodes_at_every_client_version() {
