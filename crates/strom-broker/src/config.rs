@@ -178,6 +178,36 @@ broker_config! {
     group_consumer_heartbeat_interval_ms: i32 = "group.consumer.heartbeat.interval.ms", Int, "5000";
     /// KIP-848 consumer groups: server-side assignors (`uniform`, `range`); the first is the default.
     group_consumer_assignors: String = "group.consumer.assignors", List, "uniform,range";
+    /// Roles of this node: `broker,controller` (combined, the default) or `broker`.
+    process_roles: String = "process.roles", List, "broker,controller";
+    /// Metadata quorum voters, `id@host:port` of each CONTROLLER listener; empty runs a single-node quorum.
+    controller_quorum_voters: String = "controller.quorum.voters", List, "";
+    /// Listener names used by the metadata quorum.
+    controller_listener_names: String = "controller.listener.names", List, "CONTROLLER";
+    /// Rack of this broker; replicas of a partition are spread across racks when set.
+    broker_rack: String = "broker.rack", String, "";
+    /// How often a broker heartbeats the active controller.
+    broker_heartbeat_interval_ms: i32 = "broker.heartbeat.interval.ms", Int, "2000";
+    /// A broker without a heartbeat for this long is fenced and loses its leaderships.
+    broker_session_timeout_ms: i32 = "broker.session.timeout.ms", Int, "9000";
+    /// A follower that has not caught up for this long leaves the ISR.
+    replica_lag_time_max_ms: i64 = "replica.lag.time.max.ms", Long, "30000";
+    /// Longest a follower's fetch waits at the leader for new data.
+    replica_fetch_wait_max_ms: i32 = "replica.fetch.wait.max.ms", Int, "500";
+    /// Bytes a follower asks for per partition in one fetch.
+    replica_fetch_max_bytes: i32 = "replica.fetch.max.bytes", Int, "1048576";
+    /// Bytes a follower asks for in one fetch in total.
+    replica_fetch_response_max_bytes: i32 = "replica.fetch.response.max.bytes", Int, "10485760";
+    /// Back-off after a failed follower fetch.
+    replica_fetch_backoff_ms: i32 = "replica.fetch.backoff.ms", Int, "1000";
+    /// Elect an out-of-sync replica when no ISR member is alive (topic synonym unclean.leader.election.enable); can lose data.
+    unclean_leader_election_enable: bool = "unclean.leader.election.enable", Boolean, "false";
+    /// Move leadership away before stopping.
+    controlled_shutdown_enable: bool = "controlled.shutdown.enable", Boolean, "true";
+    /// Move leadership back to preferred replicas periodically.
+    auto_leader_rebalance_enable: bool = "auto.leader.rebalance.enable", Boolean, "true";
+    /// How often the controller checks for leaders away from their preferred replica.
+    leader_imbalance_check_interval_seconds: i64 = "leader.imbalance.check.interval.seconds", Long, "300";
 }
 
 /// Parses a setting's string form into its field type.
@@ -247,6 +277,66 @@ impl BrokerConfig {
     /// The advertised listeners, parsed; a listener with host 0.0.0.0 is advertised as localhost.
     pub fn parsed_advertised_listeners(&self) -> Result<Vec<Listener>, ConfigError> {
         parse_listeners("advertised.listeners", &self.advertised_listeners)
+    }
+
+    /// The first listener that is not a controller listener: where clients connect.
+    pub fn broker_listener(&self) -> Result<Option<Listener>, ConfigError> {
+        let controller = self.controller_listener_name_list();
+        Ok(self
+            .parsed_listeners()?
+            .into_iter()
+            .find(|l| !controller.iter().any(|c| c == &l.name)))
+    }
+
+    /// The first controller listener (`controller.listener.names`), where the metadata quorum listens.
+    pub fn controller_listener(&self) -> Result<Option<Listener>, ConfigError> {
+        let controller = self.controller_listener_name_list();
+        Ok(self
+            .parsed_listeners()?
+            .into_iter()
+            .find(|l| controller.iter().any(|c| c == &l.name)))
+    }
+
+    fn controller_listener_name_list(&self) -> Vec<String> {
+        self.controller_listener_names
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    /// `controller.quorum.voters` parsed into node id → `host:port`; empty for a single-node quorum.
+    pub fn parsed_voters(&self) -> Result<std::collections::BTreeMap<u64, String>, ConfigError> {
+        let invalid = |reason: &str| ConfigError::InvalidValue {
+            key: "controller.quorum.voters".to_string(),
+            value: self.controller_quorum_voters.clone(),
+            reason: reason.to_string(),
+        };
+        let mut voters = std::collections::BTreeMap::new();
+        for item in self
+            .controller_quorum_voters
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let (id, addr) = item
+                .split_once('@')
+                .ok_or_else(|| invalid("expected id@host:port"))?;
+            let id: u64 = id
+                .trim()
+                .parse()
+                .map_err(|_| invalid("node id is not a number"))?;
+            if addr
+                .rsplit_once(':')
+                .is_none_or(|(_, p)| p.parse::<u16>().is_err())
+            {
+                return Err(invalid("expected id@host:port"));
+            }
+            if voters.insert(id, addr.trim().to_string()).is_some() {
+                return Err(invalid("a node id is listed twice"));
+            }
+        }
+        Ok(voters)
     }
 
     /// The data directories.
@@ -330,6 +420,17 @@ mod tests {
             }
         );
         assert_eq!(l[1].host, "0.0.0.0");
+        assert_eq!(c.broker_listener().unwrap().unwrap().port, 19092);
+        assert_eq!(c.controller_listener().unwrap().unwrap().port, 19093);
+        c.set(
+            "controller.quorum.voters",
+            "1@127.0.0.1:19093, 2@127.0.0.1:19094",
+        )
+        .unwrap();
+        let voters = c.parsed_voters().unwrap();
+        assert_eq!(voters.get(&2).map(String::as_str), Some("127.0.0.1:19094"));
+        c.set("controller.quorum.voters", "1@x").unwrap();
+        assert!(c.parsed_voters().is_err());
         c.set("listeners", "127.0.0.1").unwrap();
         assert!(c.parsed_listeners().is_err());
     }

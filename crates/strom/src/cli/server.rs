@@ -169,10 +169,8 @@ pub(crate) async fn run(args: Box<Args>) -> anyhow::Result<()> {
         .init();
     let config = load_config(&args)?;
     let listener = config
-        .parsed_listeners()?
-        .into_iter()
-        .next()
-        .context("no listener configured")?;
+        .broker_listener()?
+        .context("no client listener configured (every listener is a controller listener)")?;
     let socket = tokio::net::TcpListener::bind((listener.host.as_str(), listener.port))
         .await
         .with_context(|| format!("binding {}:{}", listener.host, listener.port))?;
