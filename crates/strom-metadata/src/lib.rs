@@ -16,6 +16,8 @@ mod controller;
 mod error;
 mod frame;
 mod image;
+#[allow(dead_code)]
+mod liveness;
 mod log;
 mod log_store;
 mod node;
