@@ -16,6 +16,8 @@ pub(crate) fn append_error(e: &AppendError) -> Code {
         AppendError::InvalidTimestamp => Code::InvalidTimestamp,
         AppendError::OutOfOrderSequence { .. } => Code::OutOfOrderSequenceNumber,
         AppendError::InvalidProducerEpoch { .. } => Code::InvalidProducerEpoch,
+        // Only the follower path appends at fixed offsets; Kafka has no code for it either.
+        AppendError::OffsetMismatch { .. } => Code::UnknownServerError,
         AppendError::Io(io) => {
             error!("append failed: {io}");
             Code::KafkaStorageError
@@ -39,6 +41,7 @@ pub(crate) fn storage_error(e: &StorageError) -> Code {
             error!("storage operation failed: {io}");
             Code::KafkaStorageError
         }
+        StorageError::TruncateBelowLogStart { .. } => Code::OffsetOutOfRange,
         StorageError::Corrupt(what) => {
             error!("storage corrupt: {what}");
             Code::KafkaStorageError

@@ -1,6 +1,6 @@
 //! Kafka record batch v2 (magic 2): a zero-copy view of the 61-byte header, CRC32C checking,
-//! splitting a buffer into batches, validating a producer's batch, and the few in-place rewrites the
-//! log makes (base offset, LogAppendTime).
+//! splitting a buffer into batches, validating a producer's or a leader's batch, and the few in-place
+//! rewrites the log makes (base offset, partition leader epoch, LogAppendTime).
 //!
 //! Deliberately does not decode records into objects or decompress anything: the log stores batches
 //! byte-for-byte. Uncompressed records sections are walked only to validate their framing and to
@@ -18,6 +18,8 @@ use crate::error::AppendError;
 pub const HEADER_LEN: usize = 61;
 /// Bytes before `partitionLeaderEpoch` that `batchLength` does not count (baseOffset + batchLength).
 pub(crate) const LOG_OVERHEAD: usize = 12;
+/// `partitionLeaderEpoch` sits between `batchLength` and `magic`, outside the CRC.
+pub(crate) const LEADER_EPOCH_OFFSET: usize = 12;
 const MAGIC_OFFSET: usize = 16;
 const CRC_OFFSET: usize = 17;
 const ATTRIBUTES_OFFSET: usize = 21;
@@ -206,16 +208,35 @@ pub(crate) fn validate(
             max: max_message_bytes,
         });
     }
+    validate_contents(header, batch, true)
+}
+
+/// Validation of one whole batch copied from a leader's log: as [`validate`] but with no size
+/// limit, and since compacted batches may hold fewer records than their offset span, only
+/// `lastOffsetDelta >= recordsCount - 1` is required.
+pub(crate) fn validate_replicated(header: &BatchHeader, batch: &[u8]) -> Result<(), AppendError> {
+    validate_contents(header, batch, false)
+}
+
+/// CRC, record count against `lastOffsetDelta` (equal with `exact`), known codec, and the framing
+/// of every record of an uncompressed batch.
+fn validate_contents(header: &BatchHeader, batch: &[u8], exact: bool) -> Result<(), AppendError> {
     if !verify_crc(batch) {
         return Err(corrupt("CRC32C mismatch"));
     }
-    if header.records_count < 1 {
+    let min_count = if exact { 1 } else { 0 };
+    if header.records_count < min_count {
         return Err(corrupt(format!(
-            "records count {} must be at least 1",
+            "records count {} must be at least {min_count}",
             header.records_count
         )));
     }
-    if header.last_offset_delta != header.records_count - 1 {
+    let consistent = if exact {
+        header.last_offset_delta == header.records_count - 1
+    } else {
+        header.last_offset_delta >= 0 && header.last_offset_delta >= header.records_count - 1
+    };
+    if !consistent {
         return Err(corrupt(format!(
             "lastOffsetDelta {} does not match records count {}",
             header.last_offset_delta, header.records_count
@@ -246,6 +267,12 @@ pub(crate) fn validate(
 /// Writes `base_offset` into the batch header (bytes 0..8, not covered by the CRC).
 pub(crate) fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     batch[0..8].copy_from_slice(&base_offset.to_be_bytes());
+}
+
+/// Writes `partitionLeaderEpoch` into the batch header (bytes 12..16, not covered by the CRC).
+pub(crate) fn set_partition_leader_epoch(batch: &mut [u8], leader_epoch: i32) {
+    batch[LEADER_EPOCH_OFFSET..LEADER_EPOCH_OFFSET + 4]
+        .copy_from_slice(&leader_epoch.to_be_bytes());
 }
 
 /// Recomputes the CRC32C of one whole batch after an edit of its CRC-covered bytes.

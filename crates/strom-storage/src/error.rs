@@ -5,8 +5,9 @@
 
 use thiserror::Error;
 
-/// Why [`crate::PartitionLog::append`] refused a produce. Nothing was written when this is returned
-/// (except for `Io`, which may follow a partial write that recovery will clean up).
+/// Why [`crate::PartitionLog::append`], [`crate::PartitionLog::append_as_leader`] or
+/// [`crate::PartitionLog::append_replicated`] refused batches. Nothing was written when this is
+/// returned (except for `Io`, which may follow a partial write that recovery will clean up).
 #[derive(Debug, Error)]
 pub enum AppendError {
     /// Bad CRC, bad or truncated length, records count / `lastOffsetDelta` inconsistent, or an
@@ -36,6 +37,13 @@ pub enum AppendError {
         current: i16,
         got: i16,
     },
+    /// Replication only: the leader's batches do not continue this log. `expected` is the offset
+    /// the offending batch had to start at (the log end offset for the first batch, the previous
+    /// batch's last offset + 1 for later ones; compacted logs accept a forward gap), `actual` is
+    /// its base offset. The follower must truncate (or re-fetch) before appending. No Kafka error
+    /// code of its own (Kafka `UnexpectedAppendOffsetException`).
+    #[error("replicated batch starts at offset {actual}, expected {expected}")]
+    OffsetMismatch { expected: i64, actual: i64 },
     #[error("i/o error appending to the log: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -63,6 +71,10 @@ pub enum StorageError {
     /// log-start-offset checkpoint.
     #[error("corrupt storage state: {0}")]
     Corrupt(String),
+    /// [`crate::PartitionLog::truncate_to`] below the log start offset; the caller wants
+    /// [`crate::PartitionLog::truncate_fully_and_start_at`] instead.
+    #[error("cannot truncate to offset {offset}: below log start offset {log_start}")]
+    TruncateBelowLogStart { offset: i64, log_start: i64 },
 }
 
 impl From<StorageError> for std::io::Error {
@@ -70,6 +82,9 @@ impl From<StorageError> for std::io::Error {
         match e {
             StorageError::Io(io) => io,
             StorageError::Corrupt(msg) => std::io::Error::new(std::io::ErrorKind::InvalidData, msg),
+            e @ StorageError::TruncateBelowLogStart { .. } => {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
+            }
         }
     }
 }

@@ -2,20 +2,24 @@
 //!
 //! Owns segment files (`<base offset>.log` holding Kafka v2 record batches byte-for-byte), their
 //! sparse offset and time indexes, crash recovery, retention, log compaction (`cleaner.rs`),
-//! DeleteRecords, idempotent-producer state and the per-data-dir [`LogManager`]. It knows nothing
-//! of the network or of Kafka requests: callers hand it directories, byte batches, offsets and
-//! timestamps (`now_ms` is always passed in; the crate reads no clock except file mtimes as a
-//! retention fallback). Record batches are decoded (kafka-protocol's codecs) only to validate
-//! keys of compacted logs and to rewrite batches when cleaning.
+//! DeleteRecords, idempotent-producer state, the storage half of replication (leader epoch
+//! stamping, byte-for-byte follower appends, the leader epoch cache in `epoch.rs`, truncation)
+//! and the per-data-dir [`LogManager`]. It knows nothing of the network or of Kafka requests:
+//! callers hand it directories, byte batches, offsets and timestamps (`now_ms` is always passed
+//! in; the crate reads no clock except file mtimes as a retention fallback). Record batches are
+//! decoded (kafka-protocol's codecs) only to validate keys of compacted logs and to rewrite
+//! batches when cleaning.
 //!
-//! Not here: replication, high watermarks (the caller passes `max_offset` to reads), transactions
-//! (transactional batches are stored but no last-stable-offset is tracked), and the mapping of
-//! errors to Kafka error codes (strom-broker's `error_code.rs`).
+//! Not here: the replication protocol, ISR and high watermarks (the caller passes `max_offset` to
+//! reads and decides where a follower truncates), transactions (transactional batches are stored
+//! but no last-stable-offset is tracked), and the mapping of errors to Kafka error codes
+//! (strom-broker's `error_code.rs`).
 
 pub mod batch;
 mod checkpoint;
 mod cleaner;
 mod config;
+mod epoch;
 mod error;
 mod index;
 mod log;

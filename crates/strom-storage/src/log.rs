@@ -1,11 +1,15 @@
 //! PartitionLog: the log of one partition, a directory of segments (all sealed but the last, the
-//! active one) plus checkpoints (`recovery-point`, `log-start-offset`) and producer snapshots.
+//! active one) plus checkpoints (`recovery-point`, `log-start-offset`, `leader-epoch-checkpoint`)
+//! and producer snapshots.
 //!
 //! Owns offset assignment, producer validation, segment rolling, reads across segments, ListOffsets
 //! lookups, DeleteRecords, retention, compaction (choosing and swapping in the segments the
-//! cleaner rewrites; the rewriting itself is `cleaner.rs`), the flush policy and recovery at open. Does not own the high
-//! watermark, replication or leader epochs (callers pass `max_offset` to reads), nor locking: it
-//! is `&mut self` for changes and `&self` for reads, and the broker wraps it as it sees fit.
+//! cleaner rewrites; the rewriting itself is `cleaner.rs`), the flush policy and recovery at open.
+//! For replication it owns the storage half: stamping leader epochs on leader appends, appending
+//! a leader's batches byte-for-byte on a follower, the leader epoch cache (`epoch.rs`) and
+//! truncation. It does not own the replication protocol, ISR or the high watermark (callers pass
+//! `max_offset` to reads and decide where to truncate), nor locking: it is `&mut self` for changes
+//! and `&self` for reads, and the broker wraps it as it sees fit.
 
 use std::collections::VecDeque;
 use std::fs;
@@ -18,6 +22,7 @@ use crate::batch::{self, BatchHeader};
 use crate::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE, TMP_SUFFIX};
 use crate::cleaner::{self, CompactionStats};
 use crate::config::{LogConfig, TimestampType};
+use crate::epoch::LeaderEpochCache;
 use crate::error::{AppendError, ReadError, StorageError};
 use crate::producer_state::{Check, ProducerStateManager};
 use crate::segment::{
@@ -67,6 +72,8 @@ pub struct PartitionLog {
     /// Everything below this offset is known to be fsynced.
     recovery_point: i64,
     producers: ProducerStateManager,
+    /// Mirrors `leader-epoch-checkpoint`, which is rewritten whenever this changes.
+    epochs: LeaderEpochCache,
     unflushed_records: u64,
     last_flush_ms: i64,
     /// Latest `now_ms` seen, for operations that take no clock (DeleteRecords rolling).
@@ -78,7 +85,10 @@ impl PartitionLog {
     /// the segment holding the recovery point onwards is CRC-checked and the log is cut at the
     /// first torn or corrupt batch (later segments are deleted); recovered segments are fsynced.
     /// Indexes are rebuilt where missing or inconsistent. Producer state comes from the newest
-    /// snapshot plus a scan of the batch headers after it.
+    /// snapshot plus a scan of the batch headers after it. The leader epoch cache comes from
+    /// `leader-epoch-checkpoint` without the entries at or beyond the recovered log end (plus,
+    /// after a crash, the epochs of the recovered batches); when that file is missing or
+    /// unreadable it is rebuilt from the batch headers of the whole log.
     pub fn open(
         dir: PathBuf,
         config: LogConfig,
@@ -159,11 +169,13 @@ impl PartitionLog {
             log_start_offset,
             recovery_point: log_end,
             producers: ProducerStateManager::default(),
+            epochs: LeaderEpochCache::default(),
             unflushed_records: 0,
             last_flush_ms: now_ms,
             last_now_ms: now_ms,
         };
         log.load_producer_state()?;
+        log.load_epoch_cache(recover_from.map(|i| bases.get(i).copied().unwrap_or(i64::MAX)))?;
         ProducerStateManager::prune_snapshots(&log.dir, first_base)?;
         if recover_from.is_some() {
             // Recovered segments were fsynced above.
@@ -184,6 +196,62 @@ impl PartitionLog {
             }
         }
         self.producers = producers;
+        Ok(())
+    }
+
+    /// Loads the leader epoch cache at open. `recovered_from` is the base offset of the first
+    /// segment recovery CRC-checked (None after a clean shutdown): the epochs of those batches are
+    /// assigned again, as Kafka's `LogSegment.recover` does, in case the file lags the data.
+    fn load_epoch_cache(&mut self, recovered_from: Option<i64>) -> Result<(), StorageError> {
+        let (mut cache, mut changed, scan_from) = match LeaderEpochCache::read(&self.dir) {
+            Ok(Some(cache)) => (cache, false, recovered_from),
+            Ok(None) => {
+                // Nothing to rebuild in an empty log; a log written before epochs were tracked is
+                // scanned once and the result persisted, so later opens need no scan.
+                let empty = self.segments().all(|s| s.size() == 0);
+                (LeaderEpochCache::default(), !empty, Some(i64::MIN))
+            }
+            Err(StorageError::Corrupt(reason)) => {
+                tracing::warn!(dir = %self.dir.display(), %reason, "unreadable leader epoch checkpoint; rebuilding it from the log");
+                (LeaderEpochCache::default(), true, Some(i64::MIN))
+            }
+            Err(e) => return Err(e),
+        };
+        changed |= cache.truncate_from_end(self.log_end_offset());
+        if let Some(from) = scan_from {
+            for seg in self.segments().filter(|s| s.base_offset() >= from) {
+                seg.headers_from(seg.base_offset(), &mut |h| {
+                    changed |= cache.assign(h.partition_leader_epoch, h.base_offset);
+                })?;
+            }
+        }
+        changed |= cache.truncate_from_start(self.log_start_offset);
+        self.epochs = cache;
+        if changed {
+            self.epochs.write(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Persists the epoch cache after a change.
+    fn save_epochs(&self) -> Result<(), StorageError> {
+        Ok(self.epochs.write(&self.dir)?)
+    }
+
+    /// Puts back the epoch cache of before a failed append (best effort: the append already
+    /// failed with an I/O error, and reopening drops entries beyond the log end anyway).
+    fn restore_epochs(&mut self, previous: LeaderEpochCache) {
+        self.epochs = previous;
+        if let Err(e) = self.save_epochs() {
+            tracing::error!(dir = %self.dir.display(), error = %e, "could not restore the leader epoch checkpoint");
+        }
+    }
+
+    /// Applies a log start offset move to the epoch cache (Kafka `truncateFromStart`).
+    fn epochs_after_log_start_move(&mut self) -> Result<(), StorageError> {
+        if self.epochs.truncate_from_start(self.log_start_offset) {
+            self.save_epochs()?;
+        }
         Ok(())
     }
 
@@ -209,7 +277,38 @@ impl PartitionLog {
     /// stamp `max_timestamp` (and recompute the CRC), the bytes are otherwise stored as sent. A
     /// duplicate idempotent batch appends nothing and reports the original offsets. Applies the
     /// flush policy afterwards.
+    ///
+    /// Each batch keeps the `partitionLeaderEpoch` it arrived with and the leader epoch cache is
+    /// not touched: this is the path of a log that is not replicated. A replica leader uses
+    /// [`PartitionLog::append_as_leader`].
     pub fn append(&mut self, records: &[u8], now_ms: i64) -> Result<AppendInfo, AppendError> {
+        self.append_validated(records, now_ms, None)
+    }
+
+    /// [`PartitionLog::append`] on the leader of a replicated partition: additionally stamps
+    /// `partitionLeaderEpoch` (outside the CRC, so CreateTime batches are still written without
+    /// a copy) of every batch with `leader_epoch`, and when `leader_epoch` is newer than the
+    /// cache's latest epoch records that it starts at the first appended offset (persisted in
+    /// `leader-epoch-checkpoint` before the data is written). A duplicate idempotent batch
+    /// changes nothing. Checking that `leader_epoch` is the partition's current epoch is the
+    /// caller's job; an older or negative epoch is stamped but not recorded.
+    pub fn append_as_leader(
+        &mut self,
+        records: &[u8],
+        now_ms: i64,
+        leader_epoch: i32,
+    ) -> Result<AppendInfo, AppendError> {
+        self.append_validated(records, now_ms, Some(leader_epoch))
+    }
+
+    /// The producer append path; `leader_epoch` is Some on a replica leader (see
+    /// [`PartitionLog::append_as_leader`]).
+    fn append_validated(
+        &mut self,
+        records: &[u8],
+        now_ms: i64,
+        leader_epoch: Option<i32>,
+    ) -> Result<AppendInfo, AppendError> {
         self.last_now_ms = now_ms;
         if records.is_empty() {
             return Err(AppendError::CorruptMessage("empty record set".to_string()));
@@ -232,6 +331,9 @@ impl PartitionLog {
         let mut pending = self.producers.begin_append();
         for (_, h) in batches.iter_mut() {
             h.base_offset = next;
+            if let Some(epoch) = leader_epoch {
+                h.partition_leader_epoch = epoch;
+            }
             if log_append_time {
                 h.max_timestamp = now_ms;
                 h.attributes |= 1 << 3;
@@ -254,17 +356,22 @@ impl PartitionLog {
         }
         let staged = pending.into_staged();
 
-        // CreateTime batches are written as sent except for their 8-byte base offset, which the CRC does not
-        // cover: a vectored write of (new base offset, rest of the batch) pairs avoids copying the request.
+        // CreateTime batches are written as sent except for their 8-byte base offset (and on a leader
+        // the 4-byte leader epoch), which the CRC does not cover: a vectored write of (new base offset,
+        // rest of the batch) pairs — or (base offset, length, epoch, rest) — avoids copying the request.
         // LogAppendTime rewrites CRC-covered fields, so those batches are patched in a copy.
         let patched: Vec<u8>;
         let base_offsets: Vec<[u8; 8]>;
-        let mut slices: Vec<io::IoSlice<'_>> = Vec::with_capacity(batches.len() * 2);
+        let epoch_bytes: [u8; 4];
+        let mut slices: Vec<io::IoSlice<'_>> = Vec::with_capacity(batches.len() * 4);
         if log_append_time {
             let mut bytes = records.to_vec();
             for (pos, h) in &batches {
                 let b = &mut bytes[*pos..*pos + h.total_len()];
                 batch::set_base_offset(b, h.base_offset);
+                if let Some(epoch) = leader_epoch {
+                    batch::set_partition_leader_epoch(b, epoch);
+                }
                 batch::set_log_append_time(b, now_ms);
             }
             patched = bytes;
@@ -274,9 +381,17 @@ impl PartitionLog {
                 .iter()
                 .map(|(_, h)| h.base_offset.to_be_bytes())
                 .collect();
+            epoch_bytes = leader_epoch.unwrap_or(0).to_be_bytes();
             for ((pos, h), base) in batches.iter().zip(&base_offsets) {
+                let b = &records[*pos..*pos + h.total_len()];
                 slices.push(io::IoSlice::new(base));
-                slices.push(io::IoSlice::new(&records[*pos + 8..*pos + h.total_len()]));
+                if leader_epoch.is_some() {
+                    slices.push(io::IoSlice::new(&b[8..batch::LEADER_EPOCH_OFFSET]));
+                    slices.push(io::IoSlice::new(&epoch_bytes));
+                    slices.push(io::IoSlice::new(&b[batch::LEADER_EPOCH_OFFSET + 4..]));
+                } else {
+                    slices.push(io::IoSlice::new(&b[8..]));
+                }
             }
         }
         if self.active.should_roll(
@@ -288,12 +403,34 @@ impl PartitionLog {
         ) {
             self.roll(now_ms).map_err(io::Error::from)?;
         }
-        self.active.append(
+        // The cache entry is durable before the data it describes (Kafka's order); an entry whose
+        // data never made it is dropped again at open.
+        let previous_epochs = match (leader_epoch, batches.first()) {
+            (Some(epoch), Some((_, first))) => {
+                let previous = self.epochs.clone();
+                if self.epochs.assign(epoch, first.base_offset) {
+                    if let Err(e) = self.save_epochs() {
+                        self.epochs = previous;
+                        return Err(io::Error::from(e).into());
+                    }
+                    Some(previous)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        if let Err(e) = self.active.append(
             &mut slices,
             records.len(),
             &batches,
             self.config.index_interval_bytes,
-        )?;
+        ) {
+            if let Some(previous) = previous_epochs {
+                self.restore_epochs(previous);
+            }
+            return Err(e.into());
+        }
         self.producers.commit(staged);
 
         let records_appended: u64 = batches
@@ -311,6 +448,246 @@ impl PartitionLog {
         };
         self.maybe_flush(now_ms).map_err(io::Error::from)?;
         Ok(info)
+    }
+
+    /// The follower's append: `records` are whole batches copied from the leader's log, offsets
+    /// and leader epochs already set, and are stored byte-for-byte. Checks framing, CRC, codec
+    /// and record framing (no `max.message.bytes`, no key rules of compacted logs, no producer
+    /// sequence or epoch checks: the leader made them). The first batch must start at the log end
+    /// offset and each batch right after the previous one, else [`AppendError::OffsetMismatch`];
+    /// a log whose `cleanup.policy` compacts accepts forward gaps (records the leader's cleaner
+    /// removed), never overlaps. Rolls segments like `append`, replays the batches into producer
+    /// state (so a later leader detects retries of them as duplicates), assigns each batch's
+    /// `partitionLeaderEpoch` in the epoch cache when it is newer than the latest, and applies the
+    /// flush policy. Empty `records` is a no-op returning `records: 0`, `base_offset` = log end
+    /// and `last_offset` = log end - 1. `log_append_time` is always -1 (the leader stamped it).
+    pub fn append_replicated(
+        &mut self,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        self.last_now_ms = now_ms;
+        let log_start_offset = self.log_start_offset;
+        let log_end = self.log_end_offset();
+        let allow_gaps = self.config.cleanup_policy.compacts();
+        let mut batches: Vec<(usize, BatchHeader)> = Vec::new();
+        let mut pos = 0;
+        let mut expected = log_end;
+        for item in batch::iter_batches(records) {
+            let (h, bytes) = item?;
+            batch::validate_replicated(&h, bytes)?;
+            if h.base_offset != expected && !(allow_gaps && h.base_offset > expected) {
+                return Err(AppendError::OffsetMismatch {
+                    expected,
+                    actual: h.base_offset,
+                });
+            }
+            expected = h.last_offset() + 1;
+            batches.push((pos, h));
+            pos += bytes.len();
+        }
+        let Some(&(_, first)) = batches.first() else {
+            return Ok(AppendInfo {
+                base_offset: log_end,
+                last_offset: log_end - 1,
+                log_append_time: -1,
+                log_start_offset,
+                duplicate: false,
+                records: 0,
+            });
+        };
+        if self.active.should_roll(
+            records.len() as u64,
+            expected - 1,
+            self.config.segment_bytes,
+            self.config.segment_ms,
+            now_ms,
+        ) {
+            self.roll(now_ms).map_err(io::Error::from)?;
+        }
+        let previous = self.epochs.clone();
+        let mut epochs_changed = false;
+        for (_, h) in &batches {
+            epochs_changed |= self.epochs.assign(h.partition_leader_epoch, h.base_offset);
+        }
+        if epochs_changed {
+            if let Err(e) = self.save_epochs() {
+                self.epochs = previous;
+                return Err(io::Error::from(e).into());
+            }
+        }
+        let mut slices = [io::IoSlice::new(records)];
+        if let Err(e) = self.active.append(
+            &mut slices,
+            records.len(),
+            &batches,
+            self.config.index_interval_bytes,
+        ) {
+            if epochs_changed {
+                self.restore_epochs(previous);
+            }
+            return Err(e.into());
+        }
+        for (_, h) in &batches {
+            self.producers.replay(h);
+        }
+        let records_appended: u64 = batches
+            .iter()
+            .map(|(_, h)| h.records_count.max(0) as u64)
+            .sum();
+        self.unflushed_records += records_appended;
+        let info = AppendInfo {
+            base_offset: first.base_offset,
+            last_offset: expected - 1,
+            log_append_time: -1,
+            log_start_offset,
+            duplicate: false,
+            records: records_appended,
+        };
+        self.maybe_flush(now_ms).map_err(io::Error::from)?;
+        Ok(info)
+    }
+
+    /// The newest leader epoch in the epoch cache.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.latest_epoch()
+    }
+
+    /// The leader epoch cache: (epoch, start offset) pairs, oldest first.
+    pub fn epoch_entries(&self) -> Vec<(i32, i64)> {
+        self.epochs.entries().to_vec()
+    }
+
+    /// OffsetsForLeaderEpoch (Kafka `LeaderEpochFileCache.endOffsetFor`): `(epoch, end offset)`
+    /// where epoch is the largest known epoch <= `requested` and end offset is where the next
+    /// higher epoch starts, or the log end offset when `requested` is the latest epoch.
+    /// `(-1, -1)` for `requested == -1`, an empty cache, or an epoch above the latest. Below the
+    /// first known epoch: `(requested, first entry's start offset)`.
+    pub fn end_offset_for_epoch(&self, requested: i32) -> (i32, i64) {
+        self.epochs.end_offset_for(requested, self.log_end_offset())
+    }
+
+    /// Records that `leader_epoch` starts at the log end offset, if it is newer than the latest
+    /// epoch (Kafka's `maybeAssignEpochStartOffset` when a replica becomes leader), so that
+    /// followers asking for an older epoch learn where it ended before anything is appended in
+    /// the new one. Persisted; true when the cache changed. Note that an entry starting at the
+    /// log end is dropped at the next open if nothing was appended in between (as in Kafka);
+    /// the new leader assigns it again.
+    pub fn assign_leader_epoch(&mut self, leader_epoch: i32) -> Result<bool, StorageError> {
+        let changed = self.epochs.assign(leader_epoch, self.log_end_offset());
+        if changed {
+            self.save_epochs()?;
+        }
+        Ok(changed)
+    }
+
+    /// Follower truncation (Kafka `truncateTo`): removes every batch that holds an offset at or
+    /// above `offset` — a batch straddling `offset` goes whole — and returns the new log end
+    /// offset (<= `offset`). No-op returning the log end when `offset` >= log end;
+    /// [`StorageError::TruncateBelowLogStart`] when `offset` < log start (use
+    /// [`PartitionLog::truncate_fully_and_start_at`]). If the batch holding the log start itself
+    /// goes, the log is left empty at the log start offset.
+    ///
+    /// Order on disk: the recovery point is lowered first; later segments are unlinked newest
+    /// first (a crash leaves a contiguous prefix of the log); the segment holding `offset` is cut,
+    /// fsynced and its indexes rewritten; then the epoch cache, cleaner checkpoint and producer
+    /// snapshots above the new end are dropped and producer state is rebuilt from the newest
+    /// remaining snapshot plus the headers after it. After an I/O error the log must be
+    /// reopened.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<i64, StorageError> {
+        let log_end = self.log_end_offset();
+        if offset >= log_end {
+            return Ok(log_end);
+        }
+        if offset < self.log_start_offset {
+            return Err(StorageError::TruncateBelowLogStart {
+                offset,
+                log_start: self.log_start_offset,
+            });
+        }
+        if self.recovery_point > offset {
+            self.recovery_point = offset;
+            checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), offset)?;
+        }
+        let idx = self.locate(offset);
+        let now_ms = self.last_now_ms;
+        let index_interval = self.config.index_interval_bytes;
+        if idx < self.sealed.len() {
+            self.active.segment().delete_files()?;
+            for s in self.sealed.iter().skip(idx + 1).rev() {
+                s.segment().delete_files()?;
+            }
+            checkpoint::sync_dir(&self.dir)?;
+            let mut tail = self.sealed.split_off(idx);
+            let Some(keep) = tail.pop_front() else {
+                return Err(StorageError::Corrupt(format!(
+                    "{}: no segment holds offset {offset}",
+                    self.dir.display()
+                )));
+            };
+            let mut seg = keep.into_segment();
+            seg.truncate_to(offset, index_interval)?;
+            self.active = ActiveSegment::from_loaded(seg, now_ms)?;
+        } else {
+            self.active.truncate_to(offset, index_interval, now_ms)?;
+        }
+        let new_end = self.log_end_offset();
+        tracing::info!(dir = %self.dir.display(), offset, new_end, old_end = log_end, "truncated log");
+        if new_end < self.log_start_offset {
+            let start = self.log_start_offset;
+            self.truncate_fully_and_start_at(start)?;
+            return Ok(start);
+        }
+        // The remaining segments are all fsynced: sealed ones when they were sealed, the cut one
+        // just now.
+        self.recovery_point = new_end;
+        checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), new_end)?;
+        self.unflushed_records = 0;
+        if self.epochs.truncate_from_end(new_end) {
+            self.save_epochs()?;
+        }
+        if cleaner::read_checkpoint(&self.dir) > new_end {
+            cleaner::write_checkpoint(&self.dir, new_end)?;
+        }
+        // Drops the snapshots above the new end and replays the headers after the newest one left.
+        self.load_producer_state()?;
+        Ok(new_end)
+    }
+
+    /// Deletes every segment and starts an empty log whose log start and log end offsets are
+    /// `offset` (Kafka `truncateFullyAndStartAt`, for a follower whose log end is below the
+    /// leader's log start, or whose log start falls inside the leader's first batch). `offset`
+    /// may be below the current log start. Clears the epoch cache, producer state and its
+    /// snapshots, and moves the checkpoints to `offset`. After an I/O error the log must be
+    /// reopened.
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), StorageError> {
+        if offset < 0 {
+            return Err(StorageError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot start a log at negative offset {offset}"),
+            )));
+        }
+        self.active.segment().delete_files()?;
+        for s in self.sealed.iter().rev() {
+            s.segment().delete_files()?;
+        }
+        checkpoint::sync_dir(&self.dir)?;
+        self.sealed.clear();
+        self.active = ActiveSegment::create(&self.dir, offset, self.last_now_ms)?;
+        self.log_start_offset = offset;
+        checkpoint::write_offset(&self.dir.join(LOG_START_OFFSET_FILE), offset)?;
+        self.recovery_point = offset;
+        checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), offset)?;
+        self.unflushed_records = 0;
+        self.epochs.clear();
+        self.save_epochs()?;
+        if cleaner::read_checkpoint(&self.dir) != i64::MIN {
+            cleaner::write_checkpoint(&self.dir, offset)?;
+        }
+        ProducerStateManager::delete_snapshots_from(&self.dir, i64::MIN)?;
+        self.producers = ProducerStateManager::default();
+        tracing::info!(dir = %self.dir.display(), offset, "truncated log fully");
+        Ok(())
     }
 
     /// Whole batches starting with the one containing `offset`, at most `max_bytes` in total except
@@ -406,6 +783,7 @@ impl PartitionLog {
         if target > self.log_start_offset {
             self.log_start_offset = target;
             checkpoint::write_offset(&self.dir.join(LOG_START_OFFSET_FILE), target)?;
+            self.epochs_after_log_start_move()?;
         }
         if self.active.segment().size() > 0 && self.log_end_offset() <= self.log_start_offset {
             self.roll(self.last_now_ms)?;
@@ -586,6 +964,7 @@ impl PartitionLog {
             });
         if first_base > self.log_start_offset {
             self.log_start_offset = first_base;
+            self.epochs_after_log_start_move()?;
         }
         ProducerStateManager::prune_snapshots(&self.dir, first_base)?;
         Ok(())

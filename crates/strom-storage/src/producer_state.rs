@@ -252,6 +252,16 @@ impl ProducerStateManager {
         Ok(None)
     }
 
+    /// Deletes every snapshot at or above `offset` (all of them with `i64::MIN`).
+    pub(crate) fn delete_snapshots_from(dir: &Path, offset: i64) -> io::Result<()> {
+        for o in list_snapshots(dir)? {
+            if o >= offset {
+                remove_if_exists(&snapshot_path(dir, o))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes snapshots below `offset` except the newest one overall, which recovery starts from.
     pub(crate) fn prune_snapshots(dir: &Path, offset: i64) -> io::Result<()> {
         let offsets = list_snapshots(dir)?;

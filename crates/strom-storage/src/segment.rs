@@ -625,20 +625,37 @@ impl Segment {
 
     /// Removes the segment's files.
     pub(crate) fn delete(self) -> io::Result<()> {
-        let Segment {
-            dir,
-            base_offset,
-            file,
-            ..
-        } = self;
-        drop(file);
+        self.delete_files()
+    }
+
+    /// Unlinks the segment's files while this handle stays usable (the open file lives on until
+    /// dropped), so a log can delete a segment before it lets go of it.
+    pub(crate) fn delete_files(&self) -> io::Result<()> {
         for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT] {
-            match fs::remove_file(segment_file(&dir, base_offset, ext)) {
+            match fs::remove_file(segment_file(&self.dir, self.base_offset, ext)) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
             }
         }
         Ok(())
+    }
+
+    /// Cuts the segment before the batch holding `offset` (the whole batch goes, Kafka
+    /// semantics), or before the first batch above `offset` in a compacted gap. Bounds, max
+    /// timestamp and indexes are rebuilt by a header scan of what is left, so they equal what a
+    /// reopen would find (a cleaned segment's extended `next_offset` falls back to its last
+    /// batch); the log file is fsynced and the indexes rewritten and fsynced, so stale entries
+    /// pointing past the cut never survive a crash.
+    pub(crate) fn truncate_to(&mut self, offset: i64, index_interval: u32) -> io::Result<()> {
+        let cut = self.find_batch(offset)?.map_or(self.size, |(pos, _)| pos);
+        if cut < self.size {
+            self.file.set_len(cut)?;
+            self.size = cut;
+        }
+        // Invalid batches left behind would be cut (and logged) by the scan, as at open.
+        self.scan_from(0, false, None, index_interval)?;
+        self.file.sync_data()?;
+        self.persist_indexes(true)
     }
 }
 
@@ -660,17 +677,20 @@ impl ActiveSegment {
     }
 
     pub(crate) fn from_loaded(seg: Segment, now_ms: i64) -> io::Result<Self> {
-        let roll_basis_ms = if seg.size > 0 {
-            let ts = seg.header_at(0)?.max_timestamp;
-            if (0..=now_ms).contains(&ts) {
-                ts
-            } else {
-                now_ms
-            }
-        } else {
-            now_ms
-        };
+        let roll_basis_ms = roll_basis(&seg, now_ms)?;
         Ok(ActiveSegment { seg, roll_basis_ms })
+    }
+
+    /// See [`Segment::truncate_to`]; `segment.ms` then counts as for a reopened segment.
+    pub(crate) fn truncate_to(
+        &mut self,
+        offset: i64,
+        index_interval: u32,
+        now_ms: i64,
+    ) -> io::Result<()> {
+        self.seg.truncate_to(offset, index_interval)?;
+        self.roll_basis_ms = roll_basis(&self.seg, now_ms)?;
+        Ok(())
     }
 
     pub(crate) fn segment(&self) -> &Segment {
@@ -740,6 +760,20 @@ impl ActiveSegment {
     pub(crate) fn seal(self) -> SealedSegment {
         SealedSegment { seg: self.seg }
     }
+}
+
+/// Time `segment.ms` counts from for a segment that becomes active with data in it: its first
+/// batch's max timestamp when plausible, else `now_ms`.
+fn roll_basis(seg: &Segment, now_ms: i64) -> io::Result<i64> {
+    if seg.size == 0 {
+        return Ok(now_ms);
+    }
+    let ts = seg.header_at(0)?.max_timestamp;
+    Ok(if (0..=now_ms).contains(&ts) {
+        ts
+    } else {
+        now_ms
+    })
 }
 
 /// A read-only segment (every segment but the last).

@@ -8,6 +8,7 @@
 //! - `manager`: LogManager dir handling, clean-shutdown marker, partition deletion.
 //! - `compaction`: log cleaner: latest record per key, tombstones, compressed batches, crash safety.
 //! - `prop`: property test of append / read from random offsets.
+//! - `replication`: leader epoch stamping and cache, follower appends, truncation.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -22,5 +23,6 @@ mod manager;
 mod producer;
 mod prop;
 mod recovery;
+mod replication;
 mod retention;
 mod timestamps;
