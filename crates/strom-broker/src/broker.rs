@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use strom_metadata::{
@@ -21,8 +21,9 @@ use uuid::Uuid;
 
 use crate::config::{BrokerConfig, ConfigError, Listener};
 use crate::group_coordinator::Groups;
-use crate::partition::{Partition, ReplicaManager};
+use crate::partition::{Partition, ReplicaManager, Role};
 use crate::producer_id::ProducerIdManager;
+use crate::replica_fetcher::ReplicaFetchers;
 use crate::topic_config::log_config;
 
 /// Failures that stop the broker from starting.
@@ -48,20 +49,27 @@ pub(crate) fn now_ms() -> i64 {
 
 /// The name of the metadata log's directory inside the first data dir (Kafka's KRaft name).
 const METADATA_DIR: &str = "__cluster_metadata-0";
+/// How long a stopping broker waits for the controller to move its leaderships away.
+const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Written into each partition dir so a log is never adopted by a later topic of the same name.
 const PARTITION_METADATA: &str = "partition.metadata";
 
 pub struct Broker {
     pub(crate) config: BrokerConfig,
-    pub(crate) advertised: Listener,
     pub(crate) metadata: MetadataNode,
     pub(crate) replicas: ReplicaManager,
     pub(crate) producer_ids: ProducerIdManager,
     /// The group coordinator (every group: this node coordinates every key).
     pub(crate) groups: Groups,
+    /// Follower side of replication: one fetcher task per leader broker.
+    pub(crate) fetchers: ReplicaFetchers,
+    /// Wakes the ISR task (a follower caught up, so the ISR may grow).
+    pub(crate) isr_wake: tokio::sync::Notify,
     log_manager: LogManager,
     reconcile_lock: tokio::sync::Mutex<()>,
     shutdown: watch::Sender<bool>,
+    /// This broker's own `Arc`, for tasks started from `&self` methods.
+    self_ref: OnceLock<Weak<Broker>>,
 }
 
 impl Broker {
@@ -93,26 +101,24 @@ impl Broker {
             advertised.host = "localhost".into();
         }
         let log_manager = LogManager::open(root.clone())?;
-        let metadata = MetadataNode::start(MetadataNodeConfig {
-            node_id: u64::try_from(config.node_id).unwrap_or(1),
-            dir: root.join(METADATA_DIR),
-        })
-        .await?;
+        let metadata = MetadataNode::start(metadata_config(&config, &advertised, &root)?).await?;
         let producer_ids = ProducerIdManager::open(root.join("producer-id-block"))?;
         let (shutdown, _) = watch::channel(false);
         let groups = Groups::new(&config);
         let broker = Arc::new(Broker {
             config,
-            advertised,
             metadata,
             replicas: ReplicaManager::new(),
             producer_ids,
             groups,
+            fetchers: ReplicaFetchers::default(),
+            isr_wake: tokio::sync::Notify::new(),
             log_manager,
             reconcile_lock: tokio::sync::Mutex::new(()),
             shutdown,
+            self_ref: OnceLock::new(),
         });
-        broker.register().await?;
+        let _ = broker.self_ref.set(Arc::downgrade(&broker));
         broker.remove_stray_logs()?;
         broker.reconcile().await;
         broker.spawn_background_tasks();
@@ -127,26 +133,6 @@ impl Broker {
 
     pub fn node_id(&self) -> i32 {
         self.config.node_id
-    }
-
-    /// Records this broker's advertised endpoint in the metadata log when it is new or changed.
-    async fn register(&self) -> Result<(), BrokerError> {
-        let image = self.image();
-        let current = image.brokers.get(&self.config.node_id);
-        let up_to_date = current.is_some_and(|b| {
-            b.host == self.advertised.host && b.port == i32::from(self.advertised.port)
-        });
-        if !up_to_date {
-            self.metadata
-                .propose(vec![MetadataRecord::RegisterBroker {
-                    node_id: self.config.node_id,
-                    host: self.advertised.host.clone(),
-                    port: i32::from(self.advertised.port),
-                    rack: None,
-                }])
-                .await?;
-        }
-        Ok(())
     }
 
     /// Creates a topic through the metadata quorum and opens its logs before returning, so clients can
@@ -183,19 +169,27 @@ impl Broker {
         outcome
     }
 
-    /// Brings the hosted partitions in line with the metadata image: opens logs of new partitions, deletes
-    /// logs of deleted topics, and applies changed topic configs. Idempotent; serialised by a lock.
+    /// Brings the hosted partitions in line with the metadata image: opens logs of partitions this broker is a
+    /// replica of, deletes logs of deleted topics and of partitions moved away, applies changed topic configs,
+    /// and takes the role the image gives (leader, follower fetching from the leader, or offline).
+    /// Idempotent; serialised by a lock.
     pub(crate) async fn reconcile(&self) {
         let _guard = self.reconcile_lock.lock().await;
         let image = self.image();
         let now = now_ms();
-        // Partitions that are gone or belong to an older topic of the same name.
+        let me = self.config.node_id;
+        // Partitions that are gone, moved off this broker, or belong to an older topic of the same name.
         for partition in self.replicas.all() {
             let current = image
                 .topic(&partition.topic)
                 .filter(|t| t.topic_id == partition.topic_id);
-            let keep = current.is_some_and(|t| t.partitions.contains_key(&partition.index));
+            let keep = current.is_some_and(|t| {
+                t.partitions
+                    .get(&partition.index)
+                    .is_some_and(|p| p.replicas.contains(&me))
+            });
             if !keep {
+                self.fetchers.unfollow(&partition.topic, partition.index);
                 self.replicas.remove(&partition.topic, partition.index);
                 if let Some(log) = partition.take() {
                     info!(topic = %partition.topic, partition = partition.index, "deleting partition log");
@@ -203,40 +197,129 @@ impl Broker {
                         error!(topic = %partition.topic, partition = partition.index, "deleting partition log failed: {e}");
                     }
                 }
+                self.groups.on_role_change(self, &partition, Role::Offline);
             }
         }
         for topic in image.topics.values() {
             let config = log_config(&topic.configs, &self.config);
-            for &index in topic.partitions.keys() {
-                if let Some(p) = self.replicas.get(&topic.name, index) {
-                    if let Some(log) = p.lock().as_mut() {
-                        if log.config() != &config {
-                            log.update_config(config.clone());
+            let min_insync = topic
+                .configs
+                .get("min.insync.replicas")
+                .and_then(|v| v.parse::<i32>().ok())
+                .unwrap_or(self.config.min_insync_replicas);
+            for (&index, part) in &topic.partitions {
+                if !part.replicas.contains(&me) {
+                    continue;
+                }
+                let partition = match self.replicas.get(&topic.name, index) {
+                    Some(p) => {
+                        if let Some(log) = p.lock().as_mut() {
+                            if log.config() != &config {
+                                log.update_config(config.clone());
+                            }
+                        }
+                        p
+                    }
+                    None => {
+                        let dir = self.log_manager.partition_path(&topic.name, index);
+                        if let Err(e) = claim_partition_dir(&dir, topic.topic_id) {
+                            error!(topic = %topic.name, partition = index, "cannot prepare partition dir: {e}");
+                            continue;
+                        }
+                        match self.log_manager.open_partition(
+                            &topic.name,
+                            index,
+                            config.clone(),
+                            now,
+                        ) {
+                            Ok(log) => self.replicas.insert(Partition::new(
+                                topic.name.clone(),
+                                index,
+                                topic.topic_id,
+                                log,
+                            )),
+                            Err(e) => {
+                                error!(topic = %topic.name, partition = index, "cannot open partition log: {e}");
+                                continue;
+                            }
                         }
                     }
+                };
+                if let Some(role) = partition.apply_leadership(me, part, min_insync, now) {
+                    info!(topic = %topic.name, partition = index, ?role, leader_epoch = part.leader_epoch, isr = ?part.isr, "partition role");
+                    match role {
+                        Role::Follower { leader } => {
+                            if let Some(me) = self.self_ref.get() {
+                                self.fetchers.follow(
+                                    me.clone(),
+                                    Arc::clone(&partition),
+                                    leader,
+                                    part.leader_epoch,
+                                );
+                            }
+                        }
+                        Role::Leader | Role::Offline => {
+                            self.fetchers.unfollow(&topic.name, index);
+                        }
+                    }
+                    self.groups.on_role_change(self, &partition, role);
+                }
+            }
+        }
+        // ISR changes may have moved high watermarks.
+        self.replicas.notify_data_arrived();
+    }
+
+    /// Proposes ISR changes for the partitions this broker leads: followers that fell behind for longer than
+    /// `replica.lag.time.max.ms` leave, followers that caught up join (Kafka's AlterPartition).
+    async fn maintain_isr(&self) {
+        let now = now_ms();
+        let me = self.config.node_id;
+        let lag = self.config.replica_lag_time_max_ms.max(1);
+        let image = self.image();
+        for partition in self.replicas.all() {
+            let request = {
+                let mut state = partition.state();
+                if state.role != Role::Leader || state.isr_change_pending.is_some() {
                     continue;
                 }
-                let dir = self.log_manager.partition_path(&topic.name, index);
-                if let Err(e) = claim_partition_dir(&dir, topic.topic_id) {
-                    error!(topic = %topic.name, partition = index, "cannot prepare partition dir: {e}");
+                let lagging = state.lagging(me, now, lag);
+                let joining = state.caught_up_outside_isr();
+                if lagging.is_empty() && joining.is_empty() {
                     continue;
                 }
-                match self
-                    .log_manager
-                    .open_partition(&topic.name, index, config.clone(), now)
-                {
-                    Ok(log) => {
-                        self.replicas.insert(Partition::new(
-                            topic.name.clone(),
-                            index,
-                            topic.topic_id,
-                            log,
-                        ));
-                    }
-                    Err(e) => {
-                        error!(topic = %topic.name, partition = index, "cannot open partition log: {e}")
-                    }
+                let mut new_isr: Vec<i32> = state
+                    .replicas
+                    .iter()
+                    .copied()
+                    .filter(|r| {
+                        (state.isr.contains(r) && !lagging.contains(r)) || joining.contains(r)
+                    })
+                    .collect();
+                if !new_isr.contains(&me) {
+                    new_isr.insert(0, me);
                 }
+                state.isr_change_pending = Some(state.partition_epoch);
+                strom_metadata::AlterPartitionRequest {
+                    topic_id: partition.topic_id,
+                    partition: partition.index,
+                    leader_id: me,
+                    leader_epoch: state.leader_epoch,
+                    partition_epoch: state.partition_epoch,
+                    new_isr,
+                }
+            };
+            info!(topic = %partition.topic, partition = partition.index, isr = ?request.new_isr, "proposing ISR change");
+            let result = match strom_metadata::alter_partition_records(&image, &request) {
+                Ok(record) => match self.metadata.propose(vec![record]).await {
+                    Ok(mut results) => results.pop().unwrap_or(Ok(())).map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                },
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = result {
+                warn!(topic = %partition.topic, partition = partition.index, "ISR change refused: {e}");
+                partition.state().isr_change_pending = None;
             }
         }
     }
@@ -248,9 +331,12 @@ impl Broker {
             if dir.path.file_name().is_some_and(|n| n == METADATA_DIR) {
                 continue;
             }
-            let expected = image
-                .topic(&dir.topic)
-                .filter(|t| t.partitions.contains_key(&dir.partition));
+            let me = self.config.node_id;
+            let expected = image.topic(&dir.topic).filter(|t| {
+                t.partitions
+                    .get(&dir.partition)
+                    .is_some_and(|p| p.replicas.contains(&me))
+            });
             let on_disk = read_partition_topic_id(&dir.path);
             let stray = match (expected, on_disk) {
                 (None, _) => true,
@@ -289,6 +375,25 @@ impl Broker {
                         if changed.is_err() { break; }
                         broker.reconcile().await;
                     }
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+
+        let isr_interval = Duration::from_millis(
+            u64::try_from(self.config.replica_lag_time_max_ms / 2)
+                .unwrap_or(1000)
+                .clamp(50, 5000),
+        );
+        let broker = Arc::clone(self);
+        let mut stop = self.shutdown.subscribe();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(isr_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => broker.maintain_isr().await,
+                    () = broker.isr_wake.notified() => broker.maintain_isr().await,
                     _ = stop.changed() => break,
                 }
             }
@@ -374,8 +479,20 @@ impl Broker {
 
     /// Stops background tasks, flushes and closes every log, marks the data dir cleanly shut down, and stops
     /// the metadata node. Connections are closed by `server::run` before this is called.
+    /// Kafka's controlled shutdown (when `controlled.shutdown.enable`): asks the controller to move this
+    /// broker's leaderships to other ISR members and waits (bounded) until it has, so clients switch leaders
+    /// without waiting out a session timeout. Connections are still served meanwhile.
+    pub async fn prepare_shutdown(&self) {
+        if self.config.controlled_shutdown_enable {
+            self.metadata
+                .controlled_shutdown(CONTROLLED_SHUTDOWN_TIMEOUT)
+                .await;
+        }
+    }
+
     pub async fn shutdown(&self) {
         let _ = self.shutdown.send(true);
+        self.fetchers.shutdown();
         self.groups.shutdown();
         let _guard = self.reconcile_lock.lock().await;
         let mut clean = true;
@@ -431,4 +548,51 @@ fn read_partition_topic_id(dir: &Path) -> Option<Uuid> {
     text.lines()
         .find_map(|l| l.strip_prefix("topic_id: "))
         .and_then(|s| Uuid::parse_str(s.trim()).ok())
+}
+
+/// The metadata node's settings from the broker config: the quorum voters and controller listener, this
+/// broker's endpoint for registration, and the controller's liveness and election settings.
+fn metadata_config(
+    config: &BrokerConfig,
+    advertised: &Listener,
+    root: &Path,
+) -> Result<MetadataNodeConfig, BrokerError> {
+    let voters = config.parsed_voters()?;
+    let controller_listen = match config.controller_listener()? {
+        Some(l) => Some(format!("{}:{}", l.host, l.port)),
+        None if voters.is_empty() => None,
+        None => {
+            return Err(ConfigError::InvalidValue {
+                key: "listeners".into(),
+                value: config.listeners.clone(),
+                reason: format!(
+                    "controller.quorum.voters is set but no listener is named {}",
+                    config.controller_listener_names
+                ),
+            }
+            .into())
+        }
+    };
+    let ms = |v: i64| Duration::from_millis(u64::try_from(v).unwrap_or(0));
+    Ok(MetadataNodeConfig {
+        node_id: u64::try_from(config.node_id).unwrap_or(1),
+        dir: root.join(METADATA_DIR),
+        voters,
+        controller_listen,
+        broker: strom_metadata::BrokerHeartbeat {
+            node_id: config.node_id,
+            host: advertised.host.clone(),
+            port: i32::from(advertised.port),
+            rack: Some(config.broker_rack.clone()).filter(|r| !r.is_empty()),
+            want_shutdown: false,
+        },
+        heartbeat_interval: ms(i64::from(config.broker_heartbeat_interval_ms.max(10))),
+        session_timeout: ms(i64::from(config.broker_session_timeout_ms.max(100))),
+        unclean_leader_election: config.unclean_leader_election_enable,
+        auto_leader_rebalance: config.auto_leader_rebalance_enable,
+        leader_imbalance_check_interval: ms(config
+            .leader_imbalance_check_interval_seconds
+            .saturating_mul(1000)),
+        startup_timeout: Duration::from_secs(60),
+    })
 }

@@ -15,6 +15,10 @@ pub(crate) const SUPPORTED: &[(ApiKey, RangeInclusive<i16>)] = &[
     (ApiKey::Produce, api::produce::VERSIONS),
     (ApiKey::Fetch, api::fetch::VERSIONS),
     (ApiKey::ListOffsets, api::list_offsets::VERSIONS),
+    (
+        ApiKey::OffsetForLeaderEpoch,
+        api::offset_for_leader_epoch::VERSIONS,
+    ),
     (ApiKey::Metadata, api::metadata::VERSIONS),
     (ApiKey::ApiVersions, api::api_versions::VERSIONS),
     (ApiKey::CreateTopics, api::create_topics::VERSIONS),
@@ -48,6 +52,15 @@ pub(crate) const SUPPORTED: &[(ApiKey, RangeInclusive<i16>)] = &[
         ApiKey::ConsumerGroupDescribe,
         api::consumer_group_describe::VERSIONS,
     ),
+    (ApiKey::ElectLeaders, api::elect_leaders::VERSIONS),
+    (
+        ApiKey::AlterPartitionReassignments,
+        api::alter_partition_reassignments::VERSIONS,
+    ),
+    (
+        ApiKey::ListPartitionReassignments,
+        api::list_partition_reassignments::VERSIONS,
+    ),
 ];
 
 /// The served version range of an API, for the decoder.
@@ -79,6 +92,9 @@ pub(crate) async fn handle(
         RequestKind::Fetch(r) => ResponseKind::Fetch(api::fetch::handle(&ctx, r).await),
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(api::list_offsets::handle(&ctx, r))
+        }
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ResponseKind::OffsetForLeaderEpoch(api::offset_for_leader_epoch::handle(&ctx, r))
         }
         RequestKind::Metadata(r) => ResponseKind::Metadata(api::metadata::handle(&ctx, r).await),
         RequestKind::ApiVersions(r) => {
@@ -148,6 +164,15 @@ pub(crate) async fn handle(
         RequestKind::ConsumerGroupDescribe(r) => {
             ResponseKind::ConsumerGroupDescribe(api::consumer_group_describe::handle(&ctx, r))
         }
+        RequestKind::ElectLeaders(r) => {
+            ResponseKind::ElectLeaders(api::elect_leaders::handle(&ctx, r).await)
+        }
+        RequestKind::AlterPartitionReassignments(r) => ResponseKind::AlterPartitionReassignments(
+            api::alter_partition_reassignments::handle(&ctx, r).await,
+        ),
+        RequestKind::ListPartitionReassignments(r) => ResponseKind::ListPartitionReassignments(
+            api::list_partition_reassignments::handle(&ctx, r),
+        ),
         _ => return Err(NoHandler(request.api_key)),
     };
     Ok(Some(response))
@@ -251,6 +276,22 @@ mod tests {
                         ),
                 ]))
             }
+            ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(
+                OffsetForLeaderEpochRequest::default()
+                    .with_replica_id(BrokerId(-1))
+                    .with_topics(vec![
+                        offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                            .with_topic(t())
+                            .with_partitions(vec![
+                                offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                                    .with_partition(0)
+                                    .with_leader_epoch(0),
+                                offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                                    .with_partition(7)
+                                    .with_leader_epoch(0),
+                            ]),
+                    ]),
+            ),
             ApiKey::Metadata => {
                 RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![
                     metadata_request::MetadataRequestTopic::default().with_name(Some(t())),
@@ -466,6 +507,52 @@ mod tests {
                         GroupId(s("missing")),
                     ])
                     .with_include_authorized_operations(version >= 1),
+            ),
+            // v0 can only ask for a preferred election; from v1 each version asks for one kind, on
+            // named partitions (one known, one unknown) and then on all partitions.
+            ApiKey::ElectLeaders => RequestKind::ElectLeaders(
+                ElectLeadersRequest::default()
+                    .with_election_type(if version >= 1 { (version - 1) as i8 } else { 0 })
+                    .with_topic_partitions((version != 1).then(|| {
+                        vec![elect_leaders_request::TopicPartitions::default()
+                            .with_topic(t())
+                            .with_partitions(vec![0, 9])]
+                    })),
+            ),
+            // Partition 0 moves to broker 1, where it already is (no-op); partition 1 to an unknown
+            // broker; partition 1 again is a duplicate; v1 also refuses a replication-factor change.
+            ApiKey::AlterPartitionReassignments => RequestKind::AlterPartitionReassignments(
+                AlterPartitionReassignmentsRequest::default()
+                    .with_allow_replication_factor_change(version == 0)
+                    .with_topics(vec![
+                        alter_partition_reassignments_request::ReassignableTopic::default()
+                            .with_name(t())
+                            .with_partitions(vec![
+                                alter_partition_reassignments_request::ReassignablePartition::default()
+                                    .with_partition_index(0)
+                                    .with_replicas(Some(vec![BrokerId(1)])),
+                                alter_partition_reassignments_request::ReassignablePartition::default()
+                                    .with_partition_index(1)
+                                    .with_replicas(Some(vec![BrokerId(1), BrokerId(7)])),
+                                alter_partition_reassignments_request::ReassignablePartition::default()
+                                    .with_partition_index(1)
+                                    .with_replicas(None),
+                            ]),
+                        alter_partition_reassignments_request::ReassignableTopic::default()
+                            .with_name(TopicName(s("missing")))
+                            .with_partitions(vec![
+                                alter_partition_reassignments_request::ReassignablePartition::default()
+                                    .with_partition_index(0)
+                                    .with_replicas(None),
+                            ]),
+                    ]),
+            ),
+            ApiKey::ListPartitionReassignments => RequestKind::ListPartitionReassignments(
+                ListPartitionReassignmentsRequest::default().with_topics(Some(vec![
+                    list_partition_reassignments_request::ListPartitionReassignmentsTopics::default()
+                        .with_name(t())
+                        .with_partition_indexes(vec![0, 1]),
+                ])),
             ),
             other => panic!("test has no request for {other:?}"),
         }

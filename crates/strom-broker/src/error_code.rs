@@ -3,7 +3,7 @@
 //! here, where they become UNKNOWN_SERVER_ERROR / KAFKA_STORAGE_ERROR.
 
 use strom_group::Error as GroupError;
-use strom_metadata::TopicError;
+use strom_metadata::{MetadataError, TopicError};
 pub(crate) use strom_protocol::kafka_protocol::error::ResponseError as Code;
 use strom_storage::{AppendError, ReadError, StorageError};
 use tracing::error;
@@ -60,6 +60,36 @@ pub(crate) fn topic_error(e: &TopicError) -> Code {
         TopicError::InvalidReplicaAssignment(_) => Code::InvalidReplicaAssignment,
         TopicError::InvalidConfig(_) => Code::InvalidConfig,
         TopicError::InvalidRequest(_) => Code::InvalidRequest,
+        // Kafka's INVALID_UPDATE_VERSION is code 95.
+        TopicError::InvalidUpdateVersion(_) => Code::InvalidUpdateVersion,
+        TopicError::FencedLeaderEpoch(_) => Code::FencedLeaderEpoch,
+        TopicError::NotLeaderOrFollower(_) => Code::NotLeaderOrFollower,
+        TopicError::IneligibleReplica(_) => Code::IneligibleReplica,
+        TopicError::ElectionNotNeeded(_) => Code::ElectionNotNeeded,
+        TopicError::PreferredLeaderNotAvailable(_) => Code::PreferredLeaderNotAvailable,
+        TopicError::EligibleLeadersNotAvailable(_) => Code::EligibleLeadersNotAvailable,
+        TopicError::NoReassignmentInProgress(_) => Code::NoReassignmentInProgress,
+        TopicError::BrokerNotAvailable(_) => Code::BrokerNotAvailable,
+    }
+}
+
+/// The metadata quorum could not commit a proposal. The outcome of a timed-out or failed forward is
+/// unknown, so it is REQUEST_TIMED_OUT (retriable, as Kafka answers when the controller does not reply in
+/// time); anything else is a broken quorum, logged here.
+pub(crate) fn metadata_error(e: &MetadataError) -> Code {
+    match e {
+        MetadataError::NotLeader { .. } => Code::NotController,
+        MetadataError::Timeout { .. } | MetadataError::Forward { .. } => Code::RequestTimedOut,
+        MetadataError::Io { .. }
+        | MetadataError::Corrupt { .. }
+        | MetadataError::Stopped(_)
+        | MetadataError::Raft(_)
+        | MetadataError::StartupTimeout(..)
+        | MetadataError::Listen { .. }
+        | MetadataError::Config(_) => {
+            error!("metadata proposal failed: {e}");
+            Code::UnknownServerError
+        }
     }
 }
 

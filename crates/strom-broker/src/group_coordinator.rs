@@ -1,5 +1,6 @@
-//! The broker side of the group coordinator: one `strom_group::GroupCoordinator` for every group (a single
-//! node coordinates every key), behind a plain mutex taken for one operation at a time and never across an
+//! The broker side of the group coordinator: one `strom_group::GroupCoordinator` for the groups this broker
+//! coordinates (those whose `__consumer_offsets` partition it leads, as in Kafka; `on_role_change` loads a
+//! partition's groups when leadership arrives and forgets them when it leaves), behind a plain mutex taken for one operation at a time and never across an
 //! `.await`. Owns what the pure state machine does not: the clock, the oneshot channels on which delayed
 //! JoinGroup/SyncGroup requests wait, the timer task (sessions, rebalance timeouts, initial delay, offset
 //! expiry), creating `__consumer_offsets` on first use, appending the coordinator's records to it as v2
@@ -12,7 +13,7 @@
 //! record of each key (tombstones for `delete.retention.ms`); start-up replays what is left, last record of a
 //! key winning.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ use tracing::{error, info, warn};
 use crate::broker::{now_ms, Broker};
 use crate::config::BrokerConfig;
 use crate::error_code::{self, Code};
+use crate::partition::{Partition, Role};
 
 /// Kafka's internal topic for group metadata and committed offsets.
 pub(crate) const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -47,6 +49,8 @@ enum Waiter {
 
 struct Inner {
     coordinator: GroupCoordinator,
+    /// `__consumer_offsets` partitions this broker leads and has loaded.
+    owned: BTreeSet<i32>,
     waiters: HashMap<Token, Waiter>,
     next_token: Token,
 }
@@ -83,6 +87,7 @@ impl Groups {
         Groups {
             inner: Mutex::new(Inner {
                 coordinator: GroupCoordinator::new(group_config),
+                owned: BTreeSet::new(),
                 waiters: HashMap::new(),
                 next_token: 1,
             }),
@@ -101,7 +106,6 @@ impl Groups {
     /// Replays `__consumer_offsets` (when it exists) and starts the timer task. Called once the partition
     /// logs are open.
     pub(crate) fn start(broker: &Arc<Broker>) {
-        broker.groups.load(broker);
         let mut stop = broker.groups.stop.subscribe();
         let b = Arc::clone(broker);
         tokio::spawn(async move {
@@ -139,22 +143,78 @@ impl Groups {
         self.lock().waiters.clear();
     }
 
-    /// Rebuilds groups and committed offsets from every partition of `__consumer_offsets`, in log order.
-    fn load(&self, broker: &Broker) {
-        let image = broker.image();
-        let Some(topic) = image.topic(OFFSETS_TOPIC) else {
+    /// Leadership of a `__consumer_offsets` partition changed: load its groups when this broker now leads it,
+    /// forget them otherwise (clients get NOT_COORDINATOR and look the coordinator up again).
+    pub(crate) fn on_role_change(&self, broker: &Broker, partition: &Partition, role: Role) {
+        if partition.topic != OFFSETS_TOPIC {
             return;
-        };
+        }
+        let index = partition.index;
+        if role == Role::Leader {
+            self.load(broker, partition);
+            self.lock().owned.insert(index);
+            info!(
+                partition = index,
+                "coordinating the groups of {OFFSETS_TOPIC} partition"
+            );
+        } else {
+            let mut inner = self.lock();
+            if inner.owned.remove(&index) {
+                let n = self.num_partitions;
+                let dropped = inner
+                    .coordinator
+                    .unload(|group| strom_group::partition_for(group, n) != index);
+                // Waiting JoinGroup/SyncGroup calls of moved groups get COORDINATOR_NOT_AVAILABLE and retry.
+                inner.waiters.clear();
+                info!(
+                    partition = index,
+                    groups = dropped,
+                    "no longer coordinating {OFFSETS_TOPIC} partition"
+                );
+            }
+        }
+    }
+
+    /// NOT_COORDINATOR unless this broker coordinates `group_id` (leads its `__consumer_offsets` partition).
+    pub(crate) fn check_coordinator(&self, group_id: &str) -> Result<(), Code> {
+        let index = strom_group::partition_for(group_id, self.num_partitions);
+        if self.lock().owned.contains(&index) {
+            Ok(())
+        } else {
+            Err(Code::NotCoordinator)
+        }
+    }
+
+    /// The broker coordinating `group_id`: the leader of its `__consumer_offsets` partition.
+    pub(crate) fn coordinator_of(
+        &self,
+        image: &strom_metadata::MetadataImage,
+        group_id: &str,
+    ) -> Result<(i32, String, i32), Code> {
+        let index = strom_group::partition_for(group_id, self.num_partitions);
+        let leader = image
+            .topic(OFFSETS_TOPIC)
+            .and_then(|t| t.partitions.get(&index))
+            .map_or(-1, |p| p.leader);
+        image
+            .brokers
+            .get(&leader)
+            .filter(|b| !b.fenced)
+            .map(|b| (b.node_id, b.host.clone(), b.port))
+            .ok_or(Code::CoordinatorNotAvailable)
+    }
+
+    /// Replays one partition of `__consumer_offsets` into the state machine, in log order.
+    fn load(&self, broker: &Broker, partition: &Partition) {
+        let _ = broker;
+        let index = partition.index;
         let now = now_ms();
         let mut inner = self.lock();
         let mut loaded = 0usize;
-        for &index in topic.partitions.keys() {
-            let Some(partition) = broker.replicas.get(OFFSETS_TOPIC, index) else {
-                continue;
-            };
+        {
             let guard = partition.lock();
             let Some(log) = guard.as_ref() else {
-                continue;
+                return;
             };
             let end = log.log_end_offset();
             let mut offset = log.log_start_offset();
@@ -410,9 +470,19 @@ impl Groups {
             let Some(log) = guard.as_mut() else {
                 return Err(Code::CoordinatorNotAvailable);
             };
-            if let Err(e) = log.append(&batch, now) {
+            let leader_epoch = {
+                let state = partition.state();
+                if state.role != Role::Leader {
+                    return Err(Code::NotCoordinator);
+                }
+                state.leader_epoch
+            };
+            if let Err(e) = log.append_as_leader(&batch, now, leader_epoch.max(0)) {
                 return Err(error_code::append_error(&e));
             }
+            let log_end = log.log_end_offset();
+            drop(guard);
+            partition.after_leader_append(broker.node_id(), log_end);
         }
         broker.replicas.notify_data_arrived();
         Ok(())

@@ -10,6 +10,7 @@ mod error_code;
 mod group_coordinator;
 mod partition;
 mod producer_id;
+mod replica_fetcher;
 pub mod server;
 pub mod topic_config;
 

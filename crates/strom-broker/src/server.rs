@@ -36,6 +36,8 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Futu
             () = &mut shutdown => break,
         }
     }
+    // Leaderships move away while open connections are still served (Kafka's controlled shutdown).
+    broker.prepare_shutdown().await;
     info!("shutting down: closing {} connections", connections.len());
     let _ = stop_tx.send(true);
     let drain = async { while connections.join_next().await.is_some() {} };

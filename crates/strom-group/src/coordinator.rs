@@ -240,6 +240,15 @@ impl GroupCoordinator {
         &self.config
     }
 
+    /// Forgets every group (members, state, committed offsets) for which `keep` is false: their
+    /// coordinator moved to another broker, which replays them from its copy of the log. Returns how many
+    /// groups were dropped.
+    pub fn unload(&mut self, keep: impl Fn(&str) -> bool) -> usize {
+        let before = self.groups.len();
+        self.groups.retain(|id, _| keep(id));
+        before - self.groups.len()
+    }
+
     pub(crate) fn new_member_id(&mut self, client_id: &str, now: i64) -> String {
         self.member_seq += 1;
         format!("{client_id}-{now:x}-{:x}", self.member_seq)

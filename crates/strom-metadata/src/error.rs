@@ -39,6 +39,39 @@ pub enum TopicError {
     /// Kafka `INVALID_REQUEST`.
     #[error("{0}")]
     InvalidRequest(String),
+    /// Kafka `INVALID_UPDATE_VERSION` (108): a partition change named a partition epoch that is
+    /// no longer current (another change won the race).
+    #[error("{0}")]
+    InvalidUpdateVersion(String),
+    /// Kafka `FENCED_LEADER_EPOCH` (74): an AlterPartition from a leader epoch that is not the
+    /// partition's current one.
+    #[error("{0}")]
+    FencedLeaderEpoch(String),
+    /// Kafka `NOT_LEADER_OR_FOLLOWER` (6): an AlterPartition from a broker that does not lead the
+    /// partition.
+    #[error("{0}")]
+    NotLeaderOrFollower(String),
+    /// Kafka `INELIGIBLE_REPLICA` (107): an AlterPartition adds a fenced or unknown broker to the
+    /// isr.
+    #[error("{0}")]
+    IneligibleReplica(String),
+    /// Kafka `ELECTION_NOT_NEEDED` (84): the partition already has the leader the election asks
+    /// for.
+    #[error("{0}")]
+    ElectionNotNeeded(String),
+    /// Kafka `PREFERRED_LEADER_NOT_AVAILABLE` (80): the first replica is fenced or out of the isr.
+    #[error("{0}")]
+    PreferredLeaderNotAvailable(String),
+    /// Kafka `ELIGIBLE_LEADERS_NOT_AVAILABLE` (83): no live replica may become leader.
+    #[error("{0}")]
+    EligibleLeadersNotAvailable(String),
+    /// Kafka `NO_REASSIGNMENT_IN_PROGRESS` (85): cancelling a reassignment that does not exist.
+    #[error("{0}")]
+    NoReassignmentInProgress(String),
+    /// Kafka `BROKER_NOT_AVAILABLE` (8): the record names a broker that is not registered, or
+    /// makes a fenced broker leader.
+    #[error("{0}")]
+    BrokerNotAvailable(String),
 }
 
 /// The metadata quorum could not do what was asked: its files, raft, or startup failed.
@@ -64,9 +97,28 @@ pub enum MetadataError {
     /// Any other raft failure, rendered as text so openraft's types stay out of the API.
     #[error("metadata raft error: {0}")]
     Raft(String),
-    /// Startup did not see this node become leader with the log replayed in time.
-    #[error("metadata node did not become leader within {0:?}")]
-    StartupTimeout(Duration),
+    /// Startup did not see a quorum leader, the log replayed and this broker registered in
+    /// time.
+    #[error("metadata node did not start within {0:?}: {1}")]
+    StartupTimeout(Duration, String),
+    /// The controller listener could not be bound.
+    #[error("cannot listen on controller address {addr}: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration cannot work (e.g. voters given but this node is not one of them).
+    #[error("invalid metadata quorum configuration: {0}")]
+    Config(String),
+    /// A proposal could not be committed (or its commit not seen locally) before its
+    /// deadline, e.g. while the quorum has no leader (Kafka `REQUEST_TIMED_OUT`).
+    #[error("metadata operation timed out after {after:?}: {what}")]
+    Timeout { what: String, after: Duration },
+    /// A proposal was sent to the leader but its outcome is unknown: the connection failed
+    /// before the reply. It may or may not have been committed.
+    #[error("proposal forwarded to metadata leader {leader_id} failed: {reason}")]
+    Forward { leader_id: u64, reason: String },
 }
 
 impl MetadataError {
@@ -91,9 +143,8 @@ pub(crate) enum TransportError {
     /// The target cannot be reached now; raft backs off and retries.
     #[error("metadata node {target} is unreachable: {reason}")]
     Unreachable { target: u64, reason: String },
-    /// The request or reply could not be sent or received. Only a real (cluster) transport
-    /// produces it; the single-node transport has nobody to fail talking to.
-    #[allow(dead_code)]
+    /// The request or reply could not be sent or received (reset, timeout, bad frame); the
+    /// target may or may not have processed the request.
     #[error("metadata RPC to node {target} failed: {reason}")]
     Network { target: u64, reason: String },
 }

@@ -43,6 +43,34 @@ pub enum MetadataRecord {
         set: BTreeMap<String, String>,
         delete: Vec<String>,
     },
+    /// Fences a registered broker (Kafka's `FenceBrokerRecord`): it gets no new leadership and
+    /// no new place in an isr until unfenced. Partition changes come as separate records.
+    FenceBroker { node_id: i32 },
+    /// Unfences a registered broker (Kafka's `UnfenceBrokerRecord`).
+    UnfenceBroker { node_id: i32 },
+    /// Changes one partition's leader, isr, replicas or reassignment state (Kafka's
+    /// `PartitionChangeRecord`).
+    PartitionChange(PartitionChange),
+}
+
+/// One partition change: the fields that are `Some` replace the partition's; the rest stay.
+/// Applying it bumps the partition epoch, and the leader epoch when the leader or the replicas
+/// change. With `expected_partition_epoch` set, a change computed from a partition that has
+/// changed since is rejected (`INVALID_UPDATE_VERSION`) instead of clobbering the newer state;
+/// every change the controller generates sets it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PartitionChange {
+    pub topic_id: Uuid,
+    pub partition: i32,
+    /// New leader, or -1 for none.
+    pub leader: Option<i32>,
+    pub isr: Option<Vec<i32>>,
+    pub replicas: Option<Vec<i32>>,
+    /// Replicas being added by a reassignment (KIP-455); empty when none is in progress.
+    pub adding_replicas: Option<Vec<i32>>,
+    /// Replicas being removed by a reassignment; empty when none is in progress.
+    pub removing_replicas: Option<Vec<i32>>,
+    pub expected_partition_epoch: Option<i32>,
 }
 
 /// What a config change applies to (Kafka's `ConfigResource` with type TOPIC or BROKER).

@@ -2,9 +2,9 @@
 //! ships an RPC kind plus a serialized request to a node and returns the serialized reply. The
 //! openraft `RaftNetworkFactory`/`RaftNetwork` adapters here only encode, forward and decode.
 //!
-//! Today the quorum has a single voter, so `SingleNodeTransport` answers every call with
-//! `Unreachable` (raft never calls it with no peers). The cluster work plugs in a real
-//! transport (the broker's raft listener) and, on the receiving side, feeds the request to
+//! A single voter uses `SingleNodeTransport`, which answers every call with `Unreachable`
+//! (raft never calls it with no peers). A quorum uses `net::TcpTransport` over the CONTROLLER
+//! listener; on the receiving side node.rs feeds the request to
 //! `Raft::append_entries`/`vote`/`install_snapshot` and returns the JSON of their `Result`.
 
 use std::future::Future;

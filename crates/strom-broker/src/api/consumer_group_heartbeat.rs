@@ -24,7 +24,13 @@ pub(crate) async fn handle(
     request: ConsumerGroupHeartbeatRequest,
     client_id: &str,
 ) -> ConsumerGroupHeartbeatResponse {
-    if let Err(code) = ctx.broker.groups.ensure_offsets_topic(ctx.broker).await {
+    let ready = ctx
+        .broker
+        .groups
+        .ensure_offsets_topic(ctx.broker)
+        .await
+        .and_then(|()| ctx.broker.groups.check_coordinator(&request.group_id));
+    if let Err(code) = ready {
         return ConsumerGroupHeartbeatResponse::default()
             .with_error_code(code.code())
             .with_member_epoch(-1);

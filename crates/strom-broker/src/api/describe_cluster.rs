@@ -24,7 +24,7 @@ pub(crate) fn handle(
     let image = &ctx.image;
     let mut response = DescribeClusterResponse::default()
         .with_cluster_id(str_bytes(&image.cluster_id))
-        .with_controller_id(BrokerId(ctx.broker.node_id()))
+        .with_controller_id(BrokerId(ctx.image.controller_id))
         .with_endpoint_type(request.endpoint_type)
         .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
             cluster_authorized_operations()

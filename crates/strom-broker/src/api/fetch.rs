@@ -1,4 +1,6 @@
-//! Fetch: serves stored batches without re-encoding them. Long-polls: when less than `min_bytes` is
+//! Fetch: serves stored batches without re-encoding them, from the partition leader only. Consumers see records
+//! below the high watermark; a follower (replica id set) sees everything up to the log end, and its fetch
+//! offset tells the leader how far it has replicated (which moves the high watermark and the ISR). Long-polls: when less than `min_bytes` is
 //! available the request parks until new data is appended anywhere (the replica manager's signal) or
 //! `max_wait_ms` passes. Respects `max_bytes` and per-partition `partition_max_bytes`, always returning the
 //! first batch whole so a batch larger than the limits still makes progress (KIP-74). No fetch sessions
@@ -15,6 +17,7 @@ use strom_protocol::kafka_protocol::messages::{FetchRequest, FetchResponse};
 use tokio::time::Instant;
 
 use super::RequestContext;
+use crate::broker::now_ms;
 use crate::error_code::{self, Code};
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 4..=17;
@@ -44,6 +47,16 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> F
 /// Reads every requested partition once. Returns the response, the record bytes in it, and whether any
 /// partition carries an error (which answers the fetch at once, as Kafka does).
 fn read_all(ctx: &RequestContext<'_>, request: &FetchRequest) -> (FetchResponse, usize, bool) {
+    // Followers say who they are: replica_id before v15, replica_state from v15.
+    let replica_id = if ctx.version >= 15 {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
+    let replica = (replica_id >= 0).then_some(replica_id);
+    let now = now_ms();
+    let mut hw_moved = false;
+    let mut isr_may_grow = false;
     let mut remaining = usize::try_from(request.max_bytes).unwrap_or(0);
     let mut total = 0usize;
     let mut has_error = false;
@@ -77,20 +90,48 @@ fn read_all(ctx: &RequestContext<'_>, request: &FetchRequest) -> (FetchResponse,
                             None => Some(Code::NotLeaderOrFollower),
                             Some(log) => {
                                 let log_end = log.log_end_offset();
-                                data.high_watermark = log_end;
-                                data.last_stable_offset = log_end;
-                                data.log_start_offset = log.log_start_offset();
-                                let limit = usize::try_from(p.partition_max_bytes)
-                                    .unwrap_or(0)
-                                    .min(remaining);
-                                match log.read(p.fetch_offset, limit, log_end, total == 0) {
-                                    Ok(read) => {
-                                        total += read.records.len();
-                                        remaining = remaining.saturating_sub(read.records.len());
-                                        data.records = Some(read.records);
-                                        None
+                                let checked =
+                                    partition.state().check_leader(p.current_leader_epoch);
+                                match checked {
+                                    Err(code) => Some(code),
+                                    Ok(()) => {
+                                        let max_offset = if let Some(follower) = replica {
+                                            let (moved, expand) = partition.on_follower_fetch(
+                                                ctx.broker.node_id(),
+                                                follower,
+                                                p.fetch_offset,
+                                                log_end,
+                                                now,
+                                            );
+                                            hw_moved |= moved;
+                                            isr_may_grow |= expand;
+                                            log_end
+                                        } else {
+                                            partition.high_watermark()
+                                        };
+                                        let hw = partition.high_watermark();
+                                        data.high_watermark = hw;
+                                        data.last_stable_offset = hw;
+                                        data.log_start_offset = log.log_start_offset();
+                                        let limit = usize::try_from(p.partition_max_bytes)
+                                            .unwrap_or(0)
+                                            .min(remaining);
+                                        match log.read(
+                                            p.fetch_offset,
+                                            limit,
+                                            max_offset,
+                                            total == 0,
+                                        ) {
+                                            Ok(read) => {
+                                                total += read.records.len();
+                                                remaining =
+                                                    remaining.saturating_sub(read.records.len());
+                                                data.records = Some(read.records);
+                                                None
+                                            }
+                                            Err(e) => Some(error_code::read_error(&e)),
+                                        }
                                     }
-                                    Err(e) => Some(error_code::read_error(&e)),
                                 }
                             }
                         }
@@ -110,6 +151,12 @@ fn read_all(ctx: &RequestContext<'_>, request: &FetchRequest) -> (FetchResponse,
                 .with_topic_id(topic.topic_id)
                 .with_partitions(partitions),
         );
+    }
+    if hw_moved {
+        ctx.broker.replicas.notify_data_arrived();
+    }
+    if isr_may_grow {
+        ctx.broker.isr_wake.notify_one();
     }
     (
         FetchResponse::default()

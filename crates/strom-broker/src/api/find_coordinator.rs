@@ -29,12 +29,14 @@ pub(crate) async fn handle(
         _ => Err(Code::InvalidRequest),
     };
     let answer = |key: StrBytes| {
-        let c = Coordinator::default().with_key(key);
-        match outcome {
-            Ok(()) => c
-                .with_node_id(BrokerId(ctx.broker.node_id()))
-                .with_host(str_bytes(&ctx.broker.advertised.host))
-                .with_port(i32::from(ctx.broker.advertised.port)),
+        let c = Coordinator::default().with_key(key.clone());
+        let image = ctx.broker.image();
+        let found = outcome.and_then(|()| ctx.broker.groups.coordinator_of(&image, &key));
+        match found {
+            Ok((node_id, host, port)) => c
+                .with_node_id(BrokerId(node_id))
+                .with_host(str_bytes(&host))
+                .with_port(port),
             Err(code) => c
                 .with_node_id(BrokerId(-1))
                 .with_port(-1)

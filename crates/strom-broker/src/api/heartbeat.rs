@@ -12,6 +12,9 @@ use crate::error_code;
 pub(crate) const VERSIONS: RangeInclusive<i16> = 0..=4;
 
 pub(crate) fn handle(ctx: &RequestContext<'_>, request: HeartbeatRequest) -> HeartbeatResponse {
+    if let Err(code) = ctx.broker.groups.check_coordinator(&request.group_id) {
+        return HeartbeatResponse::default().with_error_code(code.code());
+    }
     let result = ctx.broker.groups.with(ctx.broker, |c, now| {
         let r = c.heartbeat(
             &request.group_id,

@@ -29,6 +29,9 @@ pub(crate) async fn handle(
     if let Err(code) = ctx.broker.groups.ensure_offsets_topic(ctx.broker).await {
         return fail(code, &request_member_id);
     }
+    if let Err(code) = ctx.broker.groups.check_coordinator(&request.group_id) {
+        return fail(code, &request_member_id);
+    }
     let rebalance_timeout_ms = if ctx.version >= 1 {
         request.rebalance_timeout_ms
     } else {

@@ -28,6 +28,9 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: LeaveGroupRequest) -> Le
             group_instance_id: None,
         }]
     };
+    if let Err(code) = ctx.broker.groups.check_coordinator(&request.group_id) {
+        return LeaveGroupResponse::default().with_error_code(code.code());
+    }
     let results = ctx.broker.groups.with(ctx.broker, |c, now| {
         c.leave_group(&request.group_id, &leaving, now)
     });

@@ -1,5 +1,7 @@
 //! ListOffsets: earliest (-2), latest (-1), max-timestamp (-3, KIP-734), earliest-local (-4, KIP-1005:
 //! the log start, as nothing is tiered), and by timestamp (first offset whose timestamp is at or after it).
+//! Served by the partition leader; "latest" is the high watermark for clients (Kafka's read-uncommitted
+//! view) and the log end for a follower's own request (replica id set).
 
 use std::ops::RangeInclusive;
 
@@ -24,7 +26,8 @@ const EARLIEST_PENDING_UPLOAD: i64 = -5;
 pub(crate) fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
     let topics = request
         .topics
-        .into_iter()
+        .iter()
+        .cloned()
         .map(|topic| {
             let partitions = topic
                 .partitions
@@ -48,8 +51,18 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> L
                     let Some(log) = guard.as_ref() else {
                         return response.with_error_code(Code::NotLeaderOrFollower.code());
                     };
+                    let high_watermark = {
+                        let state = partition.state();
+                        if let Err(code) = state.check_leader(p.current_leader_epoch) {
+                            return response.with_error_code(code.code());
+                        }
+                        state.high_watermark
+                    };
                     match p.timestamp {
-                        LATEST => response.with_offset(log.log_end_offset()),
+                        LATEST if request.replica_id.0 >= 0 => {
+                            response.with_offset(log.log_end_offset())
+                        }
+                        LATEST => response.with_offset(high_watermark),
                         EARLIEST | EARLIEST_LOCAL => response.with_offset(log.log_start_offset()),
                         EARLIEST_PENDING_UPLOAD => response,
                         MAX_TIMESTAMP => match log.max_timestamp() {

@@ -130,7 +130,7 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -
     MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id(Some(str_bytes(&image.cluster_id)))
-        .with_controller_id(BrokerId(broker.node_id()))
+        .with_controller_id(BrokerId(image.controller_id))
         .with_topics(topics)
         .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
             cluster_authorized_operations()
@@ -145,6 +145,11 @@ fn topic_response(topic: &TopicImage, include_ops: bool) -> MetadataResponseTopi
         .values()
         .map(|p| {
             MetadataResponsePartition::default()
+                .with_error_code(if p.leader < 0 {
+                    Code::LeaderNotAvailable.code()
+                } else {
+                    0
+                })
                 .with_partition_index(p.partition)
                 .with_leader_id(BrokerId(p.leader))
                 .with_leader_epoch(p.leader_epoch)

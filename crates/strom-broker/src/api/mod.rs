@@ -3,6 +3,7 @@
 //! per topic/partition; they never fail the connection.
 
 pub(crate) mod alter_configs;
+pub(crate) mod alter_partition_reassignments;
 pub(crate) mod api_versions;
 pub(crate) mod consumer_group_describe;
 pub(crate) mod consumer_group_heartbeat;
@@ -14,6 +15,7 @@ pub(crate) mod delete_topics;
 pub(crate) mod describe_cluster;
 pub(crate) mod describe_configs;
 pub(crate) mod describe_groups;
+pub(crate) mod elect_leaders;
 pub(crate) mod fetch;
 pub(crate) mod find_coordinator;
 pub(crate) mod heartbeat;
@@ -23,21 +25,24 @@ pub(crate) mod join_group;
 pub(crate) mod leave_group;
 pub(crate) mod list_groups;
 pub(crate) mod list_offsets;
+pub(crate) mod list_partition_reassignments;
 pub(crate) mod metadata;
 pub(crate) mod offset_commit;
 pub(crate) mod offset_delete;
 pub(crate) mod offset_fetch;
+pub(crate) mod offset_for_leader_epoch;
 pub(crate) mod produce;
 pub(crate) mod sync_group;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use strom_metadata::MetadataImage;
+use strom_metadata::{MetadataImage, MetadataRecord, TopicError};
 use strom_protocol::kafka_protocol::protocol::StrBytes;
 use strom_protocol::Request;
 
 use crate::broker::Broker;
+use crate::error_code::{self, Code};
 
 /// What every handler gets: the broker, the request's version, and one metadata snapshot for the whole request.
 pub(crate) struct RequestContext<'a> {
@@ -122,4 +127,57 @@ pub(crate) fn cluster_authorized_operations() -> i32 {
 
 pub(crate) fn str_bytes(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
+}
+
+/// One partition's outcome as a handler writes it into a response: Kafka's error code and message.
+pub(crate) type Outcome = Result<(), (Code, String)>;
+
+/// The controller's refusal as a response outcome.
+pub(crate) fn refused(e: &TopicError) -> (Code, String) {
+    (error_code::topic_error(e), e.to_string())
+}
+
+/// Proposes the records of `planned` as one metadata entry and returns each plan's outcome, in order: a
+/// refused plan keeps the controller's error, `Ok(None)` (nothing to change) succeeds at once, and a record
+/// gets the state machine's verdict on apply (a racing change may have made it stale) or, when the quorum
+/// could not commit the entry, that failure. Reconciles before returning, so this broker already plays the
+/// role the new image gives it when the client hears back (as `Broker::propose_one` does).
+pub(crate) async fn propose_planned(
+    broker: &Broker,
+    planned: Vec<Result<Option<MetadataRecord>, TopicError>>,
+) -> Vec<Outcome> {
+    let records: Vec<MetadataRecord> = planned
+        .iter()
+        .filter_map(|p| p.as_ref().ok().and_then(Clone::clone))
+        .collect();
+    let mut applied = if records.is_empty() {
+        Ok(Vec::new().into_iter())
+    } else {
+        let result = broker.metadata.propose(records).await;
+        broker.reconcile().await;
+        result.map(Vec::into_iter).map_err(|e| {
+            let code = error_code::metadata_error(&e);
+            (code, e.to_string())
+        })
+    };
+    planned
+        .into_iter()
+        .map(|plan| match plan {
+            Err(e) => Err(refused(&e)),
+            Ok(None) => Ok(()),
+            Ok(Some(_)) => match &mut applied {
+                // The state machine answers once per record, in order; a missing answer means the
+                // record was not applied, which must not be reported as success.
+                Ok(results) => match results.next() {
+                    Some(Ok(())) => Ok(()),
+                    Some(Err(e)) => Err(refused(&e)),
+                    None => Err((
+                        Code::UnknownServerError,
+                        "the metadata quorum returned no result for this change".to_string(),
+                    )),
+                },
+                Err(failed) => Err(failed.clone()),
+            },
+        })
+        .collect()
 }

@@ -20,7 +20,12 @@ pub(crate) async fn handle(
     ctx: &RequestContext<'_>,
     request: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
-    let ready = ctx.broker.groups.ensure_offsets_topic(ctx.broker).await;
+    let ready = ctx
+        .broker
+        .groups
+        .ensure_offsets_topic(ctx.broker)
+        .await
+        .and_then(|()| ctx.broker.groups.check_coordinator(&request.group_id));
     // (topic index, partition index) → error decided before the coordinator sees the request.
     let mut early: Vec<Vec<Option<Code>>> = Vec::with_capacity(request.topics.len());
     let mut partitions = Vec::new();

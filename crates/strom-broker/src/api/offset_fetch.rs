@@ -46,6 +46,23 @@ fn fetch(
     out
 }
 
+/// NOT_COORDINATOR when another broker coordinates the group; before `__consumer_offsets` exists there are no
+/// offsets anywhere, and the answer is simply empty.
+fn coordinator_check(
+    ctx: &RequestContext<'_>,
+    group_id: &str,
+) -> Result<(), crate::error_code::Code> {
+    if ctx
+        .broker
+        .image()
+        .topic(crate::group_coordinator::OFFSETS_TOPIC)
+        .is_none()
+    {
+        return Ok(());
+    }
+    ctx.broker.groups.check_coordinator(group_id)
+}
+
 pub(crate) fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> OffsetFetchResponse {
     if ctx.version >= 8 {
         let groups = request
@@ -57,6 +74,11 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> O
                         .map(|t| (t.name.to_string(), t.partition_indexes))
                         .collect()
                 });
+                if let Err(code) = coordinator_check(ctx, &g.group_id) {
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id)
+                        .with_error_code(code.code());
+                }
                 let member_id = g.member_id.as_ref().map(|m| m.to_string());
                 let check = ctx.broker.groups.read(|c| {
                     c.validate_offset_fetch(&g.group_id, member_id.as_deref(), g.member_epoch)
@@ -97,6 +119,11 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> O
             })
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
+    }
+    if let Err(code) = coordinator_check(ctx, &request.group_id) {
+        if ctx.version >= 2 {
+            return OffsetFetchResponse::default().with_error_code(code.code());
+        }
     }
     let topics = request.topics.map(|ts| {
         ts.into_iter()

@@ -1,9 +1,13 @@
 //! Produce: validates and appends each partition's record batches to its log and answers with the base
-//! offset. Batches are stored byte-for-byte as sent (the storage crate assigns offsets and, for
-//! LogAppendTime topics, the timestamp). acks=0 gets no response at all, as in Kafka; on a single node
-//! acks=1 and acks=all are the same: the append is complete when the response is built.
+//! offset. Only the partition's leader appends (others answer NOT_LEADER_OR_FOLLOWER). Batches are stored
+//! byte-for-byte as sent (the storage crate assigns offsets, stamps the leader epoch and, for LogAppendTime
+//! topics, the timestamp). acks=0 gets no response at all, as in Kafka; acks=1 is answered after the leader's
+//! append; acks=all first needs `min.insync.replicas` in the ISR (else NOT_ENOUGH_REPLICAS) and is answered
+//! once the high watermark passes the appended records (every ISR member has them), or REQUEST_TIMED_OUT.
 
 use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::time::Duration;
 
 use strom_protocol::kafka_protocol::messages::produce_response::{
     PartitionProduceResponse, TopicProduceResponse,
@@ -13,6 +17,7 @@ use strom_protocol::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use super::{str_bytes, RequestContext};
 use crate::broker::now_ms;
 use crate::error_code::{self, Code};
+use crate::partition::Partition;
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 3..=12;
 
@@ -21,6 +26,7 @@ pub(crate) async fn handle(
     request: ProduceRequest,
 ) -> Option<ProduceResponse> {
     let acks = request.acks;
+    let timeout = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
     let request_error = if !matches!(acks, -1..=1) {
         Some(Code::InvalidRequiredAcks)
     } else if request.transactional_id.is_some() {
@@ -30,6 +36,9 @@ pub(crate) async fn handle(
         None
     };
     let mut appended = false;
+    // acks=all: (topic index, partition index in response, partition, required high watermark, leader epoch)
+    let mut waits: Vec<(usize, usize, Arc<Partition>, i64, i32)> = Vec::new();
+    let me = ctx.broker.node_id();
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         // Borrowed, not copied: this runs for every topic of every produce/fetch.
@@ -70,9 +79,33 @@ pub(crate) async fn handle(
                 partitions.push(fail(Code::NotLeaderOrFollower));
                 continue;
             };
-            match log.append(&records, now_ms()) {
+            let leader_epoch = {
+                let state = partition.state();
+                if let Err(code) = state.check_leader(-1) {
+                    partitions.push(fail(code));
+                    continue;
+                }
+                if acks == -1 && (state.isr.len() as i32) < state.min_insync_replicas {
+                    partitions.push(fail(Code::NotEnoughReplicas));
+                    continue;
+                }
+                state.leader_epoch
+            };
+            match log.append_as_leader(&records, now_ms(), leader_epoch.max(0)) {
                 Ok(info) => {
                     appended |= !info.duplicate;
+                    let log_end = log.log_end_offset();
+                    drop(guard);
+                    partition.after_leader_append(me, log_end);
+                    if acks == -1 {
+                        waits.push((
+                            responses.len(),
+                            partitions.len(),
+                            Arc::clone(&partition),
+                            info.last_offset + 1,
+                            leader_epoch,
+                        ));
+                    }
                     partitions.push(
                         response
                             .with_base_offset(info.base_offset)
@@ -102,6 +135,22 @@ pub(crate) async fn handle(
     }
     if acks == 0 {
         return None;
+    }
+    for (topic, index, partition, required, leader_epoch) in waits {
+        if let Err(code) = partition
+            .wait_for_high_watermark(required, leader_epoch, timeout)
+            .await
+        {
+            if let Some(p) = responses
+                .get_mut(topic)
+                .and_then(|t: &mut TopicProduceResponse| t.partition_responses.get_mut(index))
+            {
+                p.error_code = code.code();
+                if code != Code::NotEnoughReplicasAfterAppend {
+                    p.base_offset = -1;
+                }
+            }
+        }
     }
     Some(ProduceResponse::default().with_responses(responses))
 }

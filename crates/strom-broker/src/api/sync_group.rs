@@ -15,6 +15,9 @@ pub(crate) async fn handle(
     ctx: &RequestContext<'_>,
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
+    if let Err(code) = ctx.broker.groups.check_coordinator(&request.group_id) {
+        return SyncGroupResponse::default().with_error_code(code.code());
+    }
     let req = SyncGroup {
         group_id: request.group_id.to_string(),
         generation_id: request.generation_id,
