@@ -2,7 +2,7 @@
 //! partition leaders, and typed helpers for the admin, produce, list-offsets and fetch calls the CLI needs.
 //! Kafka error codes become `ClientError::Kafka`. Requests are built by the pure `*_request` functions at the bottom
 //! (unit-tested by encoding them at every version this client may negotiate). Consumer-group admin calls live in
-//! the `groups` submodule; being a group member, idempotence and transactions are not done here.
+//! the `groups` submodule, leader elections and partition reassignments in `replicas`; being a group member, idempotence and transactions are not done here.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -35,10 +35,12 @@ use crate::error::ClientError;
 use crate::records::{decode_fetched, encode_batch, ConsumedRecord, OwnedRecord};
 
 mod groups;
+mod replicas;
 pub use groups::{
     decode_consumer_assignment, CommitResult, CommittedOffset, GroupDescription, GroupMember,
     ListedGroup,
 };
+pub use replicas::{OngoingReassignment, PartitionOutcome};
 
 /// ListOffsets timestamp asking for the log start offset.
 pub const EARLIEST_TIMESTAMP: i64 = -2;

@@ -3,7 +3,8 @@
 //! Owns: TCP connections with size-prefixed framing and version negotiation ([`Connection`]), a metadata-caching
 //! [`Client`] that routes partition requests to leaders, typed admin/produce/fetch helpers, record batch
 //! building and decoding, Kafka's key partitioner ([`murmur2`], [`partition_for_key`]), and consumer-group admin
-//! calls (list, describe, committed offsets, simple commits, delete) routed to the group coordinator.
+//! calls (list, describe, committed offsets, simple commits, delete) routed to the group coordinator, and
+//! replica-placement admin calls (leader elections, partition reassignments).
 //! Does not own: group membership (joining, heartbeats, assignors), idempotent or transactional producing, TLS/SASL. All wire encoding is done by
 //! the `kafka-protocol` crate; nothing here hand-writes a message codec.
 
@@ -19,8 +20,9 @@ pub use bootstrap::parse_bootstrap;
 pub use client::{
     decode_consumer_assignment, BrokerMetadata, Client, ClientConfig, ClusterMetadata,
     CommitResult, CommittedOffset, ConfigEntry, ConfigSource, CreatedTopic, FetchedPartition,
-    GroupDescription, GroupMember, ListedGroup, ListedOffset, PartitionMetadata, TopicMetadata,
-    EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP,
+    GroupDescription, GroupMember, ListedGroup, ListedOffset, OngoingReassignment,
+    PartitionMetadata, PartitionOutcome, TopicMetadata, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
+    MAX_TIMESTAMP,
 };
 pub use connection::{Connection, DEFAULT_CLIENT_ID};
 pub use error::ClientError;

@@ -29,6 +29,10 @@ pub(crate) const CLIENT_VERSIONS: &[(ApiKey, RangeInclusive<i16>)] = &[
     (ApiKey::OffsetFetch, 2..=9),
     (ApiKey::OffsetCommit, 2..=9),
     (ApiKey::DeleteGroups, 0..=2),
+    // Replica admin calls (`client/replicas.rs`); ElectLeaders v0 elects preferred leaders only.
+    (ApiKey::ElectLeaders, 0..=2),
+    (ApiKey::AlterPartitionReassignments, 0..=1),
+    (ApiKey::ListPartitionReassignments, 0..=0),
 ];
 
 /// The highest version inside both ranges, or `None` when they do not overlap.
@@ -90,6 +94,9 @@ pub(crate) fn api_name(key: ApiKey) -> &'static str {
         ApiKey::OffsetFetch => "OffsetFetch",
         ApiKey::OffsetCommit => "OffsetCommit",
         ApiKey::DeleteGroups => "DeleteGroups",
+        ApiKey::ElectLeaders => "ElectLeaders",
+        ApiKey::AlterPartitionReassignments => "AlterPartitionReassignments",
+        ApiKey::ListPartitionReassignments => "ListPartitionReassignments",
         _ => "request",
     }
 }

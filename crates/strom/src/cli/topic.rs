@@ -1,10 +1,11 @@
-//! `strom topic {create,list,describe,delete,alter}`: topic administration through strom-client, with flags and
-//! output shaped like Kafka's `kafka-topics.sh`. Owns argument parsing and printing only; every request, error
+//! `strom topic {create,list,describe,delete,alter,reassign,reassignments,elect-leaders}`: topic administration
+//! through strom-client, with flags and output shaped like Kafka's `kafka-topics.sh`, `kafka-reassign-partitions.sh`
+//! and `kafka-leader-election.sh`. Owns argument parsing and printing only; every request, error
 //! code and retry lives in strom-client.
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use strom_client::{Client, ClientError, TopicMetadata};
+use strom_client::{Client, ClientError, OngoingReassignment, PartitionOutcome, TopicMetadata};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -72,12 +73,48 @@ enum Command {
         #[arg(long = "delete-config", value_name = "KEY")]
         delete_configs: Vec<String>,
     },
+    /// Move a partition to new replicas (the first is the preferred leader), or cancel a move in progress.
+    /// Returns once the controller accepted it; the data moves in the background (see `reassignments`).
+    Reassign {
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        partition: i32,
+        /// Target replicas, broker ids separated by commas, e.g. 2,3,1.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            num_args = 1..,
+            required_unless_present = "cancel",
+            conflicts_with = "cancel"
+        )]
+        replicas: Vec<i32>,
+        /// Cancel the reassignment in progress, reverting to the original replicas.
+        #[arg(long)]
+        cancel: bool,
+    },
+    /// List the partition reassignments in progress.
+    Reassignments,
+    /// Elect leaders: by default the preferred (first) replica of every partition, or of one topic or partition.
+    ElectLeaders {
+        /// Only this topic's partitions.
+        #[arg(long)]
+        topic: Option<String>,
+        /// Only this partition of --topic.
+        #[arg(long, requires = "topic")]
+        partition: Option<i32>,
+        /// Unclean election: give leaderless partitions a leader, even a replica outside the ISR (may lose data).
+        #[arg(long)]
+        unclean: bool,
+    },
 }
 
 /// Kafka's error code for TOPIC_ALREADY_EXISTS.
 const TOPIC_ALREADY_EXISTS: i16 = 36;
 /// Kafka's error code for UNKNOWN_TOPIC_OR_PARTITION.
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+/// Kafka's error code for ELECTION_NOT_NEEDED: the partition already has the leader asked for.
+const ELECTION_NOT_NEEDED: i16 = 84;
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let mut client = Client::connect(&args.bootstrap_server)
@@ -134,8 +171,14 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
                         .collect()
                 }
             };
+            // Partitions being moved also show their adding and removing replicas, as kafka-topics.sh does.
+            let reassigning = match client.list_partition_reassignments().await {
+                Ok(list) => list,
+                Err(ClientError::UnsupportedApi { .. }) => Vec::new(),
+                Err(e) => return Err(e).context("listing partition reassignments"),
+            };
             for topic in &topics {
-                describe(&mut client, topic).await?;
+                describe(&mut client, topic, &reassigning).await?;
             }
         }
         Command::Delete { name, if_exists } => match client.delete_topic(&name).await {
@@ -165,12 +208,120 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
                     .with_context(|| format!("altering configs of {name}"))?;
             }
         }
+        Command::Reassign {
+            topic,
+            partition,
+            replicas,
+            cancel,
+        } => {
+            let target = (!cancel).then_some(replicas);
+            let outcomes = client
+                .alter_partition_reassignments(vec![(topic.clone(), partition, target)])
+                .await
+                .with_context(|| format!("reassigning {topic}-{partition}"))?;
+            let outcome = outcomes
+                .into_iter()
+                .find(|o| o.topic == topic && o.partition == partition)
+                .with_context(|| format!("the broker did not answer for {topic}-{partition}"))?;
+            if let Some(e) = outcome.error {
+                return Err(e).with_context(|| format!("reassigning {topic}-{partition}"));
+            }
+            let verb = if cancel { "cancelled" } else { "started" };
+            println!("Successfully {verb} partition reassignment for {topic}-{partition}.");
+        }
+        Command::Reassignments => {
+            let ongoing = client
+                .list_partition_reassignments()
+                .await
+                .context("listing partition reassignments")?;
+            if ongoing.is_empty() {
+                println!("No partition reassignments found.");
+            }
+            for r in &ongoing {
+                println!(
+                    "Topic: {}\tPartition: {}\tReplicas: {}\tAdding Replicas: {}\tRemoving Replicas: {}",
+                    r.topic,
+                    r.partition,
+                    join_ids(&r.replicas),
+                    join_ids(&r.adding_replicas),
+                    join_ids(&r.removing_replicas)
+                );
+            }
+        }
+        Command::ElectLeaders {
+            topic,
+            partition,
+            unclean,
+        } => {
+            let partitions = match (topic, partition) {
+                (Some(topic), Some(partition)) => Some(vec![(topic, partition)]),
+                (Some(topic), None) => {
+                    let metadata = client
+                        .topic(&topic)
+                        .await
+                        .with_context(|| format!("looking up topic {topic}"))?;
+                    Some(
+                        metadata
+                            .partitions
+                            .iter()
+                            .map(|p| (topic.clone(), p.partition))
+                            .collect(),
+                    )
+                }
+                // clap refuses --partition without --topic.
+                (None, _) => None,
+            };
+            let outcomes = client
+                .elect_leaders(!unclean, partitions)
+                .await
+                .context("electing leaders")?;
+            report_elections(if unclean { "UNCLEAN" } else { "PREFERRED" }, outcomes)?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints the outcome of an election as `kafka-leader-election.sh` does, and fails when any partition failed
+/// for a reason other than already having the leader asked for.
+fn report_elections(kind: &str, outcomes: Vec<PartitionOutcome>) -> anyhow::Result<()> {
+    let mut elected = Vec::new();
+    let mut not_needed = Vec::new();
+    let mut failed = 0;
+    for o in outcomes {
+        let tp = format!("{}-{}", o.topic, o.partition);
+        match o.error {
+            None => elected.push(tp),
+            Some(e) if e.kafka_code() == Some(ELECTION_NOT_NEEDED) => not_needed.push(tp),
+            Some(e) => {
+                eprintln!("Error completing leader election ({kind}) for partition: {tp}: {e}");
+                failed += 1;
+            }
+        }
+    }
+    if !elected.is_empty() {
+        println!(
+            "Successfully completed leader election ({kind}) for partitions {}",
+            elected.join(", ")
+        );
+    }
+    if !not_needed.is_empty() {
+        println!(
+            "Valid replica already elected for partitions {}",
+            not_needed.join(", ")
+        );
+    }
+    if failed > 0 {
+        bail!("{failed} partition(s) could not be elected");
     }
     Ok(())
 }
 
 /// Prints one topic as `kafka-topics.sh --describe` does: a summary line, then one line per partition.
-async fn describe(client: &mut Client, topic: &TopicMetadata) -> anyhow::Result<()> {
+async fn describe(
+    client: &mut Client,
+    topic: &TopicMetadata,
+    reassigning: &[OngoingReassignment],
+) -> anyhow::Result<()> {
     let configs = match client.describe_topic_configs(&topic.name).await {
         Ok(entries) => entries
             .into_iter()
@@ -217,6 +368,16 @@ async fn describe(client: &mut Client, topic: &TopicMetadata) -> anyhow::Result<
             join_ids(&p.replicas),
             join_ids(&p.isr)
         );
+        if let Some(r) = reassigning
+            .iter()
+            .find(|r| r.topic == topic.name && r.partition == p.partition)
+        {
+            line.push_str(&format!(
+                "\tAdding Replicas: {}\tRemoving Replicas: {}",
+                join_ids(&r.adding_replicas),
+                join_ids(&r.removing_replicas)
+            ));
+        }
         if !p.offline_replicas.is_empty() {
             line.push_str(&format!("\tOffline: {}", join_ids(&p.offline_replicas)));
         }

@@ -1,6 +1,6 @@
 //! The `strom` command-line tools as a user runs them, as subprocesses against a real broker: `topic
-//! create/list/describe/delete`, `produce` from stdin lines, `consume --json`. What they report is checked against
-//! librdkafka's view of the same broker. Also kcat (librdkafka's CLI) against Strom, when it is installed.
+//! create/list/describe/delete/reassign/reassignments/elect-leaders`, `produce` from stdin lines, `consume --json`.
+//! What they report is checked against librdkafka's view of the same broker. Also kcat (librdkafka's CLI) against Strom, when it is installed.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -292,6 +292,138 @@ fn topic_produce_consume_commands() {
             .all(|t| t.name() != topic || t.error().is_some()),
     };
     assert!(gone, "metadata still shows the deleted topic");
+    broker.assert_no_panic();
+}
+
+/// `topic reassign`, `topic reassignments` and `topic elect-leaders` on a single broker: moving a partition to the
+/// broker it is on is a no-op success, an unknown broker or a cancel with nothing to cancel fails with Kafka's
+/// error name, and a preferred election is not needed.
+#[test]
+fn topic_reassign_and_elect_commands() {
+    let broker = start_broker(&[]);
+    let bs = broker.bootstrap();
+    let bs = bs.as_str();
+    let topic = "cli-reassign";
+    strom_ok(
+        &[
+            "topic",
+            "create",
+            topic,
+            "--partitions",
+            "2",
+            "--bootstrap-server",
+            bs,
+        ],
+        "",
+    );
+
+    let none = strom_ok(&["topic", "reassignments", "--bootstrap-server", bs], "");
+    assert_eq!(
+        none.stdout.trim(),
+        "No partition reassignments found.",
+        "{none:?}"
+    );
+
+    let reassign = |extra: &[&str]| {
+        let mut args = vec!["topic", "reassign", "--topic", topic, "--partition", "0"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--bootstrap-server", bs]);
+        strom(&args, "")
+    };
+    let same = reassign(&["--replicas", "1"]);
+    assert!(same.success, "{same:?}");
+    assert!(same.stdout.contains("Successfully started"), "{same:?}");
+    let unknown = reassign(&["--replicas", "1,7"]);
+    assert!(!unknown.success, "{unknown:?}");
+    assert!(
+        unknown.stderr.contains("INVALID_REPLICA_ASSIGNMENT"),
+        "{unknown:?}"
+    );
+    let cancel = reassign(&["--cancel"]);
+    assert!(!cancel.success, "{cancel:?}");
+    assert!(
+        cancel.stderr.contains("NO_REASSIGNMENT_IN_PROGRESS"),
+        "{cancel:?}"
+    );
+    let both = reassign(&["--cancel", "--replicas", "1"]);
+    assert!(
+        !both.success,
+        "--cancel with --replicas must be refused: {both:?}"
+    );
+
+    let one = strom_ok(
+        &[
+            "topic",
+            "elect-leaders",
+            "--topic",
+            topic,
+            "--partition",
+            "1",
+            "--bootstrap-server",
+            bs,
+        ],
+        "",
+    );
+    assert_eq!(
+        one.stdout.trim(),
+        format!("Valid replica already elected for partitions {topic}-1"),
+        "{one:?}"
+    );
+    let whole_topic = strom_ok(
+        &[
+            "topic",
+            "elect-leaders",
+            "--topic",
+            topic,
+            "--bootstrap-server",
+            bs,
+        ],
+        "",
+    );
+    assert_eq!(
+        whole_topic.stdout.trim(),
+        format!("Valid replica already elected for partitions {topic}-0, {topic}-1"),
+        "{whole_topic:?}"
+    );
+    // Every partition: those needing no election are not reported.
+    let all = strom_ok(&["topic", "elect-leaders", "--bootstrap-server", bs], "");
+    assert_eq!(all.stdout.trim(), "", "{all:?}");
+    let unclean = strom_ok(
+        &[
+            "topic",
+            "elect-leaders",
+            "--unclean",
+            "--topic",
+            topic,
+            "--partition",
+            "0",
+            "--bootstrap-server",
+            bs,
+        ],
+        "",
+    );
+    assert!(
+        unclean.stdout.contains("Valid replica already elected"),
+        "{unclean:?}"
+    );
+    let no_topic = strom(
+        &[
+            "topic",
+            "elect-leaders",
+            "--partition",
+            "0",
+            "--bootstrap-server",
+            bs,
+        ],
+        "",
+    );
+    assert!(!no_topic.success, "--partition needs --topic: {no_topic:?}");
+
+    let describe = strom_ok(&["topic", "describe", topic, "--bootstrap-server", bs], "");
+    assert!(
+        describe.stdout.contains("Leader: 1\tReplicas: 1\tIsr: 1"),
+        "{describe:?}"
+    );
     broker.assert_no_panic();
 }
 
