@@ -3,7 +3,9 @@
 //! Kafka-compatible `<topic>-<partition>/<base offset>.log` names that the crash tests poke at.
 //!
 //! The process is always started with the same port, data directory and arguments, so `restart` after `kill9`
-//! looks to clients exactly like a broker coming back after a crash.
+//! looks to clients exactly like a broker coming back after a crash. A broker may also be one node of a
+//! [`crate::TestCluster`]: then it has its own node id, a CONTROLLER listener and the cluster's voter list, and the
+//! cluster launches all nodes before waiting for any (a node of a quorum may not serve until its peers are up).
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
@@ -26,10 +28,30 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// A running (or killed, awaiting restart) `strom server` process.
 pub struct TestBroker {
     bin: PathBuf,
+    node_id: i32,
     port: u16,
+    /// Set for a node of a cluster: its CONTROLLER listener port and the cluster's `controller.quorum.voters`.
+    controller: Option<ControllerListener>,
     extra_args: Vec<String>,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// True between `pause` (SIGSTOP) and `resume` (SIGCONT).
+    paused: bool,
+}
+
+/// The metadata-quorum side of a cluster node.
+#[derive(Clone, Debug)]
+pub(crate) struct ControllerListener {
+    pub(crate) port: u16,
+    pub(crate) quorum_voters: String,
+}
+
+/// What `TestBroker::launch` needs to start one node of a cluster.
+pub(crate) struct NodeSpec<'a> {
+    pub(crate) node_id: i32,
+    pub(crate) port: u16,
+    pub(crate) controller: ControllerListener,
+    pub(crate) extra_args: &'a [String],
 }
 
 impl TestBroker {
@@ -44,20 +66,17 @@ impl TestBroker {
             std::fs::create_dir_all(dir.path().join("data"))?;
             let mut broker = TestBroker {
                 bin: bin.to_path_buf(),
+                node_id: 1,
                 port: free_port()?,
+                controller: None,
                 extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
                 dir,
                 child: None,
+                paused: false,
             };
             match broker.spawn() {
                 Ok(()) => return Ok(broker),
-                Err(e)
-                    if attempt < 3
-                        && broker
-                            .log_contents()
-                            .to_lowercase()
-                            .contains("address already in use") =>
-                {
+                Err(e) if attempt < 3 && broker.failed_to_bind() => {
                     eprintln!(
                         "strom broker could not bind port {} (attempt {attempt}), retrying: {e:#}",
                         broker.port
@@ -66,6 +85,42 @@ impl TestBroker {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Spawns one node of a cluster in a fresh temporary directory without waiting for it to serve; the cluster
+    /// calls [`TestBroker::wait_ready`] once every node is launched.
+    pub(crate) fn launch(bin: &Path, spec: NodeSpec<'_>) -> anyhow::Result<TestBroker> {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("strom-cluster-node{}-", spec.node_id))
+            .tempdir()?;
+        std::fs::create_dir_all(dir.path().join("data"))?;
+        let mut broker = TestBroker {
+            bin: bin.to_path_buf(),
+            node_id: spec.node_id,
+            port: spec.port,
+            controller: Some(spec.controller),
+            extra_args: spec.extra_args.to_vec(),
+            dir,
+            child: None,
+            paused: false,
+        };
+        broker.launch_process()?;
+        Ok(broker)
+    }
+
+    /// The broker's `node.id` (1 for a stand-alone broker).
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    /// The client (PLAINTEXT) port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The CONTROLLER listener port of a cluster node; `None` for a stand-alone broker.
+    pub fn controller_port(&self) -> Option<u16> {
+        self.controller.as_ref().map(|c| c.port)
     }
 
     /// `127.0.0.1:PORT`, for `bootstrap.servers`.
@@ -107,6 +162,11 @@ impl TestBroker {
             .context("no VmRSS in /proc/<pid>/status")
     }
 
+    /// True while the process is stopped by [`TestBroker::pause`].
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
     /// True if the process has not exited (it is reaped if it has).
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {
@@ -118,16 +178,39 @@ impl TestBroker {
     /// SIGKILL, then reap. The data directory is kept for `restart`.
     pub fn kill9(&mut self) -> anyhow::Result<()> {
         let mut child = self.child.take().context("broker is not running")?;
-        // `Child::kill` sends SIGKILL on Unix: no chance for the broker to flush or close files.
+        // `Child::kill` sends SIGKILL on Unix: no chance for the broker to flush or close files. SIGKILL also ends a
+        // stopped (paused) process.
         child.kill()?;
         child.wait()?;
+        self.paused = false;
+        Ok(())
+    }
+
+    /// SIGSTOP: the process freezes without closing anything. Its sockets stay open, so peers and clients see a
+    /// broker that accepts connections but never answers, like a long GC pause or a hung machine.
+    pub fn pause(&mut self) -> anyhow::Result<()> {
+        let pid = self.pid().context("broker is not running")?;
+        send_signal(pid, libc::SIGSTOP)?;
+        self.paused = true;
+        Ok(())
+    }
+
+    /// SIGCONT after [`TestBroker::pause`].
+    pub fn resume(&mut self) -> anyhow::Result<()> {
+        let pid = self.pid().context("broker is not running")?;
+        send_signal(pid, libc::SIGCONT)?;
+        self.paused = false;
         Ok(())
     }
 
     /// SIGTERM, wait for a clean exit and fail unless the exit status is success.
     pub fn stop(&mut self) -> anyhow::Result<()> {
+        if self.paused {
+            // A stopped process leaves SIGTERM pending until it runs again.
+            self.resume()?;
+        }
         let mut child = self.child.take().context("broker is not running")?;
-        send_sigterm(child.id())?;
+        send_signal(child.id(), libc::SIGTERM)?;
         let status = wait_timeout(&mut child, STOP_TIMEOUT)?;
         match status {
             Some(status) if status.success() => Ok(()),
@@ -185,24 +268,45 @@ impl TestBroker {
         }
     }
 
+    /// True if the broker log says a listener could not bind its port (another process took it after
+    /// [`free_port`] released it).
+    pub(crate) fn failed_to_bind(&self) -> bool {
+        self.log_contents()
+            .to_lowercase()
+            .contains("address already in use")
+    }
+
     fn spawn(&mut self) -> anyhow::Result<()> {
+        self.launch_process()?;
+        self.wait_ready()
+    }
+
+    /// Starts the process with this broker's port, directory and arguments, without waiting for it.
+    fn launch_process(&mut self) -> anyhow::Result<()> {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_path())?;
-        let listener = format!("PLAINTEXT://127.0.0.1:{}", self.port);
+        let client_listener = format!("PLAINTEXT://127.0.0.1:{}", self.port);
+        let listeners = match &self.controller {
+            Some(c) => format!("{client_listener},CONTROLLER://127.0.0.1:{}", c.port),
+            None => client_listener.clone(),
+        };
         let data_dir = self.data_dir();
         let mut cmd = Command::new(&self.bin);
         cmd.arg("server")
             .arg("--listeners")
-            .arg(&listener)
+            .arg(&listeners)
             .arg("--advertised-listeners")
-            .arg(&listener)
+            .arg(&client_listener)
             .arg("--log-dirs")
             .arg(&data_dir)
             .arg("--node-id")
-            .arg("1")
-            .args(&self.extra_args)
+            .arg(self.node_id.to_string());
+        if let Some(c) = &self.controller {
+            cmd.arg("--controller-quorum-voters").arg(&c.quorum_voters);
+        }
+        cmd.args(&self.extra_args)
             .env("RUST_LOG", "info")
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())
@@ -212,35 +316,43 @@ impl TestBroker {
             .spawn()
             .with_context(|| format!("spawning {}", self.bin.display()))?;
         self.child = Some(child);
-        self.wait_ready()
+        self.paused = false;
+        Ok(())
     }
 
-    /// Waits until the port accepts connections and librdkafka can fetch metadata (which implies an ApiVersions
-    /// round trip), failing early with the log if the process exits.
-    fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + START_TIMEOUT;
+    /// Waits until the client port accepts connections, failing early with the log if the process exits.
+    pub(crate) fn wait_accepting(&mut self, deadline: Instant) -> anyhow::Result<()> {
         loop {
             if let Some(child) = self.child.as_mut() {
                 if let Some(status) = child.try_wait()? {
                     self.child = None;
                     bail!(
-                        "broker exited during startup with {status}; log:\n{}",
+                        "broker {} exited during startup with {status}; log:\n{}",
+                        self.node_id,
                         self.log_tail(80)
                     );
                 }
             }
             if TcpStream::connect_timeout(&self.addr(), Duration::from_millis(500)).is_ok() {
-                break;
+                return Ok(());
             }
             if Instant::now() >= deadline {
                 bail!(
-                    "broker did not accept connections on {} within {START_TIMEOUT:?}; log:\n{}",
+                    "broker {} did not accept connections on {} within {START_TIMEOUT:?}; log:\n{}",
+                    self.node_id,
                     self.bootstrap(),
                     self.log_tail(80)
                 );
             }
             pause(Duration::from_millis(50));
         }
+    }
+
+    /// Waits until the port accepts connections and librdkafka can fetch metadata (which implies an ApiVersions
+    /// round trip), failing early with the log if the process exits.
+    pub(crate) fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        self.wait_accepting(deadline)?;
         let consumer: BaseConsumer = kafka::consumer_config(&self.bootstrap()).create()?;
         let mut last_error = None;
         while Instant::now() < deadline {
@@ -279,6 +391,7 @@ impl TestBroker {
 impl Drop for TestBroker {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // SIGKILL ends a paused (SIGSTOPped) process too; no SIGCONT needed.
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -314,14 +427,14 @@ fn wait_timeout(child: &mut Child, timeout: Duration) -> anyhow::Result<Option<E
 }
 
 #[allow(unsafe_code)]
-fn send_sigterm(pid: u32) -> anyhow::Result<()> {
+fn send_signal(pid: u32, signal: libc::c_int) -> anyhow::Result<()> {
     let pid = libc::pid_t::try_from(pid)?;
     // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own child, not yet reaped, so the id cannot
     // have been reused by another process.
-    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+    let rc = unsafe { libc::kill(pid, signal) };
     if rc != 0 {
         bail!(
-            "kill({pid}, SIGTERM) failed: {}",
+            "kill({pid}, {signal}) failed: {}",
             std::io::Error::last_os_error()
         );
     }

@@ -1,16 +1,21 @@
-//! Dev-only support for Strom's end-to-end tests: real `strom` broker processes (spawn, SIGKILL, SIGTERM, restart on
-//! the same port and data directory), rdkafka client helpers with test-friendly settings, Kafka's murmur2
-//! partitioner, a checker for acknowledged writes, and raw Kafka wire frames for hostile-input tests.
+//! Dev-only support for Strom's end-to-end tests: real `strom` broker processes (spawn, SIGKILL, SIGTERM, SIGSTOP,
+//! restart on the same port and data directory), multi-node clusters of them, rdkafka client helpers with
+//! test-friendly settings, Kafka's murmur2 partitioner, checkers for acknowledged writes and for reads during
+//! failures, and raw Kafka wire frames for hostile-input tests.
 //!
 //! It deliberately knows nothing of the broker's internals: everything goes through the network or the data
 //! directory on disk, exactly as a user's client or an operator would see it.
 
 pub mod broker;
+pub mod checker;
+pub mod cluster;
 pub mod history;
 pub mod kafka;
 pub mod wire;
 
 pub use broker::TestBroker;
+pub use checker::ReadWriteChecker;
+pub use cluster::TestCluster;
 pub use history::AckHistory;
 /// Kafka's keyed partitioner (murmur2), checked against Kafka's own test vectors in strom-client.
 pub use strom_client::{murmur2, partition_for_key};
@@ -40,6 +45,16 @@ pub fn wait_for<T>(
         }
         pause(Duration::from_millis(50));
     }
+}
+
+/// Polls `condition` until it returns `true`, or fails after `timeout` with `what` in the message (and the last
+/// error `condition` returned, if any). [`wait_for`] for conditions without a value.
+pub fn wait_until(
+    what: &str,
+    timeout: Duration,
+    mut condition: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    wait_for(what, timeout, || Ok(condition()?.then_some(())))
 }
 
 /// Blocks the current (non-async) test thread. The workspace disallows `std::thread::sleep` because it would stall a

@@ -32,6 +32,9 @@ enum Command {
     Perf(cli::perf::Args),
     /// Print the batches (and records) of a segment file and check its indexes.
     DumpLog(cli::dump_log::Args),
+    /// Run a local N-node cluster (one `strom server` child process per node) until Ctrl-C.
+    #[command(long_about = cli::dev_cluster::LONG_ABOUT)]
+    DevCluster(cli::dev_cluster::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,5 +51,6 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Group(args)) => runtime.block_on(cli::group::run(args)),
         Some(Command::Perf(args)) => runtime.block_on(cli::perf::run(args)),
         Some(Command::DumpLog(args)) => cli::dump_log::run(args),
+        Some(Command::DevCluster(args)) => runtime.block_on(cli::dev_cluster::run(args)),
     }
 }

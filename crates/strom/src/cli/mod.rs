@@ -2,6 +2,7 @@
 //! (`dump_log::run` is synchronous: it only reads files).
 
 pub(crate) mod consume;
+pub(crate) mod dev_cluster;
 pub(crate) mod dump_log;
 pub(crate) mod group;
 pub(crate) mod perf;

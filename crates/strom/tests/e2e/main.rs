@@ -31,5 +31,8 @@ mod groups_kip848;
 mod cli;
 // `strom group list/describe/delete/reset-offsets` against a group driven by librdkafka.
 mod group_cli;
+// Three-node clusters: kill -9 of a leader, the controller, a group coordinator; a paused follower; two of three
+// down; a divergent tail truncated. Acknowledged writes and concurrent reads checked against the final log.
+mod cluster;
 // Helpers shared by the modules above.
 mod util;
