@@ -272,7 +272,14 @@ fn find_problems(inner: &Inner) -> Vec<String> {
         }
     }
 
-    // A value lives at one position only: a second one is a duplicate (a retried write stored twice).
+    // An acknowledged value lives at one position only: a second one is a duplicate (a retried write stored
+    // twice). Writes never acknowledged may be stored more than once (a non-idempotent producer's retry of a
+    // request that timed out), as in Kafka.
+    let acked_values: HashSet<&[u8]> = inner
+        .acks
+        .iter()
+        .filter_map(|a| a.value.as_deref())
+        .collect();
     let mut positions_of_value: HashMap<&[u8], (i32, i64)> = HashMap::new();
     let mut duplicates_reported: HashSet<&[u8]> = HashSet::new();
     let valued = inner
@@ -285,7 +292,7 @@ fn find_problems(inner: &Inner) -> Vec<String> {
                 .iter()
                 .filter_map(|r| Some((r.value.as_deref()?, (r.partition, r.offset)))),
         );
-    for (value, position) in valued {
+    for (value, position) in valued.filter(|(v, _)| acked_values.contains(v)) {
         let first = *positions_of_value.entry(value).or_insert(position);
         if first != position && duplicates_reported.insert(value) {
             problems.push(format!(
