@@ -197,7 +197,7 @@ impl Broker {
                         error!(topic = %partition.topic, partition = partition.index, "deleting partition log failed: {e}");
                     }
                 }
-                self.groups.on_role_change(self, &partition, Role::Offline);
+                self.groups.on_role_change(&partition, Role::Offline);
             }
         }
         for topic in image.topics.values() {
@@ -262,7 +262,7 @@ impl Broker {
                             self.fetchers.unfollow(&topic.name, index);
                         }
                     }
-                    self.groups.on_role_change(self, &partition, role);
+                    self.groups.on_role_change(&partition, role);
                 }
             }
         }

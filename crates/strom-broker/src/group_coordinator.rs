@@ -145,13 +145,13 @@ impl Groups {
 
     /// Leadership of a `__consumer_offsets` partition changed: load its groups when this broker now leads it,
     /// forget them otherwise (clients get NOT_COORDINATOR and look the coordinator up again).
-    pub(crate) fn on_role_change(&self, broker: &Broker, partition: &Partition, role: Role) {
+    pub(crate) fn on_role_change(&self, partition: &Partition, role: Role) {
         if partition.topic != OFFSETS_TOPIC {
             return;
         }
         let index = partition.index;
         if role == Role::Leader {
-            self.load(broker, partition);
+            self.load(partition);
             self.lock().owned.insert(index);
             info!(
                 partition = index,
@@ -205,8 +205,7 @@ impl Groups {
     }
 
     /// Replays one partition of `__consumer_offsets` into the state machine, in log order.
-    fn load(&self, broker: &Broker, partition: &Partition) {
-        let _ = broker;
+    fn load(&self, partition: &Partition) {
         let index = partition.index;
         let now = now_ms();
         let mut inner = self.lock();

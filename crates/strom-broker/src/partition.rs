@@ -199,7 +199,7 @@ impl Partition {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// The high watermark consumers may read below, and the current leader epoch.
+    /// The high watermark: consumers read below it.
     pub(crate) fn high_watermark(&self) -> i64 {
         self.state().high_watermark
     }

@@ -239,7 +239,7 @@ async fn truncate_pending(
             // Nothing written under any epoch: nothing can diverge.
             (None, _) => true,
             (Some(_), Some(&(0, epoch, end_offset))) => {
-                truncate(broker, &partition, epoch, end_offset);
+                truncate(&partition, epoch, end_offset);
                 true
             }
             (Some(_), Some(&(code, _, _))) => {
@@ -261,7 +261,7 @@ async fn truncate_pending(
 
 /// Cuts the follower's log where it diverges from the leader's: at the leader's end offset for the epoch it
 /// answered, or lower when this replica's own end for that epoch is lower (KIP-279).
-fn truncate(broker: &Broker, partition: &Partition, epoch: i32, leader_end: i64) {
+fn truncate(partition: &Partition, epoch: i32, leader_end: i64) {
     let mut guard = partition.lock();
     let Some(log) = guard.as_mut() else { return };
     let log_end = log.log_end_offset();
@@ -287,8 +287,6 @@ fn truncate(broker: &Broker, partition: &Partition, epoch: i32, leader_end: i64)
             }
         }
     }
-    drop(guard);
-    let _ = broker;
 }
 
 /// One Fetch to the leader for every partition that is ready; appends what comes back.

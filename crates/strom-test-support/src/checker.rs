@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use anyhow::bail;
 use rdkafka::message::{Message, OwnedMessage};
 
-use crate::history::AckedRecord;
+use crate::history::{lossy, AckedRecord};
 
 /// The reader name the final read is recorded under.
 const FINAL_READER: &str = "final read";
@@ -323,21 +323,6 @@ fn find_problems(inner: &Inner) -> Vec<String> {
     }
 
     problems
-}
-
-fn lossy(bytes: Option<&[u8]>) -> Option<String> {
-    bytes.map(|b| {
-        let s = String::from_utf8_lossy(b);
-        if s.chars().count() > 60 {
-            format!(
-                "{}… ({} bytes)",
-                s.chars().take(60).collect::<String>(),
-                b.len()
-            )
-        } else {
-            s.into_owned()
-        }
-    })
 }
 
 #[cfg(test)]

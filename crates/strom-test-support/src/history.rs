@@ -153,7 +153,8 @@ impl AckHistory {
     }
 }
 
-fn lossy(bytes: Option<&[u8]>) -> Option<String> {
+/// A value for error messages: lossy UTF-8, cut after 80 characters.
+pub(crate) fn lossy(bytes: Option<&[u8]>) -> Option<String> {
     bytes.map(|b| {
         let s = String::from_utf8_lossy(b);
         if s.chars().count() > 80 {

@@ -90,11 +90,16 @@ fn read_all(ctx: &RequestContext<'_>, request: &FetchRequest) -> (FetchResponse,
                             None => Some(Code::NotLeaderOrFollower),
                             Some(log) => {
                                 let log_end = log.log_end_offset();
-                                let checked =
-                                    partition.state().check_leader(p.current_leader_epoch);
+                                // One look at the replication state: the leader check and the high watermark.
+                                let checked = {
+                                    let state = partition.state();
+                                    state
+                                        .check_leader(p.current_leader_epoch)
+                                        .map(|()| state.high_watermark)
+                                };
                                 match checked {
                                     Err(code) => Some(code),
-                                    Ok(()) => {
+                                    Ok(mut hw) => {
                                         let max_offset = if let Some(follower) = replica {
                                             let (moved, expand) = partition.on_follower_fetch(
                                                 ctx.broker.node_id(),
@@ -105,11 +110,13 @@ fn read_all(ctx: &RequestContext<'_>, request: &FetchRequest) -> (FetchResponse,
                                             );
                                             hw_moved |= moved;
                                             isr_may_grow |= expand;
+                                            if moved {
+                                                hw = partition.high_watermark();
+                                            }
                                             log_end
                                         } else {
-                                            partition.high_watermark()
+                                            hw
                                         };
-                                        let hw = partition.high_watermark();
                                         data.high_watermark = hw;
                                         data.last_stable_offset = hw;
                                         data.log_start_offset = log.log_start_offset();
