@@ -503,7 +503,7 @@ fn divergent_tail_is_truncated() {
     // A follower's fetch parked at the leader before the pause would carry the next writes into the frozen
     // follower's socket buffer. Let those fetches run out (replica.fetch.wait.max.ms is 200 ms in tests), so
     // the writes below reach the old leader only.
-    thread::sleep(Duration::from_millis(700));
+    strom_test_support::pause(Duration::from_millis(700));
 
     // acks=1 to the old leader only: acknowledged, never replicated.
     let uncommitted_values: Vec<String> = (0..50).map(|i| format!("divergent-{i}")).collect();
