@@ -168,6 +168,8 @@ broker_config! {
     offsets_topic_num_partitions: i32 = "offsets.topic.num.partitions", Int, "50";
     /// Replication factor of `__consumer_offsets` when it is created.
     offsets_topic_replication_factor: i16 = "offsets.topic.replication.factor", Short, "1";
+    /// An offset commit is answered once the ISR of its `__consumer_offsets` partition has it, or fails after this.
+    offsets_commit_timeout_ms: i64 = "offsets.commit.timeout.ms", Int, "5000";
     /// Committed offsets of an empty group are kept this long after it became empty.
     offsets_retention_minutes: i64 = "offsets.retention.minutes", Int, "10080";
     /// How often expired committed offsets are removed.

@@ -150,10 +150,10 @@ pub(crate) async fn handle(
             ResponseKind::DescribeGroups(api::describe_groups::handle(&ctx, r))
         }
         RequestKind::DeleteGroups(r) => {
-            ResponseKind::DeleteGroups(api::delete_groups::handle(&ctx, r))
+            ResponseKind::DeleteGroups(api::delete_groups::handle(&ctx, r).await)
         }
         RequestKind::OffsetDelete(r) => {
-            ResponseKind::OffsetDelete(api::offset_delete::handle(&ctx, r))
+            ResponseKind::OffsetDelete(api::offset_delete::handle(&ctx, r).await)
         }
         RequestKind::ConsumerGroupHeartbeat(r) => {
             let client_id = request.header.client_id.as_deref().unwrap_or_default();

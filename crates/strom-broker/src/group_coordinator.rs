@@ -61,6 +61,7 @@ pub(crate) struct Groups {
     num_partitions: i32,
     replication_factor: i16,
     retention_check_interval_ms: i64,
+    commit_timeout: Duration,
     /// Serialises creation of the offsets topic.
     create_lock: tokio::sync::Mutex<()>,
     stop: watch::Sender<bool>,
@@ -94,6 +95,7 @@ impl Groups {
             num_partitions: config.offsets_topic_num_partitions.max(1),
             replication_factor: config.offsets_topic_replication_factor,
             retention_check_interval_ms: config.offsets_retention_check_interval_ms.max(100),
+            commit_timeout: Duration::from_millis(config.offsets_commit_timeout_ms.max(1) as u64),
             create_lock: tokio::sync::Mutex::new(()),
             stop,
         }
@@ -376,25 +378,34 @@ impl Groups {
         f(&self.lock().coordinator)
     }
 
-    /// OffsetCommit: validates, appends the records, and applies them once appended. Per-partition results.
-    pub(crate) fn commit(
+    /// OffsetCommit: validates, appends the records and applies them, then answers once the in-sync replicas
+    /// have them (a commit acknowledged by a coordinator that dies right after is not lost). Per-partition
+    /// results.
+    pub(crate) async fn commit(
         &self,
         broker: &Broker,
         req: &CommitOffsets,
     ) -> Vec<(TopicPartitionResult, Option<Code>)> {
-        let now = now_ms();
-        let mut inner = self.lock();
-        let (results, records) = inner.coordinator.commit_offsets(req, now);
-        let persisted = if records.is_empty() {
-            Ok(())
-        } else {
-            self.persist(broker, &records, now)
-        };
-        if persisted.is_ok() {
-            for r in &records {
-                inner.coordinator.replay(r, now);
+        let (results, persisted) = {
+            let now = now_ms();
+            let mut inner = self.lock();
+            let (results, records) = inner.coordinator.commit_offsets(req, now);
+            let persisted = if records.is_empty() {
+                Ok(Vec::new())
+            } else {
+                self.persist(broker, &records, now)
+            };
+            if persisted.is_ok() {
+                for r in &records {
+                    inner.coordinator.replay(r, now);
+                }
             }
-        }
+            (results, persisted)
+        };
+        let persisted = match persisted {
+            Ok(appended) => self.replicated(appended).await,
+            Err(code) => Err(code),
+        };
         results
             .into_iter()
             .map(|r| {
@@ -408,17 +419,36 @@ impl Groups {
             .collect()
     }
 
-    /// Appends records, then applies them (offset deletion, group deletion).
-    pub(crate) fn persist_and_replay(
+    /// Appends records, applies them (offset deletion, group deletion), and waits for the in-sync replicas.
+    pub(crate) async fn persist_and_replay(
         &self,
         broker: &Broker,
         records: &[Record],
     ) -> Result<(), Code> {
-        let now = now_ms();
-        let mut inner = self.lock();
-        self.persist(broker, records, now)?;
-        for r in records {
-            inner.coordinator.replay(r, now);
+        let appended = {
+            let now = now_ms();
+            let mut inner = self.lock();
+            let appended = self.persist(broker, records, now)?;
+            for r in records {
+                inner.coordinator.replay(r, now);
+            }
+            appended
+        };
+        self.replicated(appended).await
+    }
+
+    /// Waits until every in-sync replica holds the appended records, mapping failures as Kafka's group
+    /// coordinator does: a lost leadership is NOT_COORDINATOR, too few replicas or a timeout
+    /// COORDINATOR_NOT_AVAILABLE (the client retries either).
+    async fn replicated(&self, appended: Vec<Appended>) -> Result<(), Code> {
+        for a in appended {
+            a.partition
+                .wait_for_high_watermark(a.log_end, a.leader_epoch, self.commit_timeout)
+                .await
+                .map_err(|code| match code {
+                    Code::NotLeaderOrFollower => Code::NotCoordinator,
+                    _ => Code::CoordinatorNotAvailable,
+                })?;
         }
         Ok(())
     }
@@ -447,8 +477,14 @@ impl Groups {
         }
     }
 
-    /// Appends records to their groups' partitions of `__consumer_offsets`, one v2 batch per partition.
-    fn persist(&self, broker: &Broker, records: &[Record], now: i64) -> Result<(), Code> {
+    /// Appends records to their groups' partitions of `__consumer_offsets`, one v2 batch per partition; returns
+    /// what to wait for before the records count as committed.
+    fn persist(
+        &self,
+        broker: &Broker,
+        records: &[Record],
+        now: i64,
+    ) -> Result<Vec<Appended>, Code> {
         let mut by_partition: BTreeMap<i32, Vec<&Record>> = BTreeMap::new();
         for r in records {
             by_partition
@@ -459,6 +495,7 @@ impl Groups {
                 .or_default()
                 .push(r);
         }
+        let mut appended = Vec::with_capacity(by_partition.len());
         for (index, records) in by_partition {
             let batch = encode_batch(&records, now)?;
             let Some(partition) = broker.replicas.get(OFFSETS_TOPIC, index) else {
@@ -482,10 +519,23 @@ impl Groups {
             let log_end = log.log_end_offset();
             drop(guard);
             partition.after_leader_append(broker.node_id(), log_end);
+            appended.push(Appended {
+                partition,
+                log_end,
+                leader_epoch,
+            });
         }
         broker.replicas.notify_data_arrived();
-        Ok(())
+        Ok(appended)
     }
+}
+
+/// Records appended to a `__consumer_offsets` partition as its leader: committed once the high watermark
+/// reaches `log_end` in the same leader epoch.
+struct Appended {
+    partition: Arc<Partition>,
+    log_end: i64,
+    leader_epoch: i32,
 }
 
 fn encode_batch(records: &[&Record], now: i64) -> Result<Bytes, Code> {
@@ -595,8 +645,10 @@ mod tests {
         r.err().map_or(0, |e| error_code::group_error(&e).code())
     }
 
-    fn commit_code(groups: &Groups, broker: &Broker, req: &CommitOffsets) -> i16 {
-        groups.commit(broker, req)[0].1.map_or(0, |c| c.code())
+    async fn commit_code(groups: &Groups, broker: &Broker, req: &CommitOffsets) -> i16 {
+        groups.commit(broker, req).await[0]
+            .1
+            .map_or(0, |c| c.code())
     }
 
     fn heartbeat_code(
@@ -633,9 +685,10 @@ mod tests {
             .sync(&broker, sync_req("other", 1, &o.member_id))
             .await;
         assert_eq!(code(synced.unwrap()), 0);
-        let other_ok = |step: &str| {
+        let other_ok = async |step: &str| {
             let hb = heartbeat_code(groups, &broker, "other", &o.member_id, None, 1);
-            let commit = commit_code(groups, &broker, &commit_req("other", 1, &o.member_id, None));
+            let commit =
+                commit_code(groups, &broker, &commit_req("other", 1, &o.member_id, None)).await;
             assert_eq!((hb, commit), (0, 0), "other group disturbed after {step}");
         };
 
@@ -683,7 +736,7 @@ mod tests {
             0
         );
         assert_eq!(code(b_sync.await.unwrap().unwrap()), 0);
-        other_ok("the rebalance");
+        other_ok("the rebalance").await;
 
         // Generation 1 is over.
         let stale_sync = groups
@@ -696,7 +749,7 @@ mod tests {
             ILLEGAL_GENERATION
         );
         assert_eq!(
-            commit_code(groups, &broker, &commit_req("g", 1, &a.member_id, None)),
+            commit_code(groups, &broker, &commit_req("g", 1, &a.member_id, None)).await,
             ILLEGAL_GENERATION
         );
         // Members the group never had.
@@ -710,7 +763,7 @@ mod tests {
             UNKNOWN_MEMBER_ID
         );
         assert_eq!(
-            commit_code(groups, &broker, &commit_req("g", 2, "nobody", None)),
+            commit_code(groups, &broker, &commit_req("g", 2, "nobody", None)).await,
             UNKNOWN_MEMBER_ID
         );
         // The current generation still works.
@@ -719,10 +772,10 @@ mod tests {
             0
         );
         assert_eq!(
-            commit_code(groups, &broker, &commit_req("g", 2, &b.member_id, None)),
+            commit_code(groups, &broker, &commit_req("g", 2, &b.member_id, None)).await,
             0
         );
-        other_ok("stale requests");
+        other_ok("stale requests").await;
 
         // b leaves; its later commit is refused.
         let left = groups.with(&broker, |c, now| {
@@ -737,10 +790,10 @@ mod tests {
         });
         assert_eq!(left, vec![Ok(())]);
         assert_eq!(
-            commit_code(groups, &broker, &commit_req("g", 2, &b.member_id, None)),
+            commit_code(groups, &broker, &commit_req("g", 2, &b.member_id, None)).await,
             UNKNOWN_MEMBER_ID
         );
-        other_ok("a leave");
+        other_ok("a leave").await;
 
         // Static membership: a restarted instance fences the member id it replaced.
         let mut s1 = join("");
@@ -765,7 +818,8 @@ mod tests {
                 groups,
                 &broker,
                 &commit_req("static", 1, &first.member_id, Some("i"))
-            ),
+            )
+            .await,
             FENCED_INSTANCE_ID
         );
         assert_eq!(
@@ -773,10 +827,11 @@ mod tests {
                 groups,
                 &broker,
                 &commit_req("static", 1, &second.member_id, Some("i"))
-            ),
+            )
+            .await,
             0
         );
-        other_ok("fencing");
+        other_ok("fencing").await;
         broker.shutdown().await;
     }
 
@@ -850,7 +905,7 @@ mod tests {
                 metadata: None,
             }],
         };
-        let results = groups.commit(&broker, &commit);
+        let results = groups.commit(&broker, &commit).await;
         assert_eq!(results[0].1, None);
         broker.shutdown().await;
         drop(broker);

@@ -11,28 +11,32 @@ use crate::error_code;
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 0..=2;
 
-pub(crate) fn handle(
+pub(crate) async fn handle(
     ctx: &RequestContext<'_>,
     request: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
-    let results = request
-        .groups_names
-        .into_iter()
-        .map(|group_id| {
-            let deleted = ctx.broker.groups.with(ctx.broker, |c, _| {
-                (c.delete_group(&group_id), strom_group::Effects::default())
-            });
-            let code = match deleted {
-                Err(e) => error_code::group_error(&e).code(),
-                Ok(records) => match ctx.broker.groups.persist_and_replay(ctx.broker, &records) {
-                    Ok(()) => 0,
-                    Err(code) => code.code(),
-                },
-            };
+    let mut results = Vec::with_capacity(request.groups_names.len());
+    for group_id in request.groups_names {
+        let deleted = ctx.broker.groups.with(ctx.broker, |c, _| {
+            (c.delete_group(&group_id), strom_group::Effects::default())
+        });
+        let code = match deleted {
+            Err(e) => error_code::group_error(&e).code(),
+            Ok(records) => match ctx
+                .broker
+                .groups
+                .persist_and_replay(ctx.broker, &records)
+                .await
+            {
+                Ok(()) => 0,
+                Err(code) => code.code(),
+            },
+        };
+        results.push(
             DeletableGroupResult::default()
                 .with_group_id(group_id)
-                .with_error_code(code)
-        })
-        .collect();
+                .with_error_code(code),
+        );
+    }
     DeleteGroupsResponse::default().with_results(results)
 }

@@ -61,7 +61,7 @@ pub(crate) async fn handle(
     let mut results = if req.partitions.is_empty() {
         Vec::new()
     } else {
-        ctx.broker.groups.commit(ctx.broker, &req)
+        ctx.broker.groups.commit(ctx.broker, &req).await
     }
     .into_iter();
     let topics = request

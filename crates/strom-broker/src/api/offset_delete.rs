@@ -14,7 +14,7 @@ use crate::error_code::{self, Code};
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 0..=0;
 
-pub(crate) fn handle(
+pub(crate) async fn handle(
     ctx: &RequestContext<'_>,
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
@@ -40,7 +40,10 @@ pub(crate) fn handle(
     let persisted = if records.is_empty() {
         Ok(())
     } else {
-        ctx.broker.groups.persist_and_replay(ctx.broker, &records)
+        ctx.broker
+            .groups
+            .persist_and_replay(ctx.broker, &records)
+            .await
     };
     let mut results = results.into_iter();
     let topics = request
