@@ -140,6 +140,8 @@ broker_config! {
     log_flush_interval_messages: i64 = "log.flush.interval.messages", Long, "9223372036854775807";
     /// Milliseconds data may stay unflushed (topic synonym flush.ms).
     log_flush_interval_ms: i64 = "log.flush.interval.ms", Long, "9223372036854775807";
+    /// false: fsync each write before acknowledging it, with group commit (topic synonym write.caching).
+    write_caching_default: bool = "write.caching.default", Boolean, "true";
     /// How often the flush policy is checked.
     log_flush_scheduler_interval_ms: i64 = "log.flush.scheduler.interval.ms", Long, "1000";
     /// Bytes between offset index entries (topic synonym index.interval.bytes).

@@ -160,6 +160,11 @@ pub(crate) struct Partition {
     state: Mutex<ReplicaState>,
     /// The high watermark (on a leader) as it moves, and any role change; acks=all waiters watch it.
     changed: watch::Sender<u64>,
+    /// With `write.caching=false`: (leader epoch, offset) below which this leader's log is fsynced. Held
+    /// by the one request that is fsyncing (group commit, [`Partition::wait_durable`]).
+    durable: tokio::sync::Mutex<(i32, i64)>,
+    /// fsyncs done by `wait_durable` (group commit shows as fewer of them than acknowledged requests).
+    durable_syncs: std::sync::atomic::AtomicU64,
 }
 
 impl Partition {
@@ -172,6 +177,8 @@ impl Partition {
             log: Mutex::new(Some(log)),
             state: Mutex::new(ReplicaState::new()),
             changed,
+            durable: tokio::sync::Mutex::new((-1, 0)),
+            durable_syncs: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -282,6 +289,39 @@ impl Partition {
                 r = changed.changed() => if r.is_err() { return Err(Code::NotLeaderOrFollower) },
                 () = tokio::time::sleep_until(deadline) => return Err(Code::RequestTimedOut),
             }
+        }
+    }
+
+    /// `write.caching=false`: returns once every record below `required`, appended in `leader_epoch`, is
+    /// fsynced. Group commit: requests queue on the `durable` lock; the first fsyncs all the log holds at
+    /// that moment (outside the log lock, so appends go on), and those behind it whose records were in
+    /// the log by then find them durable without another fsync.
+    pub(crate) async fn wait_durable(&self, required: i64, leader_epoch: i32) -> Result<(), Code> {
+        let mut durable = self.durable.lock().await;
+        if durable.0 == leader_epoch && durable.1 >= required {
+            return Ok(());
+        }
+        let handle = match self.lock().as_ref() {
+            None => return Err(Code::NotLeaderOrFollower),
+            Some(log) => log.sync_handle(),
+        };
+        let handle = handle.map_err(|e| {
+            tracing::warn!(topic = %self.topic, partition = self.index, "fsync before ack: {e}");
+            Code::KafkaStorageError
+        })?;
+        let end = handle.end();
+        self.durable_syncs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match tokio::task::spawn_blocking(move || handle.sync()).await {
+            Ok(Ok(())) => {
+                *durable = (leader_epoch, end);
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(topic = %self.topic, partition = self.index, "fsync before ack failed: {e}");
+                Err(Code::KafkaStorageError)
+            }
+            Err(_) => Err(Code::KafkaStorageError),
         }
     }
 
@@ -420,5 +460,99 @@ impl ReplicaManager {
 
     pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
         self.data_arrived.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    use strom_storage::LogConfig;
+
+    use super::*;
+
+    fn batch() -> Vec<u8> {
+        let record = Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: 1_700_000_000_000,
+            key: None,
+            value: Some(Bytes::from_static(b"durable")),
+            headers: Default::default(),
+        };
+        let mut buf = Vec::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, &[record], &options).expect("encoding a batch");
+        buf
+    }
+
+    fn append(p: &Partition) -> i64 {
+        let mut guard = p.lock();
+        let log = guard.as_mut().expect("open log");
+        log.append(&batch(), 1_700_000_000_000)
+            .expect("append")
+            .last_offset
+            + 1
+    }
+
+    fn syncs(p: &Partition) -> u64 {
+        p.durable_syncs.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Requests that appended before an fsync started are all covered by it; a later append needs
+    /// another one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn durable_acks_share_one_fsync() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            write_caching: false,
+            ..LogConfig::default()
+        };
+        let log = PartitionLog::open(dir.path().join("t-0"), config, 0, true).expect("open");
+        let p = Arc::new(Partition::new("t".to_string(), 0, Uuid::nil(), log));
+        let ends: Vec<i64> = (0..32).map(|_| append(&p)).collect();
+        assert_eq!(ends.last(), Some(&32));
+        let waits: Vec<_> = ends
+            .iter()
+            .map(|&end| {
+                let p = Arc::clone(&p);
+                tokio::spawn(async move { p.wait_durable(end, 0).await })
+            })
+            .collect();
+        for w in waits {
+            assert_eq!(w.await.expect("task"), Ok(()));
+        }
+        assert_eq!(
+            syncs(&p),
+            1,
+            "32 appends before the first fsync need one fsync"
+        );
+
+        let end = append(&p);
+        assert_eq!(p.wait_durable(end, 0).await, Ok(()));
+        assert_eq!(p.wait_durable(end, 0).await, Ok(()));
+        assert_eq!(syncs(&p), 2, "a later append needs its own fsync, once");
+
+        // A new leader epoch does not trust what an earlier epoch synced.
+        assert_eq!(p.wait_durable(end, 1).await, Ok(()));
+        assert_eq!(syncs(&p), 3);
+
+        p.take();
+        assert_eq!(
+            p.wait_durable(end + 1, 1).await,
+            Err(Code::NotLeaderOrFollower)
+        );
     }
 }

@@ -359,6 +359,8 @@ async fn fetch_once(
     }
     let mut appended = false;
     let mut backoff = false;
+    // write.caching=false: fsynced before the next fetch reports the new log end to the leader.
+    let mut to_sync: Vec<strom_storage::SyncHandle> = Vec::new();
     for (key, partition, leader_epoch, offset) in wanted {
         let Some(data) = results.remove(&key) else {
             continue;
@@ -379,7 +381,17 @@ async fn fetch_once(
                 }
                 if let Some(records) = data.records.filter(|r| !r.is_empty()) {
                     match log.append_replicated(&records, now_ms()) {
-                        Ok(_) => appended = true,
+                        Ok(_) => {
+                            appended = true;
+                            if !log.config().write_caching {
+                                match log.sync_handle() {
+                                    Ok(h) => to_sync.push(h),
+                                    Err(e) => {
+                                        warn!(topic = %key.0, partition = key.1, "fsync handle: {e}")
+                                    }
+                                }
+                            }
+                        }
                         Err(e) => {
                             warn!(topic = %key.0, partition = key.1, offset, "replicated append failed: {e}");
                             backoff = true;
@@ -415,6 +427,14 @@ async fn fetch_once(
                 debug!(topic = %key.0, partition = key.1, code = data.error_code, ?other, "leader refused the replica fetch");
                 backoff = true;
             }
+        }
+    }
+    if !to_sync.is_empty() {
+        let synced =
+            tokio::task::spawn_blocking(move || to_sync.iter().try_for_each(|h| h.sync())).await;
+        if !matches!(synced, Ok(Ok(()))) {
+            warn!("fsync of replicated data failed: {synced:?}");
+            backoff = true;
         }
     }
     if appended {

@@ -38,7 +38,8 @@ const fn key(
 
 use ConfigType::{Boolean, Int, List, Long, String as Str};
 
-/// Every topic config a Kafka 4.1 broker lists (minus tiered storage), in Kafka's order.
+/// Every topic config a Kafka 4.1 broker lists (minus tiered storage), in Kafka's order, plus Strom's
+/// `write.caching` at the end.
 pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
     key("cleanup.policy", Some("log.cleanup.policy"), "delete", List, "delete (time/size retention), compact (keep the latest record per key; keyless records refused), or compact,delete (both). Enforced."),
     key("compression.type", Some("compression.type"), "producer", Str, "Stored compression; only `producer` (keep batches as sent) is honoured."),
@@ -63,6 +64,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
     key("segment.jitter.ms", Some("log.roll.jitter.ms"), "0", Long, "Random jitter on segment.ms (no effect)."),
     key("segment.ms", Some("log.roll.ms"), "604800000", Long, "Segment age at which the log rolls (enforced)."),
     key("unclean.leader.election.enable", Some("unclean.leader.election.enable"), "false", Boolean, "Leader election from out-of-sync replicas (single node: no effect)."),
+    key("write.caching", Some("write.caching.default"), "true", Boolean, "Strom extension (Redpanda's name): false fsyncs each write before acknowledging it (acks 1 and all, leader and followers), one fsync covering every request appended before it (enforced)."),
 ];
 
 /// Looks a topic setting up by name.
@@ -222,6 +224,7 @@ pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -
             .filter(|r| (0.0..=1.0).contains(r))
             .unwrap_or(defaults.min_cleanable_dirty_ratio),
         min_compaction_lag_ms: long("min.compaction.lag.ms", defaults.min_compaction_lag_ms),
+        write_caching: !get("write.caching").trim().eq_ignore_ascii_case("false"),
     }
 }
 

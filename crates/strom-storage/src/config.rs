@@ -74,6 +74,11 @@ pub struct LogConfig {
     /// Kafka `min.compaction.lag.ms`: sealed segments holding records newer than this are not
     /// cleaned yet. Default 0.
     pub min_compaction_lag_ms: i64,
+    /// Redpanda's `write.caching` (a Strom extension to Kafka's topic configs): true (default, as
+    /// Kafka) acknowledges writes once they are in the page cache; false makes the broker fsync
+    /// them before acknowledging (acks 1 and all), with one fsync covering every request that
+    /// appended before it started (group commit, [`crate::PartitionLog::sync_handle`]).
+    pub write_caching: bool,
 }
 
 impl Default for LogConfig {
@@ -94,6 +99,7 @@ impl Default for LogConfig {
             delete_retention_ms: DAY_MS,
             min_cleanable_dirty_ratio: 0.5,
             min_compaction_lag_ms: 0,
+            write_caching: true,
         }
     }
 }

@@ -53,6 +53,25 @@ pub struct FetchData {
     pub log_end_offset: i64,
 }
 
+/// See [`PartitionLog::sync_handle`].
+#[derive(Debug)]
+pub struct SyncHandle {
+    end: i64,
+    file: std::fs::File,
+}
+
+impl SyncHandle {
+    /// Every offset below this is durable once [`SyncHandle::sync`] returns.
+    pub fn end(&self) -> i64 {
+        self.end
+    }
+
+    /// fdatasync of the active segment's log file.
+    pub fn sync(&self) -> std::io::Result<()> {
+        self.file.sync_data()
+    }
+}
+
 /// A (timestamp, offset) pair answering ListOffsets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimestampOffset {
@@ -987,6 +1006,17 @@ impl PartitionLog {
         }
         tracing::debug!(dir = %self.dir.display(), base_offset = new_base, "rolled segment");
         Ok(())
+    }
+
+    /// For group commit: a handle that fsyncs the data of everything appended so far, to be used
+    /// without holding the log (appends go on while it syncs). Only the active segment's file is
+    /// synced: a roll fsyncs the segment it seals. Indexes and the recovery point are not touched
+    /// (recovery rebuilds them past the recovery point, checking CRCs).
+    pub fn sync_handle(&self) -> Result<SyncHandle, StorageError> {
+        Ok(SyncHandle {
+            end: self.log_end_offset(),
+            file: self.active.segment().clone_file()?,
+        })
     }
 
     /// fsyncs the active segment and its indexes and moves the recovery point to log end.

@@ -418,6 +418,11 @@ impl Segment {
         })
     }
 
+    /// A second handle on the log file (for an fsync outside the log's lock).
+    pub(crate) fn clone_file(&self) -> io::Result<File> {
+        self.file.try_clone()
+    }
+
     /// Position and header of the first batch whose last offset is >= `offset`.
     fn find_batch(&self, offset: i64) -> io::Result<Option<(u64, BatchHeader)>> {
         if offset >= self.next_offset {

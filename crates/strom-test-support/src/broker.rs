@@ -54,6 +54,12 @@ pub(crate) struct NodeSpec<'a> {
     pub(crate) extra_args: &'a [String],
 }
 
+/// `STROM_TEST_KEEP_DIRS=1` keeps every broker's data directory and log after the test, for post-mortems
+/// (`strom dump-log`); the path is printed when the broker starts.
+fn keep_dirs() -> bool {
+    std::env::var_os("STROM_TEST_KEEP_DIRS").is_some_and(|v| v != "0")
+}
+
 impl TestBroker {
     /// Spawns `bin server` on a free port with a fresh data directory and waits until it serves metadata.
     pub fn start(bin: &Path, extra_args: &[&str]) -> anyhow::Result<TestBroker> {
@@ -62,7 +68,10 @@ impl TestBroker {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let dir = tempfile::Builder::new().prefix("strom-e2e-").tempdir()?;
+            let dir = tempfile::Builder::new()
+                .prefix("strom-e2e-")
+                .disable_cleanup(keep_dirs())
+                .tempdir()?;
             std::fs::create_dir_all(dir.path().join("data"))?;
             let mut broker = TestBroker {
                 bin: bin.to_path_buf(),
@@ -92,6 +101,7 @@ impl TestBroker {
     pub(crate) fn launch(bin: &Path, spec: NodeSpec<'_>) -> anyhow::Result<TestBroker> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("strom-cluster-node{}-", spec.node_id))
+            .disable_cleanup(keep_dirs())
             .tempdir()?;
         std::fs::create_dir_all(dir.path().join("data"))?;
         let mut broker = TestBroker {
@@ -293,6 +303,13 @@ impl TestBroker {
             None => client_listener.clone(),
         };
         let data_dir = self.data_dir();
+        if keep_dirs() {
+            eprintln!(
+                "node {} keeps its data in {}",
+                self.node_id,
+                data_dir.display()
+            );
+        }
         let mut cmd = Command::new(&self.bin);
         cmd.arg("server")
             .arg("--listeners")

@@ -38,6 +38,8 @@ pub(crate) async fn handle(
     let mut appended = false;
     // acks=all: (topic index, partition index in response, partition, required high watermark, leader epoch)
     let mut waits: Vec<(usize, usize, Arc<Partition>, i64, i32)> = Vec::new();
+    // write.caching=false: the same, for the fsync before the answer.
+    let mut syncs: Vec<(usize, usize, Arc<Partition>, i64, i32)> = Vec::new();
     let me = ctx.broker.node_id();
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
@@ -95,8 +97,18 @@ pub(crate) async fn handle(
                 Ok(info) => {
                     appended |= !info.duplicate;
                     let log_end = log.log_end_offset();
+                    let sync = !log.config().write_caching && acks != 0;
                     drop(guard);
                     partition.after_leader_append(me, log_end);
+                    if sync {
+                        syncs.push((
+                            responses.len(),
+                            partitions.len(),
+                            Arc::clone(&partition),
+                            info.last_offset + 1,
+                            leader_epoch,
+                        ));
+                    }
                     if acks == -1 {
                         waits.push((
                             responses.len(),
@@ -136,20 +148,29 @@ pub(crate) async fn handle(
     if acks == 0 {
         return None;
     }
-    for (topic, index, partition, required, leader_epoch) in waits {
-        if let Err(code) = partition
-            .wait_for_high_watermark(required, leader_epoch, timeout)
-            .await
-        {
+    let fail =
+        |responses: &mut Vec<TopicProduceResponse>, topic: usize, index: usize, code: Code| {
             if let Some(p) = responses
                 .get_mut(topic)
-                .and_then(|t: &mut TopicProduceResponse| t.partition_responses.get_mut(index))
+                .and_then(|t| t.partition_responses.get_mut(index))
             {
                 p.error_code = code.code();
                 if code != Code::NotEnoughReplicasAfterAppend {
                     p.base_offset = -1;
                 }
             }
+        };
+    for (topic, index, partition, required, leader_epoch) in syncs {
+        if let Err(code) = partition.wait_durable(required, leader_epoch).await {
+            fail(&mut responses, topic, index, code);
+        }
+    }
+    for (topic, index, partition, required, leader_epoch) in waits {
+        if let Err(code) = partition
+            .wait_for_high_watermark(required, leader_epoch, timeout)
+            .await
+        {
+            fail(&mut responses, topic, index, code);
         }
     }
     Some(ProduceResponse::default().with_responses(responses))

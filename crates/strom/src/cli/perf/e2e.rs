@@ -56,9 +56,8 @@ pub(super) struct Args {
     #[arg(long, default_value = "all", allow_hyphen_values = true)]
     acks: String,
 
-    /// Create the topic with this many partitions if it does not exist.
-    #[arg(long)]
-    partitions: Option<i32>,
+    #[command(flatten)]
+    topic_args: super::TopicArgs,
 
     /// Print one JSON object instead of the human summary.
     #[arg(long)]
@@ -81,9 +80,7 @@ struct Report {
 }
 
 pub(super) async fn run(args: Args) -> anyhow::Result<()> {
-    if let Some(p) = args.partitions {
-        super::ensure_topic(&args.client, &args.topic, p).await?;
-    }
+    super::ensure_topic(&args.client, &args.topic, &args.topic_args).await?;
     let json = args.json;
     let report = tokio::task::spawn_blocking(move || e2e(&args)).await??;
     let human = format!(

@@ -82,14 +82,41 @@ fn parse_property(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Creates `topic` with `partitions` partitions (replication factor 1) unless it already exists. An existing
-/// topic is used as it is; its partition count is not changed.
-async fn ensure_topic(client: &ClientArgs, topic: &str, partitions: i32) -> anyhow::Result<()> {
+/// How `--partitions` creates a missing topic.
+#[derive(clap::Args, Clone)]
+struct TopicArgs {
+    /// Create the topic with this many partitions if it does not exist.
+    #[arg(long)]
+    partitions: Option<i32>,
+
+    /// Replication factor of a topic `--partitions` creates.
+    #[arg(long, default_value_t = 1)]
+    replication_factor: i32,
+
+    /// Topic config of a topic `--partitions` creates, KEY=VALUE (repeatable), e.g.
+    /// `min.insync.replicas=2` or Strom's `write.caching=false`.
+    #[arg(long = "topic-config", value_name = "KEY=VALUE", value_parser = parse_property)]
+    configs: Vec<(String, String)>,
+}
+
+/// With `--partitions`: creates the topic unless it already exists. An existing topic is used as it is; its
+/// partition count and configs are not changed.
+async fn ensure_topic(client: &ClientArgs, topic: &str, args: &TopicArgs) -> anyhow::Result<()> {
+    let Some(partitions) = args.partitions else {
+        return Ok(());
+    };
     let admin: AdminClient<DefaultClientContext> = client
         .config(&[])
         .create()
         .context("creating the admin client")?;
-    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let mut new_topic = NewTopic::new(
+        topic,
+        partitions,
+        TopicReplication::Fixed(args.replication_factor),
+    );
+    for (k, v) in &args.configs {
+        new_topic = new_topic.set(k, v);
+    }
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = admin
         .create_topics([&new_topic], &options)

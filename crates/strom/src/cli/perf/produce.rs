@@ -67,9 +67,8 @@ pub(super) struct Args {
     #[arg(long)]
     idempotent: bool,
 
-    /// Create the topic with this many partitions if it does not exist.
-    #[arg(long)]
-    partitions: Option<i32>,
+    #[command(flatten)]
+    topic_args: super::TopicArgs,
 
     /// Print one JSON object instead of the human summary.
     #[arg(long)]
@@ -162,9 +161,7 @@ impl ProducerContext for DeliveryContext {
 }
 
 pub(super) async fn run(args: Args) -> anyhow::Result<()> {
-    if let Some(p) = args.partitions {
-        super::ensure_topic(&args.client, &args.topic, p).await?;
-    }
+    super::ensure_topic(&args.client, &args.topic, &args.topic_args).await?;
     let json = args.json;
     let report = tokio::task::spawn_blocking(move || produce(&args)).await??;
     let human = format!(
