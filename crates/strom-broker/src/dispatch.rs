@@ -179,7 +179,7 @@ pub(crate) async fn handle(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! Drives every served API at every served version through a real broker on a temp dir and encodes the
     //! response at that version. The codecs refuse fields a version does not have, so this is what keeps a
     //! handler from answering some client version with a closed connection.
@@ -195,7 +195,8 @@ mod tests {
         StrBytes::from_string(v.to_string())
     }
 
-    fn batch() -> bytes::Bytes {
+    /// One uncompressed v2 batch of one record (also used by other modules' tests).
+    pub(crate) fn batch() -> bytes::Bytes {
         let record = Record {
             transactional: false,
             control: false,

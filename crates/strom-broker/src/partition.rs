@@ -465,38 +465,10 @@ impl ReplicaManager {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
     use strom_storage::LogConfig;
 
     use super::*;
-
-    fn batch() -> Vec<u8> {
-        let record = Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: 0,
-            sequence: -1,
-            timestamp: 1_700_000_000_000,
-            key: None,
-            value: Some(Bytes::from_static(b"durable")),
-            headers: Default::default(),
-        };
-        let mut buf = Vec::new();
-        let options = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        };
-        RecordBatchEncoder::encode(&mut buf, &[record], &options).expect("encoding a batch");
-        buf
-    }
+    use crate::dispatch::tests::batch;
 
     fn append(p: &Partition) -> i64 {
         let mut guard = p.lock();
