@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use strom_protocol::kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use strom_protocol::Request;
+use strom_storage::FileSlice;
 
 use crate::api::{self, RequestContext};
 use crate::broker::Broker;
@@ -76,20 +77,26 @@ pub(crate) fn supported(key: ApiKey) -> Option<(i16, i16)> {
 #[error("no handler for {0:?}")]
 pub(crate) struct NoHandler(ApiKey);
 
+/// A response, and the segment file slices that fill its placeholder record bytes (fetch only), in order.
+pub(crate) type Response = (ResponseKind, Vec<FileSlice>);
+
 /// Routes one request. `Ok(None)` means no response is sent (acks=0 produce).
 pub(crate) async fn handle(
     broker: &Arc<Broker>,
     request: Request,
     peer: Option<std::net::SocketAddr>,
-) -> Result<Option<ResponseKind>, NoHandler> {
+) -> Result<Option<Response>, NoHandler> {
     let ctx = RequestContext::new(broker, &request, peer);
     let response = match request.body {
         RequestKind::Produce(r) => {
             return Ok(api::produce::handle(&ctx, r)
                 .await
-                .map(ResponseKind::Produce))
+                .map(|r| (ResponseKind::Produce(r), Vec::new())))
         }
-        RequestKind::Fetch(r) => ResponseKind::Fetch(api::fetch::handle(&ctx, r).await),
+        RequestKind::Fetch(r) => {
+            let (response, files) = api::fetch::handle(&ctx, r).await;
+            return Ok(Some((ResponseKind::Fetch(response), files)));
+        }
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(api::list_offsets::handle(&ctx, r))
         }
@@ -175,7 +182,7 @@ pub(crate) async fn handle(
         ),
         _ => return Err(NoHandler(request.api_key)),
     };
-    Ok(Some(response))
+    Ok(Some((response, Vec::new())))
 }
 
 #[cfg(test)]
@@ -592,7 +599,7 @@ pub(crate) mod tests {
                 let response = handle(&broker, req, None)
                     .await
                     .unwrap_or_else(|e| panic!("{key:?} v{version}: {e}"));
-                let response =
+                let (response, _files) =
                     response.unwrap_or_else(|| panic!("{key:?} v{version}: no response"));
                 let mut out = BytesMut::new();
                 strom_protocol::encode_response(&mut out, *key, version, 1, &response)

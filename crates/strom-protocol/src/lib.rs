@@ -11,4 +11,4 @@ pub use error::{DecodeError, FrameError};
 pub use frame::FrameDecoder;
 pub use kafka_protocol;
 pub use request::{decode_request, Decoded, Request};
-pub use response::encode_response;
+pub use response::{encode_response, placeholder, Gap};

@@ -30,5 +30,6 @@ mod segment;
 pub use cleaner::CompactionStats;
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{AppendError, ReadError, StorageError};
-pub use log::{AppendInfo, FetchData, PartitionLog, SyncHandle, TimestampOffset};
+pub use log::{AppendInfo, FetchData, FetchSlice, PartitionLog, SyncHandle, TimestampOffset};
 pub use manager::{LogManager, PartitionDir};
+pub use segment::FileSlice;

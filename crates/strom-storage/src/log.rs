@@ -26,7 +26,7 @@ use crate::epoch::LeaderEpochCache;
 use crate::error::{AppendError, ReadError, StorageError};
 use crate::producer_state::{Check, ProducerStateManager};
 use crate::segment::{
-    segment_file, ActiveSegment, LoadMode, SealedSegment, Segment, INDEX_EXT, LOG_EXT,
+    segment_file, ActiveSegment, FileSlice, LoadMode, SealedSegment, Segment, INDEX_EXT, LOG_EXT,
     TIME_INDEX_EXT,
 };
 
@@ -49,6 +49,14 @@ pub struct AppendInfo {
 #[derive(Clone, Debug)]
 pub struct FetchData {
     pub records: Bytes,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// What [`PartitionLog::read_slice`] returns.
+#[derive(Clone, Debug)]
+pub struct FetchSlice {
+    pub records: Option<FileSlice>,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
 }
@@ -721,6 +729,27 @@ impl PartitionLog {
         max_offset: i64,
         min_one: bool,
     ) -> Result<FetchData, ReadError> {
+        let slice = self.read_slice(offset, max_bytes, max_offset, min_one)?;
+        let records = match &slice.records {
+            Some(records) => records.read_to_bytes()?,
+            None => Bytes::new(),
+        };
+        Ok(FetchData {
+            records,
+            log_start_offset: slice.log_start_offset,
+            log_end_offset: slice.log_end_offset,
+        })
+    }
+
+    /// [`PartitionLog::read`] without the copy: where the batches lie in a segment file, for
+    /// `sendfile`. `records` is None when there is nothing to return.
+    pub fn read_slice(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one: bool,
+    ) -> Result<FetchSlice, ReadError> {
         let log_start_offset = self.log_start_offset;
         let log_end_offset = self.log_end_offset();
         if offset < log_start_offset || offset > log_end_offset {
@@ -730,16 +759,16 @@ impl PartitionLog {
                 log_end: log_end_offset,
             });
         }
-        let mut records = Bytes::new();
+        let mut records = None;
         if offset < log_end_offset && offset < max_offset {
             for seg in self.segments().skip(self.locate(offset)) {
-                if let Some(data) = seg.read(offset, max_bytes, max_offset, min_one)? {
-                    records = data;
+                if let Some(slice) = seg.read(offset, max_bytes, max_offset, min_one)? {
+                    records = (!slice.is_empty()).then_some(slice);
                     break;
                 }
             }
         }
-        Ok(FetchData {
+        Ok(FetchSlice {
             records,
             log_start_offset,
             log_end_offset,

@@ -11,6 +11,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
@@ -49,7 +50,8 @@ pub(crate) enum LoadMode {
 pub(crate) struct Segment {
     base_offset: i64,
     dir: PathBuf,
-    file: File,
+    /// Shared with the [`FileSlice`]s of fetches in flight, which send from it after the log's lock is released.
+    file: Arc<File>,
     /// Bytes of valid batches in the file (the file is never longer after open).
     size: u64,
     /// Offset after the last batch; `base_offset` when empty.
@@ -143,7 +145,7 @@ impl Segment {
         Segment {
             base_offset,
             dir: dir.to_path_buf(),
-            file,
+            file: Arc::new(file),
             size,
             next_offset: base_offset,
             max_timestamp: -1,
@@ -471,47 +473,62 @@ impl Segment {
         Ok(None)
     }
 
-    /// Whole batches from the one containing `offset` (see `PartitionLog::read`), with one
-    /// positional read. None when this segment holds nothing at or after `offset`.
+    /// Where the whole batches from the one containing `offset` lie in the log file (see
+    /// `PartitionLog::read_slice`); nothing is copied, only batch headers are read to find the end.
+    /// None when this segment holds nothing at or after `offset`.
     pub(crate) fn read(
         &self,
         offset: i64,
         max_bytes: usize,
         max_offset: i64,
         min_one: bool,
-    ) -> io::Result<Option<Bytes>> {
+    ) -> io::Result<Option<FileSlice>> {
         let Some((start, first)) = self.find_batch(offset)? else {
             return Ok(None);
         };
         if first.base_offset >= max_offset {
-            return Ok(Some(Bytes::new()));
+            return Ok(Some(self.slice(start, 0)));
         }
-        let first_len = first.total_len();
-        let available = (self.size - start) as usize;
-        let mut want = max_bytes.min(available);
+        let first_len = first.total_len() as u64;
+        let want = (max_bytes as u64).min(self.size - start);
         if want < first_len {
-            if !min_one {
-                return Ok(Some(Bytes::new()));
-            }
-            want = first_len;
+            return Ok(Some(self.slice(start, if min_one { first_len } else { 0 })));
         }
-        let mut buf = vec![0u8; want];
-        self.file.read_exact_at(&mut buf, start)?;
-        // Keep whole batches below max_offset; the read may end mid-batch.
-        let mut end = first_len;
-        while end + LOG_OVERHEAD <= buf.len() {
+        let limit = start + want;
+        if limit == self.size && self.next_offset <= max_offset {
+            // The rest of the segment, all below max_offset: the usual read at the tail.
+            return Ok(Some(self.slice(start, want)));
+        }
+        // Keep whole batches below max_offset; the limit may fall mid-batch.
+        let mut end = start + first_len;
+        let mut chunk: Vec<u8> = Vec::new();
+        let mut chunk_start = end;
+        while end + LOG_OVERHEAD as u64 <= limit {
+            if end + LOG_OVERHEAD as u64 > chunk_start + chunk.len() as u64 {
+                chunk.resize((limit - end).min(HEADER_CHUNK) as usize, 0);
+                self.file.read_exact_at(&mut chunk, end)?;
+                chunk_start = end;
+            }
+            let at = (end - chunk_start) as usize;
             let mut base = [0u8; 8];
-            base.copy_from_slice(&buf[end..end + 8]);
+            base.copy_from_slice(&chunk[at..at + 8]);
             let mut len = [0u8; 4];
-            len.copy_from_slice(&buf[end + 8..end + 12]);
-            let total = i32::from_be_bytes(len).max(0) as usize + LOG_OVERHEAD;
-            if i64::from_be_bytes(base) >= max_offset || end + total > buf.len() {
+            len.copy_from_slice(&chunk[at + 8..at + 12]);
+            let total = i32::from_be_bytes(len).max(0) as u64 + LOG_OVERHEAD as u64;
+            if i64::from_be_bytes(base) >= max_offset || end + total > limit {
                 break;
             }
             end += total;
         }
-        buf.truncate(end);
-        Ok(Some(Bytes::from(buf)))
+        Ok(Some(self.slice(start, end - start)))
+    }
+
+    fn slice(&self, position: u64, len: u64) -> FileSlice {
+        FileSlice {
+            file: self.file.clone(),
+            position,
+            len: len as usize,
+        }
     }
 
     /// Earliest record at or after `log_start` with timestamp >= `ts` in this segment.
@@ -735,7 +752,7 @@ impl ActiveSegment {
         index_interval: u32,
     ) -> io::Result<()> {
         let start = self.seg.size;
-        if let Err(e) = write_all_vectored(&mut self.seg.file, parts) {
+        if let Err(e) = write_all_vectored(&self.seg.file, parts) {
             if let Err(e2) = self.seg.file.set_len(start) {
                 tracing::error!(error = %e2, "could not cut back a failed segment append");
             }
@@ -806,7 +823,7 @@ impl SealedSegment {
 }
 
 /// `Write::write_all_vectored` (unstable in std): writes every slice, retrying partial writes.
-fn write_all_vectored(file: &mut File, mut parts: &mut [io::IoSlice<'_>]) -> io::Result<()> {
+fn write_all_vectored(mut file: &File, mut parts: &mut [io::IoSlice<'_>]) -> io::Result<()> {
     io::IoSlice::advance_slices(&mut parts, 0);
     while !parts.is_empty() {
         match file.write_vectored(parts) {
@@ -822,4 +839,44 @@ fn write_all_vectored(file: &mut File, mut parts: &mut [io::IoSlice<'_>]) -> io:
         }
     }
     Ok(())
+}
+
+/// Whole batches of a segment, located but not read: sent with `sendfile` (or read with
+/// [`FileSlice::read_to_bytes`]) after the log's lock is released. The file handle keeps the data
+/// readable if the segment is deleted meanwhile; a truncation meanwhile makes the file shorter than
+/// the slice, which the reader sees as an unexpected end of file.
+#[derive(Clone, Debug)]
+pub struct FileSlice {
+    file: Arc<File>,
+    position: u64,
+    len: usize,
+}
+
+impl FileSlice {
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Position of the first byte in the file.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies the bytes into memory (for callers that need them, not a socket).
+    pub fn read_to_bytes(&self) -> io::Result<Bytes> {
+        if self.len == 0 {
+            return Ok(Bytes::new());
+        }
+        let mut buf = vec![0u8; self.len];
+        self.file.read_exact_at(&mut buf, self.position)?;
+        Ok(Bytes::from(buf))
+    }
 }

@@ -4,7 +4,8 @@
 //! available the request parks until new data is appended anywhere (the replica manager's signal) or
 //! `max_wait_ms` passes. Respects `max_bytes` and per-partition `partition_max_bytes`, always returning the
 //! first batch whole so a batch larger than the limits still makes progress (KIP-74). No fetch sessions
-//! (KIP-227): session id 0 tells clients to send full fetches.
+//! (KIP-227): session id 0 tells clients to send full fetches. Record sets of `SENDFILE_MIN` bytes or more are not
+//! read at all: the response carries a placeholder and the connection sendfile()s them from the segment file.
 
 use std::ops::RangeInclusive;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use strom_protocol::kafka_protocol::messages::fetch_response::{
     FetchableTopicResponse, PartitionData,
 };
 use strom_protocol::kafka_protocol::messages::{FetchRequest, FetchResponse};
+use strom_storage::{FileSlice, ReadError};
 use tokio::time::Instant;
 
 use super::RequestContext;
@@ -22,10 +24,17 @@ use crate::error_code::{self, Code};
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 4..=17;
 
+/// Smaller record sets are copied into the response: one write beats a write, a sendfile and a write.
+const SENDFILE_MIN: usize = 64 * 1024;
+
 /// isolation_level READ_COMMITTED: needs aborted-transaction lists (always empty: no transactions yet).
 const READ_COMMITTED: i8 = 1;
 
-pub(crate) async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> FetchResponse {
+/// The response and the file slices its placeholders stand for, in the order of the partitions in it.
+pub(crate) async fn handle(
+    ctx: &RequestContext<'_>,
+    request: FetchRequest,
+) -> (FetchResponse, Vec<FileSlice>) {
     let max_wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
     let deadline = Instant::now() + max_wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
@@ -46,7 +55,10 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> F
 
 /// Reads every requested partition once. Returns the response, the record bytes in it, and whether any
 /// partition carries an error (which answers the fetch at once, as Kafka does).
-fn read_all(ctx: &RequestContext<'_>, request: &FetchRequest) -> (FetchResponse, usize, bool) {
+fn read_all(
+    ctx: &RequestContext<'_>,
+    request: &FetchRequest,
+) -> ((FetchResponse, Vec<FileSlice>), usize, bool) {
     // Followers say who they are: replica_id before v15, replica_state from v15.
     let replica_id = if ctx.version >= 15 {
         request.replica_state.replica_id.0
@@ -61,6 +73,7 @@ fn read_all(ctx: &RequestContext<'_>, request: &FetchRequest) -> (FetchResponse,
     let mut total = 0usize;
     let mut has_error = false;
     let mut topics = Vec::with_capacity(request.topics.len());
+    let mut files = Vec::new();
     for topic in &request.topics {
         // Borrowed, not copied: this runs for every topic of every produce/fetch.
         let name: Option<&str> = if ctx.version >= 13 {
@@ -123,17 +136,19 @@ fn read_all(ctx: &RequestContext<'_>, request: &FetchRequest) -> (FetchResponse,
                                         let limit = usize::try_from(p.partition_max_bytes)
                                             .unwrap_or(0)
                                             .min(remaining);
-                                        match log.read(
-                                            p.fetch_offset,
-                                            limit,
-                                            max_offset,
-                                            total == 0,
-                                        ) {
-                                            Ok(read) => {
-                                                total += read.records.len();
-                                                remaining =
-                                                    remaining.saturating_sub(read.records.len());
-                                                data.records = Some(read.records);
+                                        match log
+                                            .read_slice(
+                                                p.fetch_offset,
+                                                limit,
+                                                max_offset,
+                                                total == 0,
+                                            )
+                                            .and_then(|read| records(read.records, &mut files))
+                                        {
+                                            Ok(records) => {
+                                                total += records.len();
+                                                remaining = remaining.saturating_sub(records.len());
+                                                data.records = Some(records);
                                                 None
                                             }
                                             Err(e) => Some(error_code::read_error(&e)),
@@ -166,10 +181,28 @@ fn read_all(ctx: &RequestContext<'_>, request: &FetchRequest) -> (FetchResponse,
         ctx.broker.isr_wake.notify_one();
     }
     (
-        FetchResponse::default()
-            .with_session_id(0)
-            .with_responses(topics),
+        (
+            FetchResponse::default()
+                .with_session_id(0)
+                .with_responses(topics),
+            files,
+        ),
         total,
         has_error,
     )
+}
+
+/// The records field for a read: a placeholder (the slice goes to `files`) when it is worth a sendfile,
+/// else the bytes themselves.
+fn records(slice: Option<FileSlice>, files: &mut Vec<FileSlice>) -> Result<Bytes, ReadError> {
+    let Some(slice) = slice else {
+        return Ok(Bytes::new());
+    };
+    if slice.len() >= SENDFILE_MIN {
+        if let Some(placeholder) = strom_protocol::placeholder(slice.len()) {
+            files.push(slice);
+            return Ok(placeholder);
+        }
+    }
+    Ok(slice.read_to_bytes()?)
 }

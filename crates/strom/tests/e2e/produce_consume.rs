@@ -116,6 +116,83 @@ fn hundred_thousand_keyed_records_round_trip_in_order() {
     broker.assert_no_panic();
 }
 
+/// Fetches big enough to go out by sendfile(2) straight from the segment file, with partition limits that fall
+/// mid-batch (so the read ends at the last whole batch) and a second consumer with a tiny limit (one batch per
+/// fetch, KIP-74): every record comes back byte for byte, at its offset, exactly once.
+#[test]
+fn sendfile_fetches_return_the_stored_records() {
+    const RECORDS: usize = 3000;
+    let broker = start_broker(&[]);
+    let topic = "zerocopy";
+    create_topic(&broker, topic, 1, &[]);
+    let producer = TestProducer::with(
+        &broker.bootstrap(),
+        &[("linger.ms", "20"), ("batch.size", "50000")],
+    )
+    .unwrap();
+    let values: Vec<Vec<u8>> = (0..RECORDS)
+        .map(|i| {
+            let mut v = format!("record-{i:05}-").into_bytes();
+            v.extend((0..1000).map(|j| ((i * 31 + j) % 251) as u8));
+            v
+        })
+        .collect();
+    for v in &values {
+        producer
+            .send(&Record::new(topic).partition(0).value(v))
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+    assert_eq!(
+        producer.succeeded(),
+        RECORDS,
+        "failures: {:?}",
+        producer.failures()
+    );
+
+    for limits in [
+        [
+            ("max.partition.fetch.bytes", "300000"),
+            ("fetch.max.bytes", "700000"),
+            ("message.max.bytes", "700000"),
+        ],
+        [
+            ("max.partition.fetch.bytes", "1"),
+            ("fetch.max.bytes", "1000"),
+            ("message.max.bytes", "1000"),
+        ],
+    ] {
+        let consumer = kafka::assigned_consumer(
+            &broker.bootstrap(),
+            topic,
+            &[(0, Offset::Beginning)],
+            &limits,
+        )
+        .unwrap();
+        let read = kafka::poll_until(&consumer, Duration::from_secs(60), |got| {
+            got.len() >= RECORDS
+        })
+        .unwrap();
+        assert_eq!(
+            read.len(),
+            RECORDS,
+            "{limits:?}: more records than produced"
+        );
+        for (i, m) in read.iter().enumerate() {
+            assert_eq!(
+                m.offset(),
+                i as i64,
+                "{limits:?}: offsets in order, no gaps"
+            );
+            assert!(
+                m.payload() == Some(values[i].as_slice()),
+                "{limits:?}: record at offset {i} differs from what was produced"
+            );
+        }
+    }
+    broker.assert_no_panic();
+}
+
 /// Headers (including a null-valued one and a repeated key), explicit CreateTime, null key, null value and empty
 /// key/value come back exactly as sent.
 #[test]
