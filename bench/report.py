@@ -94,6 +94,63 @@ def main():
             met = "yes" if check(s, t) else "**no**"
         print(f"| {label} | {fmt(s, digits)} | {fmt(t, digits)} | {ratio} | {target} | {met} |")
 
+    # Strom only: targets Tansu has no counterpart for (durable mode, a replicated cluster, 10,000 partitions,
+    # restart after kill -9). Each row: label, value, digits, target, met (None: no target).
+    def strom(workload, get):
+        return median(rows, workload, "strom", get)[0]
+
+    def ratio_of(a, b):
+        return a / b if a is not None and b else None
+
+    rps = lambda r: r["records_per_sec"]
+    durable = strom("produce_1m_acksall_p1_durable", rps)
+    durable_ratio = ratio_of(durable, strom("produce_1m_acksall_p1", rps))
+    e2e_c = lambda q: strom("e2e_cluster_rf3", lambda r: r["e2e_latency_ms"][q])
+    keyed_p1 = strom("produce_1m_keyed_p1", rps)
+    keyed_p10k = strom("produce_1m_keyed_p10k", rps)
+    keyed_ratio = ratio_of(keyed_p10k, keyed_p1)
+    idle_10k = strom("p10k_idle", lambda r: r["rss_kb"] / 1024)
+    peak_10k = strom("produce_1m_keyed_p10k", lambda r: r["broker_peak_rss_kb"] / 1024)
+    restart = [r for r in rows if r.get("workload") == "restart_kill9"]
+    restart = restart[-1] if restart else {}
+    serve_s = restart.get("serve_s")
+    acked, after = restart.get("acked"), restart.get("after")
+
+    def at_most(v, limit):
+        return None if v is None else v <= limit
+
+    def at_least(v, limit):
+        return None if v is None else v >= limit
+
+    extra = [
+        ("durable mode (write.caching=false), acks=all, 1M×100 B, 1 partition: records/s", durable, 0, "", None),
+        ("… / the same with write caching", durable_ratio, 2, "≥ 0.70", at_least(durable_ratio, 0.70)),
+        ("… broker CPU-s", strom("produce_1m_acksall_p1_durable", lambda r: r["broker_cpu_s"]), 3, "", None),
+        ("3-node cluster, RF 3, min.insync 2, acks=all, e2e 10k/s linger.ms=1: p50 ms", e2e_c("p50"), 2, "", None),
+        ("… p99 ms", e2e_c("p99"), 2, "≤ 10", at_most(e2e_c("p99"), 10)),
+        ("… p99.9 ms", e2e_c("p999"), 2, "", None),
+        ("… CPU-s of the three brokers", strom("e2e_cluster_rf3", lambda r: r["broker_cpu_s"]), 3, "", None),
+        ("create a 10,000-partition topic: seconds", strom("p10k_idle", lambda r: r["create_s"]), 2, "", None),
+        ("… broker RSS with 10,000 partitions, idle MB", idle_10k, 1, "≤ 1024", at_most(idle_10k, 1024)),
+        ("keyed produce 1M×100 B, acks=1, 1 partition: records/s", keyed_p1, 0, "", None),
+        ("keyed produce 1M×100 B, acks=1, 10,000 partitions: records/s", keyed_p10k, 0, "", None),
+        ("… / 1 partition", keyed_ratio, 2, "≥ 0.50", at_least(keyed_ratio, 0.50)),
+        ("… broker CPU-s", strom("produce_1m_keyed_p10k", lambda r: r["broker_cpu_s"]), 3, "", None),
+        ("… broker peak RSS MB", peak_10k, 1, "≤ 1024", at_most(peak_10k, 1024)),
+        ("restart after kill -9: GB of logs", None if "log_bytes" not in restart else restart["log_bytes"] / 1e9, 1,
+         "", None),
+        ("… seconds from exec until a new consumer has its first record", serve_s, 2, "≤ 5", at_most(serve_s, 5)),
+        ("… acknowledged records before the kill", acked, 0, "", None),
+        ("… of them missing after the restart", None if acked is None or after is None else max(acked - after, 0), 0,
+         "0", None if acked is None or after is None else (acked > 0 and after >= acked)),
+    ]
+    print("\nStrom only (no Tansu counterpart), medians of the same runs:\n")
+    print("| metric | Strom | target | met |")
+    print("|---|---:|---|---|")
+    for label, v, digits, target, ok in extra:
+        met = "" if ok is None else ("yes" if ok else "**no**")
+        print(f"| {label} | {fmt(v, digits)} | {target} | {met} |")
+
     def show(key, unit):
         v = machine.get(key)
         return "not measured" if v is None else f"{v:,} {unit}"

