@@ -199,17 +199,63 @@ pub fn consume_to_end(
         high.insert(p, h);
     }
     let assignment: Vec<(i32, Offset)> = (0..partitions).map(|p| (p, Offset::Beginning)).collect();
-    let consumer = assigned_consumer(bootstrap, topic, &assignment, &[])?;
-    poll_until(&consumer, timeout, |got| {
-        let mut next: HashMap<i32, i64> = HashMap::new();
-        for m in got {
-            let e = next.entry(m.partition()).or_insert(0);
+    // STROM_TEST_RDKAFKA_DEBUG=fetch,msg (librdkafka's `debug` contexts) logs this consumer's fetches to stderr.
+    let debug = std::env::var("STROM_TEST_RDKAFKA_DEBUG").ok();
+    let mut extra = Vec::new();
+    if let Some(contexts) = debug.as_deref() {
+        crate::rdkafka_log::to_stderr();
+        extra.push(("debug", contexts));
+    }
+    let consumer = assigned_consumer(bootstrap, topic, &assignment, &extra)?;
+    // Incremental: `done` runs after every poll, and rescanning everything received each time is quadratic (at
+    // ~150,000 records that alone outlasted a two-minute timeout).
+    let mut reached: HashMap<i32, i64> = HashMap::new();
+    let mut seen = 0;
+    let result = poll_until(&consumer, timeout, |got| {
+        for m in &got[seen..] {
+            let e = reached.entry(m.partition()).or_insert(0);
             *e = (*e).max(m.offset() + 1);
         }
+        seen = got.len();
         high.iter()
-            .all(|(p, &h)| h == 0 || next.get(p).copied().unwrap_or(0) >= h)
+            .all(|(p, &h)| h == 0 || reached.get(p).copied().unwrap_or(0) >= h)
+    });
+    result.map_err(|e| {
+        let stuck = stuck_partitions_report(bootstrap, topic, &high, &reached);
+        e.context(format!(
+            "consuming {topic} up to high watermarks {high:?}; {stuck}"
+        ))
     })
-    .with_context(|| format!("consuming {topic} up to high watermarks {high:?}"))
+}
+
+/// For a consumer that stopped short: where each partition stopped, and what a fresh consumer started at that
+/// offset gets, to tell a broker that does not serve the offset from a client that stopped asking.
+fn stuck_partitions_report(
+    bootstrap: &str,
+    topic: &str,
+    high: &BTreeMap<i32, i64>,
+    reached: &HashMap<i32, i64>,
+) -> String {
+    let mut out = Vec::new();
+    for (&p, &h) in high {
+        let at = reached.get(&p).copied().unwrap_or(0);
+        if h == 0 || at >= h {
+            continue;
+        }
+        let now = watermarks(bootstrap, topic, p)
+            .map(|w| format!("{w:?}"))
+            .unwrap_or_else(|e| e.to_string());
+        let probe = assigned_consumer(bootstrap, topic, &[(p, Offset::Offset(at))], &[])
+            .and_then(|c| poll_until(&c, Duration::from_secs(5), |got| !got.is_empty()));
+        let probe = match probe {
+            Ok(got) => format!("a fresh consumer from {at} got offset {}", got[0].offset()),
+            Err(e) => format!("a fresh consumer from {at} got nothing: {e:#}"),
+        };
+        out.push(format!(
+            "partition {p} stopped at {at} of {h} (watermarks now {now}); {probe}"
+        ));
+    }
+    out.join("; ")
 }
 
 /// Polls `consumer` until `done(received)` holds; fails after `timeout` with a summary.

@@ -181,7 +181,6 @@ fn kill_leader_and_recover(
 /// record is in the log exactly once at its offset, nothing appears that was never sent, and no consumer ever read
 /// a record that was later replaced (it would have read past the high watermark) or went backwards.
 #[test]
-#[ignore = "known failure, issue 4 left open: after the kill -9 failovers a final consumer stalls on one partition below its high watermark"]
 fn leader_kill9_loses_no_acked_write() {
     let mut cluster = start_cluster(&[]);
     let bootstrap = cluster.bootstrap();
