@@ -89,8 +89,8 @@ fn consume(args: &Args) -> anyhow::Result<Report> {
         // needs a client that asks again soon; -X fetch.queue.backoff.ms=1000 restores the default.
         ("fetch.queue.backoff.ms", "10".to_string()),
     ];
-    // librdkafka's assign() needs a group.id even though assignment mode never talks to a coordinator (offsets
-    // are not committed).
+    // librdkafka's assign() needs a group.id. Assignment mode commits nothing, but librdkafka still looks up the
+    // group's coordinator, so the first run against a fresh broker makes it create __consumer_offsets.
     let group = args
         .group
         .clone()
