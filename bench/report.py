@@ -153,25 +153,25 @@ def main():
 
     # Per round: the medians hide how much one round can differ from the next on a noisy VM.
     per_round = [
-        ("produce 1M×100 B acks=1, 1 p", "produce_1m_acks1_p1", "broker_cpu_s"),
-        ("produce 1M×100 B acks=all, 1 p", "produce_1m_acksall_p1", "broker_cpu_s"),
-        ("produce 1M×100 B acks=1, 8 p", "produce_1m_acks1_p8", "broker_cpu_s"),
-        ("produce 1M×100 B acks=all, 8 p", "produce_1m_acksall_p8", "broker_cpu_s"),
-        ("produce 200k×1 KiB", "produce_200k_1k", "broker_cpu_s"),
-        ("consume 1M×100 B, 1 p", "consume_1m", "broker_cpu_s"),
-        ("consume 1M×100 B, 8 p", "consume_1m_p8", "broker_cpu_s"),
+        ("produce 1M×100 B acks=1, 1 p", "produce_1m_acks1_p1"),
+        ("produce 1M×100 B acks=all, 1 p", "produce_1m_acksall_p1"),
+        ("produce 1M×100 B acks=1, 8 p", "produce_1m_acks1_p8"),
+        ("produce 1M×100 B acks=all, 8 p", "produce_1m_acksall_p8"),
+        ("produce 200k×1 KiB", "produce_200k_1k"),
+        ("consume 1M×100 B, 1 p", "consume_1m"),
+        ("consume 1M×100 B, 8 p", "consume_1m_p8"),
     ]
     print(f"\nPer round: MB/s and broker CPU-s, rounds 1…{runs}:\n")
     print("| workload | Strom | Tansu |")
     print("|---|---|---|")
-    for label, workload, cpu in per_round:
+    for label, workload in per_round:
         cells = []
         for broker in ("strom", "tansu"):
             got = sorted(
                 (r["rep"], r) for r in rows
                 if r.get("workload") == workload and r.get("broker") == broker and not r.get("failed")
             )
-            cells.append(" · ".join(f"{r['mb_per_sec']:.0f}, {r[cpu]:.2f}" for _, r in got) or "—")
+            cells.append(" · ".join(f"{r['mb_per_sec']:.0f}, {r['broker_cpu_s']:.2f}" for _, r in got) or "—")
         print(f"| {label} | {cells[0]} | {cells[1]} |")
 
     def show(key, unit):

@@ -5,7 +5,7 @@
 # Markdown table of medians with Strom/Tansu ratios (bench/report.py). Broker CPU-seconds per workload come
 # from /proc/<pid>/stat (utime+stime) before and after; RSS from /proc/<pid>/status.
 #
-# Usage: bench/run.sh            (see BENCHMARKS.md; ~9 minutes on 2 cores after the build)
+# Usage: bench/run.sh            (see BENCHMARKS.md; ~6 minutes on 2 cores after the build)
 # Environment:
 #   RUNS=3                 repetitions per broker (medians are taken over these)
 #   E2E_SECONDS=8          duration of each end-to-end latency run (1 s of it is warm-up)
@@ -111,6 +111,9 @@ printf '{"dd_write_first_mb_s":%s,"dd_write_mb_s":%s,"dd_fdatasync_mb_s":%s,"loo
 log "limits: $(cat "$OUT/machine.json")"
 
 # ---------------------------------------------------------------------------------------------------- brokers
+BATCHING=(--linger-ms 5 --batch-size 1000000) # every throughput workload
+now_s() { date +%s.%N; }
+elapsed() { python3 -c 'import sys; print(float(sys.argv[2]) - float(sys.argv[1]))' "$1" "$2"; } # elapsed T0 T1
 BROKER_PID=
 start_broker() { # start_broker strom|tansu rep
     local kind=$1 rep=$2 port
@@ -209,22 +212,21 @@ suite() { # suite strom|tansu rep
     start_broker "$kind" "$rep"
     sleep 2
     printf '{"workload":"idle","broker":"%s","rep":%s,"rss_kb":%s}\n' "$kind" "$rep" "$(rss_kb)" >> "$RAW"
-    local p=(--linger-ms 5 --batch-size 1000000)
     # Not measured: the first consumer's group coordinator lookup makes the broker create __consumer_offsets
     # (50 partitions, as Kafka does), a one-time cost that would otherwise land in the first consume figure.
     timeout 60 "$STROM" perf produce --bootstrap-server "$BOOTSTRAP" --topic "$t-warm" --num-records 1 --json >/dev/null
     timeout 60 "$STROM" perf consume --bootstrap-server "$BOOTSTRAP" --topic "$t-warm" --num-records 1 --json >/dev/null
-    run_workload produce_1m_acks1_p1 "$kind" "$rep" -- produce --topic "$t-a1p1" --partitions 1 --num-records 1000000 --record-size 100 --acks 1 "${p[@]}"
+    run_workload produce_1m_acks1_p1 "$kind" "$rep" -- produce --topic "$t-a1p1" --partitions 1 --num-records 1000000 --record-size 100 --acks 1 "${BATCHING[@]}"
     run_workload consume_1m "$kind" "$rep" -- consume --topic "$t-a1p1"
-    run_workload produce_1m_acksall_p1 "$kind" "$rep" -- produce --topic "$t-aAp1" --partitions 1 --num-records 1000000 --record-size 100 --acks all "${p[@]}"
+    run_workload produce_1m_acksall_p1 "$kind" "$rep" -- produce --topic "$t-aAp1" --partitions 1 --num-records 1000000 --record-size 100 --acks all "${BATCHING[@]}"
     if [[ $kind == strom ]]; then # durable mode (fsync before the ack, group commit); Tansu has none
         run_workload produce_1m_acksall_p1_durable "$kind" "$rep" -- produce --topic "$t-aAp1d" --partitions 1 \
-            --topic-config write.caching=false --num-records 1000000 --record-size 100 --acks all "${p[@]}"
+            --topic-config write.caching=false --num-records 1000000 --record-size 100 --acks all "${BATCHING[@]}"
     fi
-    run_workload produce_1m_acks1_p8 "$kind" "$rep" -- produce --topic "$t-a1p8" --partitions 8 --num-records 1000000 --record-size 100 --acks 1 "${p[@]}"
-    run_workload produce_1m_acksall_p8 "$kind" "$rep" -- produce --topic "$t-aAp8" --partitions 8 --num-records 1000000 --record-size 100 --acks all "${p[@]}"
+    run_workload produce_1m_acks1_p8 "$kind" "$rep" -- produce --topic "$t-a1p8" --partitions 8 --num-records 1000000 --record-size 100 --acks 1 "${BATCHING[@]}"
+    run_workload produce_1m_acksall_p8 "$kind" "$rep" -- produce --topic "$t-aAp8" --partitions 8 --num-records 1000000 --record-size 100 --acks all "${BATCHING[@]}"
     run_workload consume_1m_p8 "$kind" "$rep" -- consume --topic "$t-aAp8"
-    run_workload produce_200k_1k "$kind" "$rep" -- produce --topic "$t-k1" --partitions 1 --num-records 200000 --record-size 1024 --acks 1 "${p[@]}"
+    run_workload produce_200k_1k "$kind" "$rep" -- produce --topic "$t-k1" --partitions 1 --num-records 200000 --record-size 1024 --acks 1 "${BATCHING[@]}"
     run_workload consume_200k_1k "$kind" "$rep" -- consume --topic "$t-k1"
     run_workload e2e_linger1 "$kind" "$rep" -- e2e --topic "$t-e1" --partitions 1 --rate 10000 --record-size 100 --duration "$E2E_SECONDS" --linger-ms 1
     run_workload e2e_linger0 "$kind" "$rep" -- e2e --topic "$t-e0" --partitions 1 --rate 10000 --record-size 100 --duration "$E2E_SECONDS" --linger-ms 0
@@ -235,7 +237,7 @@ suite() { # suite strom|tansu rep
         PIDS+=("$perf_pid")
         sleep 0.5
         timeout 120 "$STROM" perf produce --bootstrap-server "$BOOTSTRAP" --topic "$t-prof" --partitions 1 \
-            --num-records 1000000 --record-size 100 --acks 1 "${p[@]}" --json >/dev/null || true
+            --num-records 1000000 --record-size 100 --acks 1 "${BATCHING[@]}" --json >/dev/null || true
         kill -INT "$perf_pid" 2>/dev/null || true
         wait "$perf_pid" 2>/dev/null || true
         perf report -i "$OUT/strom-produce.perf.data" --no-children --sort symbol --stdio 2>/dev/null \
@@ -255,25 +257,24 @@ if [[ "${SKIP_SCALE:-0}" != 1 ]]; then
     log "restart after kill -9 with $gb GB of logs"
     start_broker strom restart
     run_workload produce_restart_fill strom 1 -- produce --topic big --partitions 4 --num-records $((gb * 1000000)) \
-        --record-size 1000 --acks 1 --linger-ms 5 --batch-size 1000000
+        --record-size 1000 --acks 1 "${BATCHING[@]}"
     acked=$(tail -n1 "$RAW" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["records"] - r["errors"])')
     disk=$(du -sb "$WORK/strom-data-restart" | cut -f1)
     kill -9 "$BROKER_PID"
     wait "$BROKER_PID" 2>/dev/null || true
     mv "$OUT/strom-restart.log" "$OUT/strom-restart-killed.log"
-    t0=$(date +%s.%N)
+    t0=$(now_s)
     start_broker strom restart
     for _ in $(seq 1 600); do
         "$STROM" perf consume --bootstrap-server "$BOOTSTRAP" --topic big --num-records 1 --timeout 1 --json \
             >/dev/null 2>&1 && break
         sleep 0.05
     done
-    t1=$(date +%s.%N)
+    serve_s=$(elapsed "$t0" "$(now_s)")
     after=$(timeout 300 "$STROM" perf consume --bootstrap-server "$BOOTSTRAP" --topic big --json 2>/dev/null \
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"])' || echo 0)
     printf '{"workload":"restart_kill9","broker":"strom","rep":1,"log_bytes":%s,"serve_s":%s,"acked":%s,"after":%s}\n' \
-        "$disk" "$(python3 -c 'import sys; print(float(sys.argv[2]) - float(sys.argv[1]))' "$t0" "$t1")" \
-        "$acked" "$after" >> "$RAW"
+        "$disk" "$serve_s" "$acked" "$after" >> "$RAW"
     log "  restart: $(tail -n1 "$RAW")"
     stop_broker
 fi
@@ -301,6 +302,7 @@ if [[ "${SKIP_SCALE:-0}" != 1 ]]; then
         sleep 0.1
     done
     mapfile -t BROKER_PIDS < <(sed -n 's/^  node .* pid \([0-9]*\) .*/\1/p' "$OUT/cluster.log")
+    ((${#BROKER_PIDS[@]} == 3)) || { echo "strom dev-cluster did not start; see $OUT/cluster.log" >&2; exit 1; }
     BROKER_PID=${BROKER_PIDS[0]}
     BOOTSTRAP=$(sed -n 's/^bootstrap servers: //p' "$OUT/cluster.log")
     sleep 3 # the quorum elects a controller and the brokers register
@@ -315,20 +317,19 @@ if [[ "${SKIP_SCALE:-0}" != 1 ]]; then
     # 10,000 partitions on one broker: creation, RSS, keyed produce across all of them against one partition.
     log "10,000 partitions"
     start_broker strom scale
-    t0=$(date +%s.%N)
+    t0=$(now_s)
     timeout 300 "$STROM" topic create --bootstrap-server "$BOOTSTRAP" p10k --partitions 10000 >/dev/null
-    t1=$(date +%s.%N)
+    create_s=$(elapsed "$t0" "$(now_s)")
     sleep 2
-    printf '{"workload":"p10k_idle","broker":"strom","rep":1,"rss_kb":%s,"create_s":%s}\n' "$(rss_kb)" \
-        "$(python3 -c 'import sys; print(float(sys.argv[2]) - float(sys.argv[1]))' "$t0" "$t1")" >> "$RAW"
+    printf '{"workload":"p10k_idle","broker":"strom","rep":1,"rss_kb":%s,"create_s":%s}\n' "$(rss_kb)" "$create_s" \
+        >> "$RAW"
     for rep in $(seq 1 "$RUNS"); do
         run_workload produce_1m_keyed_p1 strom "$rep" -- produce --topic "k$rep-p1" --partitions 1 --keyed \
-            --num-records 1000000 --record-size 100 --acks 1 --linger-ms 5 --batch-size 1000000
+            --num-records 1000000 --record-size 100 --acks 1 "${BATCHING[@]}"
         run_workload produce_1m_keyed_p10k strom "$rep" -- produce --topic p10k --keyed \
-            --num-records 1000000 --record-size 100 --acks 1 --linger-ms 5 --batch-size 1000000
+            --num-records 1000000 --record-size 100 --acks 1 "${BATCHING[@]}"
     done
     stop_broker
-
 fi
 
 python3 "$ROOT/bench/report.py" "$RAW" "$OUT/machine.json" > "$OUT/results.md"

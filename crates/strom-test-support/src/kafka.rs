@@ -203,7 +203,13 @@ pub fn consume_to_end(
     let debug = std::env::var("STROM_TEST_RDKAFKA_DEBUG").ok();
     let mut extra = Vec::new();
     if let Some(contexts) = debug.as_deref() {
-        crate::rdkafka_log::to_stderr();
+        // rdkafka hands librdkafka's log lines to the `log` crate; tracing-subscriber's default `tracing-log`
+        // bridge prints them. Fails harmlessly when a subscriber is already installed.
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
+            .try_init();
         extra.push(("debug", contexts));
     }
     let consumer = assigned_consumer(bootstrap, topic, &assignment, &extra)?;

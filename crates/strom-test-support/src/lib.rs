@@ -11,7 +11,6 @@ pub mod checker;
 pub mod cluster;
 pub mod history;
 pub mod kafka;
-mod rdkafka_log;
 pub mod wire;
 
 pub use broker::TestBroker;
