@@ -182,6 +182,7 @@ def main():
     print(f"- cores: {machine.get('cores')}, kernel {machine.get('kernel')}")
     print(f"- sequential write, 512 MiB `dd` (page cache), first run: {show('dd_write_first_mb_s', 'MB/s')}, "
           f"best of two: {show('dd_write_mb_s', 'MB/s')}")
+    print(f"- guest free page reporting: {machine.get('page_reporting', 'not recorded')}")
     print(f"- sequential write, 512 MiB `dd conv=fdatasync`: {show('dd_fdatasync_mb_s', 'MB/s')}")
     print(f"- loopback TCP, `iperf3` 3 s: {show('loopback_mb_s', 'MB/s')}")
     print(f"- CRC32C + batch header walk, 1 MB batch (criterion): {show('crc32c_mb_s', 'MB/s')}")

@@ -14,6 +14,8 @@
 #   SKIP_SCALE=1           skip the Strom-only part (3-node cluster latency, 10,000 partitions, restart after kill -9)
 #   RESTART_GB=20          GB of log written before the kill -9 / restart measurement
 #   PROFILE=1              also record `perf record -g` of Strom during one 1M x 100 B produce (needs linux perf)
+#   KEEP_PAGE_REPORTING=1  leave the guest's free page reporting on (see "free page reporting" below)
+#   PREWARM_GB=6           memory touched once before the rounds while free page reporting is off
 # Only 127.0.0.1 is used. Every process started here is killed on exit.
 set -euo pipefail
 
@@ -40,6 +42,9 @@ cleanup() {
         wait "$pid" 2>/dev/null || true
     done
     rm -rf "$WORK"
+    if [[ -n "${PAGE_REPORTING_SAVED:-}" ]]; then
+        echo "$PAGE_REPORTING_SAVED" > "$PAGE_REPORTING" || true
+    fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -106,8 +111,32 @@ if crc_out=$(cd "$ROOT" && timeout 300 cargo bench --quiet -p strom-storage --be
 t=sys.stdin.read(); m=re.search(r"thrpt:\s+\[\S+ \S+ ([0-9.]+) (GiB|MiB)/s", t)
 print(round(float(m.group(1))*(1024 if m.group(2)=="GiB" else 1)*1.048576,1) if m else "null")')
 fi
-printf '{"dd_write_first_mb_s":%s,"dd_write_mb_s":%s,"dd_fdatasync_mb_s":%s,"loopback_mb_s":%s,"crc32c_mb_s":%s,"cores":%s,"kernel":"%s"}\n' \
-    "$DD_FIRST" "$DD_CACHED" "$DD_SYNC" "$IPERF" "$CRC" "$(nproc)" "$(uname -r)" > "$OUT/machine.json"
+# ---------------------------------------------------------------------------------------------------- free page reporting
+# On a VM with virtio free page reporting (this machine: Firecracker, `page_reporting.page_reporting_order` on the
+# kernel command line), free guest memory is handed back to the host a few seconds after it is freed, and the
+# next write into it faults on the host: page-cache writes then cost ~10x the kernel time of a rewrite (2 GiB
+# `dd` into reported memory: 5.3 s of system time; into memory freed a moment ago: 0.41 s). That cost lands on
+# whichever process touches the page, so each broker's CPU-seconds varied 2-5x per round with what the round
+# before had freed. For the rounds, reporting is switched off (an order above the largest free block, restored
+# on exit) and PREWARM_GB of memory is touched once, so both brokers write into memory the host already backs.
+# The `dd` figures above are measured before this, with reporting on: "first run" is the first-touch cost.
+PAGE_REPORTING=/sys/module/page_reporting/parameters/page_reporting_order
+REPORTING=absent
+if [[ -w "$PAGE_REPORTING" ]]; then
+    REPORTING="on (order $(cat "$PAGE_REPORTING"))"
+    if [[ "${KEEP_PAGE_REPORTING:-0}" != 1 ]]; then
+        PAGE_REPORTING_SAVED=$(cat "$PAGE_REPORTING")
+        echo 11 > "$PAGE_REPORTING"
+        prewarm=/dev/shm/strom-bench-prewarm
+        [[ -d /dev/shm ]] || prewarm=$WORK/prewarm
+        log "free page reporting off for the run; touching ${PREWARM_GB:-6} GB once"
+        dd if=/dev/zero of="$prewarm" bs=1M count=$((${PREWARM_GB:-6} * 1024)) status=none
+        rm -f "$prewarm"
+        REPORTING="off during the rounds (was order $PAGE_REPORTING_SAVED), ${PREWARM_GB:-6} GB touched first"
+    fi
+fi
+printf '{"dd_write_first_mb_s":%s,"dd_write_mb_s":%s,"dd_fdatasync_mb_s":%s,"loopback_mb_s":%s,"crc32c_mb_s":%s,"cores":%s,"kernel":"%s","page_reporting":"%s"}\n' \
+    "$DD_FIRST" "$DD_CACHED" "$DD_SYNC" "$IPERF" "$CRC" "$(nproc)" "$(uname -r)" "$REPORTING" > "$OUT/machine.json"
 log "limits: $(cat "$OUT/machine.json")"
 
 # ---------------------------------------------------------------------------------------------------- brokers
@@ -244,12 +273,12 @@ suite() { # suite strom|tansu rep
             | grep -v '^#' | grep '%' | head -n 40 > "$OUT/strom-produce.perf.txt" || true
     fi
     stop_broker
+    rm -rf "$WORK/strom-data-$rep" # its page cache goes back to the free (backed) memory the next round uses
 }
 
 # ---------------------------------------------------------------------------------------------------- restart
-# Strom only: restart after kill -9 with RESTART_GB (20) GB of logs. It runs first: its log stays in the page
-# cache until the end, so most of the RAM has been written once before the rounds (on a VM whose host backs
-# guest memory lazily a first touch costs more kernel time than a rewrite; compare the two `dd` figures).
+# Strom only: restart after kill -9 with RESTART_GB (20) GB of logs. It runs before the rounds: with free page
+# reporting off, the memory its log occupied stays backed by the host once the log is deleted.
 if [[ "${SKIP_SCALE:-0}" != 1 ]]; then
     # Time from exec until a record is served (the consumer looks up the end offsets first), then every
     # acknowledged record is read back.
@@ -277,6 +306,7 @@ if [[ "${SKIP_SCALE:-0}" != 1 ]]; then
         "$disk" "$serve_s" "$acked" "$after" >> "$RAW"
     log "  restart: $(tail -n1 "$RAW")"
     stop_broker
+    rm -rf "$WORK/strom-data-restart"
 fi
 
 for rep in $(seq 1 "$RUNS"); do
