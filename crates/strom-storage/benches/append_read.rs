@@ -79,6 +79,11 @@ fn validate(c: &mut Criterion) {
             }
         })
     });
+    // What the produce path runs on every batch: CRC plus the framing walk over all 9,000 records.
+    let header = batch::BatchHeader::parse(&mb).expect("a batch header");
+    g.bench_function("full_validation_1mb", |b| {
+        b.iter(|| batch::validate(&header, black_box(&mb), u32::MAX).expect("a valid batch"))
+    });
     g.finish();
 }
 

@@ -197,7 +197,7 @@ impl<'a> Iterator for BatchIter<'a> {
 /// Full producer-side validation of one whole batch (`batch.len() == header.total_len()`):
 /// size limit, CRC, record count consistency, known codec, and for uncompressed batches the
 /// framing of every record.
-pub(crate) fn validate(
+pub fn validate(
     header: &BatchHeader,
     batch: &[u8],
     max_message_bytes: u32,
