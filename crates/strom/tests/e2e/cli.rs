@@ -1,6 +1,6 @@
 //! The `strom` command-line tools as a user runs them, as subprocesses against a real broker: `topic
-//! create/list/describe/delete/reassign/reassignments/elect-leaders`, `produce` from stdin lines, `consume --json`.
-//! What they report is checked against librdkafka's view of the same broker. Also kcat (librdkafka's CLI) against Strom, when it is installed.
+//! create/list/describe/delete/reassign/reassignments/elect-leaders`, `produce` from stdin lines, `consume --json`,
+//! `perf produce/consume/e2e --json` and `dump-log`. What they report is checked against librdkafka's view of the same broker. Also kcat (librdkafka's CLI) against Strom, when it is installed.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -476,5 +476,150 @@ fn kcat_lists_produces_and_consumes() {
     let mut got: Vec<&str> = consume.stdout.lines().collect();
     got.sort();
     assert_eq!(got, vec!["k1=v1", "k2=v2", "k3=v3"], "kcat -C: {consume:?}");
+    broker.assert_no_panic();
+}
+
+/// Parses a `--json` tool's single stdout object.
+fn json_report(out: &Output) -> serde_json::Value {
+    serde_json::from_str(out.stdout.trim())
+        .unwrap_or_else(|e| panic!("--json output is not one JSON object ({e}): {out:?}"))
+}
+
+fn as_u64(report: &serde_json::Value, field: &str) -> u64 {
+    report[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} is not a count in {report}"))
+}
+
+/// `strom perf produce|consume|e2e` and `strom dump-log` as a user runs them: what each reports is checked
+/// against librdkafka's watermarks and the segment files the broker wrote.
+#[test]
+fn perf_tools_and_dump_log_report_what_the_broker_holds() {
+    let broker = start_broker(&[]);
+    let bs = broker.bootstrap();
+    let bs = bs.as_str();
+    let topic = "perf-topic";
+    let n: u64 = 20_000;
+    let size: u64 = 100;
+
+    let produced = json_report(&strom_ok(
+        &[
+            "perf",
+            "produce",
+            "--topic",
+            topic,
+            "--partitions",
+            "2",
+            "--num-records",
+            &n.to_string(),
+            "--record-size",
+            &size.to_string(),
+            "--acks",
+            "all",
+            "--json",
+            "--bootstrap-server",
+            bs,
+        ],
+        "",
+    ));
+    assert_eq!(as_u64(&produced, "records"), n, "{produced}");
+    assert_eq!(as_u64(&produced, "errors"), 0, "{produced}");
+    assert_eq!(as_u64(&produced, "bytes"), n * size, "{produced}");
+    assert_eq!(as_u64(&produced["latency_ms"], "count"), n, "{produced}");
+    assert!(
+        produced["latency_ms"]["max"].as_f64() > Some(0.0),
+        "{produced}"
+    );
+    let mut held = Vec::new();
+    for p in 0..2 {
+        let (low, high) = kafka::watermarks(bs, topic, p).unwrap();
+        held.push(u64::try_from(high - low).unwrap());
+    }
+    assert_eq!(
+        held.iter().sum::<u64>(),
+        n,
+        "records the broker holds per partition: {held:?}"
+    );
+
+    // By assignment (batch reads) and as a group member (per-record polls): every record, once.
+    for extra in [&[][..], &["--group", "perf-group"][..]] {
+        let mut args = vec!["perf", "consume", "--topic", topic, "--json"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--bootstrap-server", bs]);
+        let consumed = json_report(&strom_ok(&args, ""));
+        assert_eq!(as_u64(&consumed, "records"), n, "{extra:?}: {consumed}");
+        assert_eq!(
+            as_u64(&consumed, "bytes"),
+            n * size,
+            "{extra:?}: {consumed}"
+        );
+    }
+    // A cap stops at the cap, not at the end of a batch.
+    let capped = json_report(&strom_ok(
+        &[
+            "perf",
+            "consume",
+            "--topic",
+            topic,
+            "--num-records",
+            "10",
+            "--json",
+            "--bootstrap-server",
+            bs,
+        ],
+        "",
+    ));
+    assert_eq!(as_u64(&capped, "records"), 10, "{capped}");
+
+    let e2e = json_report(&strom_ok(
+        &[
+            "perf",
+            "e2e",
+            "--topic",
+            "perf-e2e",
+            "--partitions",
+            "1",
+            "--rate",
+            "500",
+            "--duration",
+            "2",
+            "--warmup",
+            "0.5",
+            "--json",
+            "--bootstrap-server",
+            bs,
+        ],
+        "",
+    ));
+    let sent = as_u64(&e2e, "sent");
+    assert!(sent >= 500, "2 s at 500/s sent too few: {e2e}");
+    assert_eq!(as_u64(&e2e, "received"), sent, "{e2e}");
+    assert_eq!(as_u64(&e2e, "errors"), 0, "{e2e}");
+    assert!(as_u64(&e2e["e2e_latency_ms"], "count") > 0, "{e2e}");
+
+    // dump-log over each partition's first segment: its batch counts add up to the records the broker holds.
+    for (p, want) in held.iter().enumerate() {
+        let segment = broker
+            .partition_dir(topic, i32::try_from(p).unwrap())
+            .join("00000000000000000000.log");
+        let segment = segment.to_str().expect("a UTF-8 path");
+        let dump = strom_ok(&["dump-log", segment, "--verify-index"], "");
+        let counted: u64 = dump
+            .stdout
+            .lines()
+            .filter_map(|l| l.split(" count: ").nth(1))
+            .map(|rest| {
+                rest.split_whitespace()
+                    .next()
+                    .and_then(|c| c.parse::<u64>().ok())
+                    .unwrap_or_else(|| panic!("count in {rest:?}"))
+            })
+            .sum();
+        assert_eq!(counted, *want, "partition {p}: {dump:?}");
+        assert!(
+            dump.stdout.contains("isvalid: true") && !dump.stdout.contains("isvalid: false"),
+            "partition {p}: {dump:?}"
+        );
+    }
     broker.assert_no_panic();
 }
