@@ -246,7 +246,9 @@ suite() { # suite strom|tansu rep
     timeout 60 "$STROM" perf produce --bootstrap-server "$BOOTSTRAP" --topic "$t-warm" --num-records 1 --json >/dev/null
     timeout 60 "$STROM" perf consume --bootstrap-server "$BOOTSTRAP" --topic "$t-warm" --num-records 1 --json >/dev/null
     run_workload produce_1m_acks1_p1 "$kind" "$rep" -- produce --topic "$t-a1p1" --partitions 1 --num-records 1000000 --record-size 100 --acks 1 "${BATCHING[@]}"
-    run_workload consume_1m "$kind" "$rep" -- consume --topic "$t-a1p1"
+    # Consumes name their record count: right after a produce Tansu's ListOffsets reports a high watermark
+    # ~0.5 % short of what it holds, so "read to the watermark" would read fewer records from it.
+    run_workload consume_1m "$kind" "$rep" -- consume --topic "$t-a1p1" --num-records 1000000
     run_workload produce_1m_acksall_p1 "$kind" "$rep" -- produce --topic "$t-aAp1" --partitions 1 --num-records 1000000 --record-size 100 --acks all "${BATCHING[@]}"
     if [[ $kind == strom ]]; then # durable mode (fsync before the ack, group commit); Tansu has none
         run_workload produce_1m_acksall_p1_durable "$kind" "$rep" -- produce --topic "$t-aAp1d" --partitions 1 \
@@ -254,9 +256,9 @@ suite() { # suite strom|tansu rep
     fi
     run_workload produce_1m_acks1_p8 "$kind" "$rep" -- produce --topic "$t-a1p8" --partitions 8 --num-records 1000000 --record-size 100 --acks 1 "${BATCHING[@]}"
     run_workload produce_1m_acksall_p8 "$kind" "$rep" -- produce --topic "$t-aAp8" --partitions 8 --num-records 1000000 --record-size 100 --acks all "${BATCHING[@]}"
-    run_workload consume_1m_p8 "$kind" "$rep" -- consume --topic "$t-aAp8"
+    run_workload consume_1m_p8 "$kind" "$rep" -- consume --topic "$t-aAp8" --num-records 1000000
     run_workload produce_200k_1k "$kind" "$rep" -- produce --topic "$t-k1" --partitions 1 --num-records 200000 --record-size 1024 --acks 1 "${BATCHING[@]}"
-    run_workload consume_200k_1k "$kind" "$rep" -- consume --topic "$t-k1"
+    run_workload consume_200k_1k "$kind" "$rep" -- consume --topic "$t-k1" --num-records 200000
     run_workload e2e_linger1 "$kind" "$rep" -- e2e --topic "$t-e1" --partitions 1 --rate 10000 --record-size 100 --duration "$E2E_SECONDS" --linger-ms 1
     run_workload e2e_linger0 "$kind" "$rep" -- e2e --topic "$t-e0" --partitions 1 --rate 10000 --record-size 100 --duration "$E2E_SECONDS" --linger-ms 0
     if [[ "${PROFILE:-0}" == 1 && $kind == strom && $rep == 1 ]] && command -v perf >/dev/null; then
