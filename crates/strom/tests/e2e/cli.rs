@@ -530,6 +530,41 @@ fn perf_tools_and_dump_log_report_what_the_broker_holds() {
         produced["latency_ms"]["max"].as_f64() > Some(0.0),
         "{produced}"
     );
+    // For a duration, throttled, keyed, idempotent and compressed: Kafka's producer-perf-test knobs.
+    let throttled = json_report(&strom_ok(
+        &[
+            "perf",
+            "produce",
+            "--topic",
+            topic,
+            "--duration",
+            "1",
+            "--throughput",
+            "2000",
+            "--keyed",
+            "--idempotent",
+            "--compression",
+            "lz4",
+            "--json",
+            "--bootstrap-server",
+            bs,
+        ],
+        "",
+    ));
+    let m = as_u64(&throttled, "records");
+    assert!(
+        (1000..=2600).contains(&m),
+        "1 s at 2,000 records/s: {throttled}"
+    );
+    assert_eq!(as_u64(&throttled, "errors"), 0, "{throttled}");
+    assert_eq!(
+        as_u64(&throttled, "bytes"),
+        m * (size + 8),
+        "100-byte values with 8-byte keys: {throttled}"
+    );
+    let n = n + m;
+    let total_bytes = as_u64(&produced, "bytes") + as_u64(&throttled, "bytes");
+
     let mut held = Vec::new();
     for p in 0..2 {
         let (low, high) = kafka::watermarks(bs, topic, p).unwrap();
@@ -550,7 +585,7 @@ fn perf_tools_and_dump_log_report_what_the_broker_holds() {
         assert_eq!(as_u64(&consumed, "records"), n, "{extra:?}: {consumed}");
         assert_eq!(
             as_u64(&consumed, "bytes"),
-            n * size,
+            total_bytes,
             "{extra:?}: {consumed}"
         );
     }
