@@ -305,6 +305,7 @@ impl<'c> BatchQueue<'c> {
                     rdkafka::types::RDKafkaErrorCode::from(msg.err).to_string()
                 ));
             }
+            // SAFETY: `m` is owned by us (see above) and not touched after this call.
             unsafe { rdsys::rd_kafka_message_destroy(m) };
         }
         Ok(n)
