@@ -479,8 +479,12 @@ fn kcat_lists_produces_and_consumes() {
     broker.assert_no_panic();
 }
 
-/// Parses a `--json` tool's single stdout object.
-fn json_report(out: &Output) -> serde_json::Value {
+/// Runs `strom perf TOOL ARGS --json --bootstrap-server BS` and parses its single stdout object.
+fn perf(bootstrap: &str, tool: &str, args: &[&str]) -> serde_json::Value {
+    let mut argv = vec!["perf", tool];
+    argv.extend_from_slice(args);
+    argv.extend_from_slice(&["--json", "--bootstrap-server", bootstrap]);
+    let out = strom_ok(&argv, "");
     serde_json::from_str(out.stdout.trim())
         .unwrap_or_else(|e| panic!("--json output is not one JSON object ({e}): {out:?}"))
 }
@@ -495,33 +499,30 @@ fn as_u64(report: &serde_json::Value, field: &str) -> u64 {
 /// against librdkafka's watermarks and the segment files the broker wrote.
 #[test]
 fn perf_tools_and_dump_log_report_what_the_broker_holds() {
-    let broker = start_broker(&[]);
+    let mut broker = start_broker(&[]);
     let bs = broker.bootstrap();
     let bs = bs.as_str();
     let topic = "perf-topic";
     let n: u64 = 20_000;
     let size: u64 = 100;
 
-    let produced = json_report(&strom_ok(
+    let (n_arg, size_arg) = (n.to_string(), size.to_string());
+    let produced = perf(
+        bs,
+        "produce",
         &[
-            "perf",
-            "produce",
             "--topic",
             topic,
             "--partitions",
             "2",
             "--num-records",
-            &n.to_string(),
+            &n_arg,
             "--record-size",
-            &size.to_string(),
+            &size_arg,
             "--acks",
             "all",
-            "--json",
-            "--bootstrap-server",
-            bs,
         ],
-        "",
-    ));
+    );
     assert_eq!(as_u64(&produced, "records"), n, "{produced}");
     assert_eq!(as_u64(&produced, "errors"), 0, "{produced}");
     assert_eq!(as_u64(&produced, "bytes"), n * size, "{produced}");
@@ -531,10 +532,10 @@ fn perf_tools_and_dump_log_report_what_the_broker_holds() {
         "{produced}"
     );
     // For a duration, throttled, keyed, idempotent and compressed: Kafka's producer-perf-test knobs.
-    let throttled = json_report(&strom_ok(
+    let throttled = perf(
+        bs,
+        "produce",
         &[
-            "perf",
-            "produce",
             "--topic",
             topic,
             "--duration",
@@ -545,12 +546,8 @@ fn perf_tools_and_dump_log_report_what_the_broker_holds() {
             "--idempotent",
             "--compression",
             "lz4",
-            "--json",
-            "--bootstrap-server",
-            bs,
         ],
-        "",
-    ));
+    );
     let m = as_u64(&throttled, "records");
     assert!(
         (1000..=2600).contains(&m),
@@ -578,10 +575,9 @@ fn perf_tools_and_dump_log_report_what_the_broker_holds() {
 
     // By assignment (batch reads) and as a group member (per-record polls): every record, once.
     for extra in [&[][..], &["--group", "perf-group"][..]] {
-        let mut args = vec!["perf", "consume", "--topic", topic, "--json"];
+        let mut args = vec!["--topic", topic];
         args.extend_from_slice(extra);
-        args.extend_from_slice(&["--bootstrap-server", bs]);
-        let consumed = json_report(&strom_ok(&args, ""));
+        let consumed = perf(bs, "consume", &args);
         assert_eq!(as_u64(&consumed, "records"), n, "{extra:?}: {consumed}");
         assert_eq!(
             as_u64(&consumed, "bytes"),
@@ -590,26 +586,13 @@ fn perf_tools_and_dump_log_report_what_the_broker_holds() {
         );
     }
     // A cap stops at the cap, not at the end of a batch.
-    let capped = json_report(&strom_ok(
-        &[
-            "perf",
-            "consume",
-            "--topic",
-            topic,
-            "--num-records",
-            "10",
-            "--json",
-            "--bootstrap-server",
-            bs,
-        ],
-        "",
-    ));
+    let capped = perf(bs, "consume", &["--topic", topic, "--num-records", "10"]);
     assert_eq!(as_u64(&capped, "records"), 10, "{capped}");
 
-    let e2e = json_report(&strom_ok(
+    let e2e = perf(
+        bs,
+        "e2e",
         &[
-            "perf",
-            "e2e",
             "--topic",
             "perf-e2e",
             "--partitions",
@@ -620,19 +603,19 @@ fn perf_tools_and_dump_log_report_what_the_broker_holds() {
             "2",
             "--warmup",
             "0.5",
-            "--json",
-            "--bootstrap-server",
-            bs,
         ],
-        "",
-    ));
+    );
     let sent = as_u64(&e2e, "sent");
     assert!(sent >= 500, "2 s at 500/s sent too few: {e2e}");
     assert_eq!(as_u64(&e2e, "received"), sent, "{e2e}");
     assert_eq!(as_u64(&e2e, "errors"), 0, "{e2e}");
     assert!(as_u64(&e2e["e2e_latency_ms"], "count") > 0, "{e2e}");
 
-    // dump-log over each partition's first segment: its batch counts add up to the records the broker holds.
+    // dump-log over each partition's segment once the broker has shut down cleanly (and so written the
+    // segment's indexes): its batch counts add up to the records the broker held, every CRC is valid and
+    // `--verify-index` checks both index files against the batches.
+    broker.stop().unwrap();
+    broker.assert_no_panic();
     for (p, want) in held.iter().enumerate() {
         let segment = broker
             .partition_dir(topic, i32::try_from(p).unwrap())
@@ -655,6 +638,13 @@ fn perf_tools_and_dump_log_report_what_the_broker_holds() {
             dump.stdout.contains("isvalid: true") && !dump.stdout.contains("isvalid: false"),
             "partition {p}: {dump:?}"
         );
+        for index in [".index: ", ".timeindex: "] {
+            assert!(
+                dump.stdout
+                    .lines()
+                    .any(|l| l.contains(index) && l.ends_with("entries checked")),
+                "a cleanly stopped broker leaves its {index:?} file on disk for --verify-index: {dump:?}"
+            );
+        }
     }
-    broker.assert_no_panic();
 }
