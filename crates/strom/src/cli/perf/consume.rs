@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{bindings as rdsys, Message, Offset, TopicPartitionList};
+use rdkafka::{bindings as rdsys, Offset, TopicPartitionList};
 use serde::Serialize;
 
 use super::{ClientArgs, Latency, LatencySummary, MB};
@@ -170,7 +170,7 @@ fn consume(args: &Args) -> anyhow::Result<Report> {
         reader.read(Duration::from_millis(100), wanted, |msg| match msg {
             Ok(len) => {
                 records += 1;
-                bytes += len as u64;
+                bytes += len;
                 got = true;
             }
             Err(e) => eprintln!("warning: consumer error: {e}"),
@@ -223,11 +223,11 @@ impl Reader<'_> {
         &mut self,
         timeout: Duration,
         wanted: usize,
-        mut each: impl FnMut(Result<usize, String>),
+        mut each: impl FnMut(Result<u64, String>),
     ) -> anyhow::Result<()> {
         match self {
             Reader::Poll(consumer) => match consumer.poll(timeout) {
-                Some(Ok(msg)) => each(Ok(msg.payload_len() + msg.key().map_or(0, <[u8]>::len))),
+                Some(Ok(msg)) => each(Ok(super::record_bytes(&msg))),
                 Some(Err(e)) => each(Err(e.to_string())),
                 None => {}
             },
@@ -276,7 +276,7 @@ impl<'c> BatchQueue<'c> {
         &mut self,
         timeout: Duration,
         max: usize,
-        each: &mut impl FnMut(Result<usize, String>),
+        each: &mut impl FnMut(Result<u64, String>),
     ) -> anyhow::Result<usize> {
         let max = max.min(self.messages.len());
         let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
@@ -299,7 +299,7 @@ impl<'c> BatchQueue<'c> {
             // it is read here and destroyed right after, exactly once.
             let msg = unsafe { &*m };
             if msg.err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-                each(Ok(msg.key_len + msg.len));
+                each(Ok((msg.key_len + msg.len) as u64));
             } else {
                 each(Err(
                     rdkafka::types::RDKafkaErrorCode::from(msg.err).to_string()

@@ -207,6 +207,12 @@ fn sleep_blocking(d: Duration) {
     std::thread::sleep(d);
 }
 
+/// A record's size as the perf tools count it (Kafka's perf tools count value bytes; keys are added when
+/// there are any): key + value length.
+fn record_bytes(msg: &impl rdkafka::Message) -> u64 {
+    (msg.payload().map_or(0, <[u8]>::len) + msg.key().map_or(0, <[u8]>::len)) as u64
+}
+
 /// Prints a report: one JSON object with `--json`, otherwise the human line.
 fn print_report(json: bool, report: &impl Serialize, human: &str) -> anyhow::Result<()> {
     if json {

@@ -142,10 +142,9 @@ impl ProducerContext for DeliveryContext {
         let latency = now.saturating_sub(Duration::from_nanos(sent_at_nanos as u64));
         match result {
             Ok(msg) => {
-                use rdkafka::Message;
-                let size = msg.payload_len() + msg.key().map_or(0, <[u8]>::len);
                 d.delivered.fetch_add(1, Ordering::Relaxed);
-                d.bytes.fetch_add(size as u64, Ordering::Relaxed);
+                d.bytes
+                    .fetch_add(super::record_bytes(msg), Ordering::Relaxed);
                 if let Ok(mut s) = d.state.lock() {
                     s.latency.record(latency);
                 }
