@@ -347,11 +347,6 @@ if [[ "${SKIP_SCALE:-0}" != 1 ]]; then
     wait "$CLUSTER_PID" 2>/dev/null || true
 
     # 10,000 partitions on one broker: creation, RSS, keyed produce across all of them against one partition.
-    # Both runs raise librdkafka's queue.buffering.backpressure.threshold (default 1: at most one not-yet-sent
-    # ProduceRequest per pass over the broker's partitions). librdkafka builds one request per partition, so with
-    # the default a 10,000-partition pass ships one partition's batch and the client, not the broker, sets the
-    # rate (0.17-0.23x). The same client setting for both runs keeps the ratio a like-for-like comparison.
-    SCALE_CLIENT=(-X queue.buffering.backpressure.threshold=100000)
     log "10,000 partitions"
     start_broker strom scale
     t0=$(now_s)
@@ -362,9 +357,9 @@ if [[ "${SKIP_SCALE:-0}" != 1 ]]; then
         >> "$RAW"
     for rep in $(seq 1 "$RUNS"); do
         run_workload produce_1m_keyed_p1 strom "$rep" -- produce --topic "k$rep-p1" --partitions 1 --keyed \
-            --num-records 1000000 --record-size 100 --acks 1 "${BATCHING[@]}" "${SCALE_CLIENT[@]}"
+            --num-records 1000000 --record-size 100 --acks 1 "${BATCHING[@]}"
         run_workload produce_1m_keyed_p10k strom "$rep" -- produce --topic p10k --keyed \
-            --num-records 1000000 --record-size 100 --acks 1 "${BATCHING[@]}" "${SCALE_CLIENT[@]}"
+            --num-records 1000000 --record-size 100 --acks 1 "${BATCHING[@]}"
     done
     stop_broker
 fi

@@ -73,6 +73,11 @@ impl ClientArgs {
         }
         config
     }
+
+    /// Whether the user's `-X` overrides set `key`.
+    fn sets(&self, key: &str) -> bool {
+        self.properties.iter().any(|(k, _)| k == key)
+    }
 }
 
 fn parse_property(s: &str) -> Result<(String, String), String> {
