@@ -113,7 +113,7 @@ fn test_with_summary() -> anyhow::Result<()> {
 const ALLOWED: &[(&str, &[&str])] = &[
     ("strom-protocol", &[]),
     ("strom-storage", &[]),
-    ("strom-metadata", &[]),
+    ("strom-metadata", &["strom-protocol"]),
     ("strom-client", &["strom-protocol"]),
     ("strom-group", &["strom-protocol"]),
     (

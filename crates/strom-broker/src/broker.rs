@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use strom_protocol::clock::now_ms;
 
 use strom_metadata::{
     MetadataError, MetadataImage, MetadataNode, MetadataNodeConfig, MetadataRecord, NewTopic,
@@ -37,14 +39,6 @@ pub enum BrokerError {
     Metadata(#[from] MetadataError),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
-}
-
-/// Milliseconds since the epoch; the broker's one clock.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The name of the metadata log's directory inside the first data dir (Kafka's KRaft name).

@@ -30,7 +30,8 @@ use strom_protocol::kafka_protocol::records::{
 use tokio::sync::{oneshot, watch};
 use tracing::{error, info, warn};
 
-use crate::broker::{now_ms, Broker};
+use crate::broker::Broker;
+use strom_protocol::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::error_code::{self, Code};
 use crate::partition::{Partition, Role};

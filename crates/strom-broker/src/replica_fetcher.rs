@@ -23,7 +23,8 @@ use strom_protocol::kafka_protocol::protocol::StrBytes;
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
-use crate::broker::{now_ms, Broker};
+use crate::broker::Broker;
+use strom_protocol::clock::now_ms;
 use crate::error_code::Code;
 use crate::partition::{Partition, Role};
 

@@ -5,7 +5,7 @@
 //! to find where batches end, to step past batches whose tail records were compacted away, and to report
 //! LogAppendTime timestamps; the records themselves are always decoded by kafka-protocol.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use strom_protocol::clock::now_ms;
 
 use bytes::{Buf, Bytes, BytesMut};
 use indexmap::IndexMap;
@@ -46,14 +46,6 @@ const MAGIC_OFFSET: usize = 16;
 const LAST_OFFSET_DELTA_OFFSET: usize = 23;
 const MAX_TIMESTAMP_OFFSET: usize = 35;
 const BATCH_HEADER_SIZE: usize = 61;
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// Encodes `records` into one v2 record batch (offsets relative from 0, no producer id, base sequence -1).
 pub fn encode_batch(

@@ -2,6 +2,7 @@
 //! encoding, built on the `kafka-protocol` crate. No I/O and no tokio: callers hand in bytes and get bytes back,
 //! so the same code serves the broker, the client and the fuzz targets.
 
+pub mod clock;
 pub mod error;
 pub mod frame;
 pub mod request;

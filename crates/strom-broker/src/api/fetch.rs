@@ -19,7 +19,7 @@ use strom_storage::{FileSlice, ReadError};
 use tokio::time::Instant;
 
 use super::RequestContext;
-use crate::broker::now_ms;
+use strom_protocol::clock::now_ms;
 use crate::error_code::{self, Code};
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 4..=17;

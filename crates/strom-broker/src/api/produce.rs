@@ -15,7 +15,7 @@ use strom_protocol::kafka_protocol::messages::produce_response::{
 use strom_protocol::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::{str_bytes, RequestContext};
-use crate::broker::now_ms;
+use strom_protocol::clock::now_ms;
 use crate::error_code::{self, Code};
 use crate::partition::Partition;
 
