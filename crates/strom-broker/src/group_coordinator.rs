@@ -31,10 +31,10 @@ use tokio::sync::{oneshot, watch};
 use tracing::{error, info, warn};
 
 use crate::broker::Broker;
-use strom_protocol::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::error_code::{self, Code};
 use crate::partition::{Partition, Role};
+use strom_protocol::clock::now_ms;
 
 /// Kafka's internal topic for group metadata and committed offsets.
 pub(crate) const OFFSETS_TOPIC: &str = "__consumer_offsets";

@@ -24,9 +24,9 @@ use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use crate::broker::Broker;
-use strom_protocol::clock::now_ms;
 use crate::error_code::Code;
 use crate::partition::{Partition, Role};
+use strom_protocol::clock::now_ms;
 
 /// Fetch v12: the last version naming topics, with leader epochs and diverging-epoch fields.
 const FETCH_VERSION: i16 = 12;

@@ -635,7 +635,6 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-
 /// Kafka node ids are i32; -1 means no controller.
 fn kafka_node_id(leader: Option<NodeId>) -> i32 {
     leader.and_then(|id| i32::try_from(id).ok()).unwrap_or(-1)

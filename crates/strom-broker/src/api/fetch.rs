@@ -19,8 +19,8 @@ use strom_storage::{FileSlice, ReadError};
 use tokio::time::Instant;
 
 use super::RequestContext;
-use strom_protocol::clock::now_ms;
 use crate::error_code::{self, Code};
+use strom_protocol::clock::now_ms;
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 4..=17;
 

@@ -15,9 +15,9 @@ use strom_protocol::kafka_protocol::messages::produce_response::{
 use strom_protocol::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::{str_bytes, RequestContext};
-use strom_protocol::clock::now_ms;
 use crate::error_code::{self, Code};
 use crate::partition::Partition;
+use strom_protocol::clock::now_ms;
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 3..=12;
 
