@@ -25,6 +25,8 @@ mod hostile_input;
 mod validation;
 // Consumer groups: 3 members split 6 partitions, each record consumed once; commit/leave/resume; offsets survive restart.
 mod groups;
+// A group member killed with SIGKILL loses its partitions only after its session times out.
+mod groups_killed_member;
 // KIP-848 consumer groups (group.protocol=consumer): server-side assignment, reconciliation, epoch commits.
 mod groups_kip848;
 // The `strom topic/produce/consume` subcommands, and kcat when installed.
@@ -34,5 +36,7 @@ mod group_cli;
 // Three-node clusters: kill -9 of a leader, the controller, a group coordinator; a paused follower; two of three
 // down; a divergent tail truncated. Acknowledged writes and concurrent reads checked against the final log.
 mod cluster;
+// A consumer group on a three-node cluster survives the kill -9 of its group coordinator.
+mod cluster_groups;
 // Helpers shared by the modules above.
 mod util;
