@@ -2,14 +2,22 @@
 //! splitting a buffer into batches, validating a producer's or a leader's batch, and the few in-place
 //! rewrites the log makes (base offset, partition leader epoch, LogAppendTime).
 //!
-//! Deliberately does not decode records into objects or decompress anything: the log stores batches
-//! byte-for-byte. Uncompressed records sections are walked only to validate their framing and to
-//! find per-record timestamps for ListOffsets.
+//! Records are decoded into objects (and decompressed) only by [`decode_batch`], with
+//! kafka-protocol's codec, for the two callers that must see every record: the key check of a
+//! compacted log ([`all_records_keyed`]) and the cleaner. Everything else works on the bytes: the
+//! log stores batches byte-for-byte, and uncompressed records sections are walked only to
+//! validate their framing and to find per-record timestamps for ListOffsets. Not here: what to do
+//! with decoded records (the cleaner's rewriting is `cleaner.rs`).
 //!
 //! Layout (big-endian): baseOffset i64 @0, batchLength i32 @8, partitionLeaderEpoch i32 @12,
 //! magic i8 @16, crc u32 @17 (CRC32C of bytes 21..end), attributes i16 @21, lastOffsetDelta i32 @23,
 //! baseTimestamp i64 @27, maxTimestamp i64 @35, producerId i64 @43, producerEpoch i16 @51,
 //! baseSequence i32 @53, recordsCount i32 @57, records @61.
+
+use std::io;
+
+use bytes::Bytes;
+use kafka_protocol::records::{Record, RecordBatchDecoder};
 
 use crate::config::TimestampType;
 use crate::error::AppendError;
@@ -289,6 +297,30 @@ pub(crate) fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
     batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&now_ms.to_be_bytes());
     let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
     batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Decodes (and decompresses) one whole v2 batch.
+pub(crate) fn decode_batch(bytes: &[u8]) -> io::Result<Vec<Record>> {
+    let mut buf = Bytes::copy_from_slice(bytes);
+    RecordBatchDecoder::decode(&mut buf)
+        .map(|set| set.records)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+}
+
+/// Whether every non-control record in `records` (whole batches) has a key: a compacted log
+/// refuses keyless records, as Kafka does.
+pub(crate) fn all_records_keyed(records: &[u8]) -> Result<(), String> {
+    for item in iter_batches(records) {
+        let (h, bytes) = item.map_err(|e| e.to_string())?;
+        if h.is_control() {
+            continue;
+        }
+        let decoded = decode_batch(bytes).map_err(|e| e.to_string())?;
+        if decoded.iter().any(|r| r.key.is_none()) {
+            return Err("compacted topic cannot accept a record without a key".to_string());
+        }
+    }
+    Ok(())
 }
 
 /// The two fields of an uncompressed record the log needs.

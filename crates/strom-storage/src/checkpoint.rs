@@ -1,5 +1,6 @@
 //! Small durable files in a partition dir: atomic whole-file writes (temp + fsync + rename + dir
-//! fsync) and the single-number checkpoints `recovery-point` and `log-start-offset`.
+//! fsync), the single-number checkpoints `recovery-point` and `log-start-offset`, and removing a
+//! file that may already be gone.
 //!
 //! Knows nothing about what the numbers mean; PartitionLog decides when to write and how to react
 //! to an unreadable file.
@@ -39,6 +40,15 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
 /// Makes renames, creations and deletions in `dir` durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// Removes `path`; a file that is already gone is not an error (open and cleaning remove
+/// leftovers a crash may or may not have left).
+pub(crate) fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn write_offset(path: &Path, offset: i64) -> io::Result<()> {

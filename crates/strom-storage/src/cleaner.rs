@@ -9,8 +9,9 @@
 //! are deleted (the cleaning never committed) and `.swap` files are completed.
 //!
 //! Deliberately not here: choosing which segments to clean and replacing them in the log (that is
-//! `log.rs`), producer state (compaction leaves it and its snapshots alone), transaction markers
-//! (control batches are kept whole), and merging small cleaned segments into groups.
+//! `log/compact.rs`), producer state (compaction leaves it and its snapshots alone), transaction
+//! markers (control batches are kept whole), merging small cleaned segments into groups, and
+//! decoding batches (`batch::decode_batch`, shared with the key check of appends).
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -20,7 +21,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use kafka_protocol::records::{
-    Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType as KTs,
+    Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType as KTs,
 };
 
 use crate::batch::{self, BatchHeader};
@@ -59,14 +60,6 @@ fn invalid(msg: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
 }
 
-/// Decodes (and decompresses) one whole v2 batch.
-pub(crate) fn decode_batch(bytes: &[u8]) -> io::Result<Vec<Record>> {
-    let mut buf = Bytes::copy_from_slice(bytes);
-    RecordBatchDecoder::decode(&mut buf)
-        .map(|set| set.records)
-        .map_err(invalid)
-}
-
 /// Adds the keyed records of `segment_bytes` (whole batches) to `map`; later offsets win.
 pub(crate) fn add_to_offset_map(map: &mut OffsetMap, segment_bytes: &[u8]) -> io::Result<()> {
     for item in batch::iter_batches(segment_bytes) {
@@ -74,26 +67,10 @@ pub(crate) fn add_to_offset_map(map: &mut OffsetMap, segment_bytes: &[u8]) -> io
         if h.is_control() {
             continue;
         }
-        for record in decode_batch(bytes)? {
+        for record in batch::decode_batch(bytes)? {
             if let Some(key) = record.key {
                 map.insert(key, record.offset);
             }
-        }
-    }
-    Ok(())
-}
-
-/// Whether every non-control record in `records` (whole batches) has a key: a compacted log
-/// refuses keyless records, as Kafka does.
-pub(crate) fn all_records_keyed(records: &[u8]) -> Result<(), String> {
-    for item in batch::iter_batches(records) {
-        let (h, bytes) = item.map_err(|e| e.to_string())?;
-        if h.is_control() {
-            continue;
-        }
-        let decoded = decode_batch(bytes).map_err(|e| e.to_string())?;
-        if decoded.iter().any(|r| r.key.is_none()) {
-            return Err("compacted topic cannot accept a record without a key".to_string());
         }
     }
     Ok(())
@@ -126,7 +103,7 @@ pub(crate) fn clean_segment(
             out.extend_from_slice(bytes);
             continue;
         }
-        let records = decode_batch(bytes)?;
+        let records = batch::decode_batch(bytes)?;
         let total = records.len();
         records_read += total as u64;
         let keep_tombstones = h.max_timestamp > tombstone_horizon_ms;
@@ -246,7 +223,7 @@ pub(crate) fn swap_in(dir: &Path, base: i64, bytes: &[u8], mtime_ms: i64) -> io:
 /// Second half of a swap: drops the old indexes and renames `<base>.log.swap` over the log file.
 fn complete_swap(dir: &Path, base: i64) -> io::Result<()> {
     for ext in [INDEX_EXT, TIME_INDEX_EXT] {
-        remove_if_exists(&segment_file(dir, base, ext))?;
+        checkpoint::remove_if_exists(&segment_file(dir, base, ext))?;
     }
     let log = segment_file(dir, base, LOG_EXT);
     fs::rename(with_suffix(&log, SWAP_SUFFIX), &log)?;
@@ -263,14 +240,14 @@ pub(crate) fn recover_leftovers(dir: &Path) -> io::Result<()> {
         let Some(name) = name.to_str() else { continue };
         if name.ends_with(CLEANED_SUFFIX) {
             tracing::info!(file = %entry.path().display(), "removing unfinished cleaned segment");
-            remove_if_exists(&entry.path())?;
+            checkpoint::remove_if_exists(&entry.path())?;
         } else if let Some(stem) = name.strip_suffix(SWAP_SUFFIX) {
             let base = stem
                 .strip_suffix(&format!(".{LOG_EXT}"))
                 .and_then(|b| b.parse::<i64>().ok());
             match base {
                 Some(base) => swaps.push(base),
-                None => remove_if_exists(&entry.path())?,
+                None => checkpoint::remove_if_exists(&entry.path())?,
             }
         }
     }
@@ -294,11 +271,4 @@ pub(crate) fn read_checkpoint(dir: &Path) -> i64 {
 
 pub(crate) fn write_checkpoint(dir: &Path, offset: i64) -> io::Result<()> {
     checkpoint::write_offset(&dir.join(CLEANER_CHECKPOINT_FILE), offset)
-}
-
-fn remove_if_exists(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
 }

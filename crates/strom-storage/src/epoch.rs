@@ -38,11 +38,17 @@ impl LeaderEpochCache {
         self.entries.last().map(|e| e.0)
     }
 
+    /// Whether [`LeaderEpochCache::assign`] would record `epoch`: it is not negative and newer
+    /// than the latest epoch.
+    pub(crate) fn is_new_epoch(&self, epoch: i32) -> bool {
+        epoch >= 0 && self.latest_epoch().is_none_or(|latest| epoch > latest)
+    }
+
     /// Records that `epoch` starts at `start_offset` when it is newer than the latest epoch
     /// (Kafka `assign`); negative epochs (batches that carry none) are ignored. Entries that
     /// start at or after `start_offset` no longer hold and are dropped first. True when changed.
     pub(crate) fn assign(&mut self, epoch: i32, start_offset: i64) -> bool {
-        if epoch < 0 || self.latest_epoch().is_some_and(|latest| epoch <= latest) {
+        if !self.is_new_epoch(epoch) {
             return false;
         }
         self.entries.retain(|e| e.1 < start_offset);

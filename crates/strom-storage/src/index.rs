@@ -1,5 +1,6 @@
 //! Sparse per-segment indexes: `.index` (relative offset u32 → file position u32) and `.timeindex`
-//! (timestamp i64 → relative offset u32), Kafka's on-disk entry formats, big-endian.
+//! (timestamp i64 → relative offset u32), Kafka's on-disk entry formats, big-endian, and
+//! [`TimestampOffset`], the (timestamp, offset) answer a time lookup gives.
 //!
 //! Entries live in memory (a sorted Vec) and are appended to the file on flush/seal. This module only
 //! stores, looks up and persists entries; the segment decides when an entry is due and checks a
@@ -8,6 +9,14 @@
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
+
+/// A (timestamp, offset) pair answering ListOffsets. Lives here, beside the time index, because
+/// both the segment (which finds one) and the log (which returns it) use it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimestampOffset {
+    pub timestamp: i64,
+    pub offset: i64,
+}
 
 /// One fixed-size index entry.
 pub(crate) trait IndexEntry: Copy {

@@ -227,7 +227,7 @@ impl ProducerStateManager {
         while let Some(offset) = offsets.pop() {
             let path = snapshot_path(dir, offset);
             if offset > log_end {
-                remove_if_exists(&path)?;
+                checkpoint::remove_if_exists(&path)?;
                 continue;
             }
             let parsed = fs::read(&path)
@@ -245,7 +245,7 @@ impl ProducerStateManager {
                 }
                 None => {
                     tracing::warn!(path = %path.display(), "deleting unreadable producer snapshot");
-                    remove_if_exists(&path)?;
+                    checkpoint::remove_if_exists(&path)?;
                 }
             }
         }
@@ -256,7 +256,7 @@ impl ProducerStateManager {
     pub(crate) fn delete_snapshots_from(dir: &Path, offset: i64) -> io::Result<()> {
         for o in list_snapshots(dir)? {
             if o >= offset {
-                remove_if_exists(&snapshot_path(dir, o))?;
+                checkpoint::remove_if_exists(&snapshot_path(dir, o))?;
             }
         }
         Ok(())
@@ -268,7 +268,7 @@ impl ProducerStateManager {
         let newest = offsets.iter().copied().max();
         for o in offsets {
             if o < offset && Some(o) != newest {
-                remove_if_exists(&snapshot_path(dir, o))?;
+                checkpoint::remove_if_exists(&snapshot_path(dir, o))?;
             }
         }
         Ok(())
@@ -305,13 +305,6 @@ fn list_snapshots(dir: &Path) -> io::Result<Vec<i64>> {
         }
     }
     Ok(out)
-}
-
-fn remove_if_exists(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]

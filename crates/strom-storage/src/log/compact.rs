@@ -1,0 +1,107 @@
+//! Log compaction of a partition log (`cleanup.policy=compact`): choosing which sealed segments
+//! to clean (`min.compaction.lag.ms`, `min.cleanable.dirty.ratio`), building the key map over the
+//! whole log, and swapping each cleaned segment in. Part of [`PartitionLog`]'s `impl`, split by
+//! job across `log/` (see `log/mod.rs`).
+//!
+//! Not here: rewriting a segment's batches and the crash-safe file swap (`cleaner.rs`), and the
+//! key check of appends to a compacted log (`batch::all_records_keyed`, called by `append.rs`).
+
+use super::PartitionLog;
+use crate::cleaner::{self, CompactionStats};
+use crate::error::StorageError;
+use crate::segment::{LoadMode, SealedSegment, Segment};
+
+impl PartitionLog {
+    /// Log compaction (Kafka `cleanup.policy=compact`): rewrites the oldest sealed segments whose
+    /// records are all older than `min.compaction.lag.ms`, keeping per key only its latest record
+    /// in the whole log (active segment included) and dropping tombstones whose batch is older
+    /// than `delete.retention.ms`. The active segment is never touched; offsets never change
+    /// (compacted logs have gaps). Skipped when the policy does not compact, or when the bytes
+    /// past `cleaner-offset-checkpoint` are less than `min.cleanable.dirty.ratio` of the
+    /// cleanable bytes. Each segment is swapped in crash-safely (see `cleaner.rs`). Producer
+    /// state and its snapshots are left as they are.
+    pub fn compact(&mut self, now_ms: i64) -> Result<CompactionStats, StorageError> {
+        self.last_now_ms = now_ms;
+        let mut stats = CompactionStats::default();
+        if !self.config.cleanup_policy.compacts() {
+            return Ok(stats);
+        }
+        let lag_limit = now_ms.saturating_sub(self.config.min_compaction_lag_ms.max(0));
+        let cleanable = self
+            .sealed
+            .iter()
+            .take_while(|s| s.segment().max_timestamp() <= lag_limit)
+            .count();
+        let clean_point = cleaner::read_checkpoint(&self.dir);
+        let (mut dirty, mut total) = (0u64, 0u64);
+        for s in self.sealed.iter().take(cleanable) {
+            total += s.segment().size();
+            if s.segment().next_offset() > clean_point {
+                dirty += s.segment().size();
+            }
+        }
+        if cleanable == 0
+            || (total > 0
+                && (dirty as f64) / (total as f64) < self.config.min_cleanable_dirty_ratio)
+        {
+            stats.skipped = true;
+            return Ok(stats);
+        }
+
+        let mut map = cleaner::OffsetMap::new();
+        for seg in self.segments() {
+            cleaner::add_to_offset_map(&mut map, &seg.read_all()?)?;
+        }
+        let horizon = now_ms.saturating_sub(self.config.delete_retention_ms.max(0));
+        let mut cleaned_to = clean_point;
+        for i in 0..cleanable {
+            let (base, next_base, bytes, mtime_ms) = {
+                let seg = self.sealed[i].segment();
+                let next_base = self
+                    .sealed
+                    .get(i + 1)
+                    .map_or(self.active.segment().base_offset(), |s| {
+                        s.segment().base_offset()
+                    });
+                let bytes = seg.read_all()?;
+                (
+                    seg.base_offset(),
+                    next_base,
+                    bytes,
+                    seg.retention_timestamp()?,
+                )
+            };
+            let cleaned = cleaner::clean_segment(&bytes, &map, horizon)?;
+            stats.segments_cleaned += 1;
+            stats.records_read += cleaned.records_read;
+            stats.records_kept += cleaned.records_kept;
+            stats.bytes_before += bytes.len() as u64;
+            stats.bytes_after += cleaned.bytes.len() as u64;
+            cleaned_to = next_base;
+            if cleaned.bytes == bytes {
+                continue;
+            }
+            cleaner::swap_in(&self.dir, base, &cleaned.bytes, mtime_ms)?;
+            let mut loaded = Segment::open(
+                &self.dir,
+                base,
+                Some(next_base),
+                LoadMode::Trust,
+                self.config.index_interval_bytes,
+            )?;
+            loaded.segment.extend_next_offset(next_base);
+            self.sealed[i] = SealedSegment::from_loaded(loaded.segment)?;
+            tracing::debug!(
+                dir = %self.dir.display(),
+                base_offset = base,
+                records_read = cleaned.records_read,
+                records_kept = cleaned.records_kept,
+                "cleaned segment"
+            );
+        }
+        if cleaned_to > clean_point {
+            cleaner::write_checkpoint(&self.dir, cleaned_to)?;
+        }
+        Ok(stats)
+    }
+}
