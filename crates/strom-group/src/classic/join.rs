@@ -70,8 +70,7 @@ fn join_inner(
         if !cg.members.is_empty() {
             return Err(Error::InconsistentGroupProtocol);
         }
-        fx.records
-            .extend(consumer::tombstones(&req.group_id, cg));
+        fx.records.extend(consumer::tombstones(&req.group_id, cg));
         group.consumer = None;
     }
     if !group.supports(&req.protocol_type, &req.protocols) {

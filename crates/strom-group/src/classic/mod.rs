@@ -30,7 +30,10 @@ pub(crate) use rebalance::{next_deadline, tick};
 pub(crate) use sync::sync_group;
 
 /// DescribeGroups for one group; `None` when it does not exist.
-pub(crate) fn describe(groups: &BTreeMap<String, Group>, group_id: &str) -> Option<GroupDescription> {
+pub(crate) fn describe(
+    groups: &BTreeMap<String, Group>,
+    group_id: &str,
+) -> Option<GroupDescription> {
     let g = groups.get(group_id)?;
     let stable = g.state == GroupState::Stable;
     let protocol = g.protocol_name.clone().unwrap_or_default();

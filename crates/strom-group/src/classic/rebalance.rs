@@ -91,7 +91,11 @@ pub(crate) fn next_deadline(groups: &BTreeMap<String, Group>) -> Option<i64> {
 
 /// The JoinGroup answer for `member_id` in the current generation; only the leader gets every member's
 /// metadata.
-pub(crate) fn current_join_result(group: &Group, member_id: &str, skip_assignment: bool) -> JoinResult {
+pub(crate) fn current_join_result(
+    group: &Group,
+    member_id: &str,
+    skip_assignment: bool,
+) -> JoinResult {
     let protocol = group.protocol_name.clone().unwrap_or_default();
     let members = if group.is_leader(member_id) {
         group
@@ -117,7 +121,12 @@ pub(crate) fn current_join_result(group: &Group, member_id: &str, skip_assignmen
     }
 }
 
-pub(crate) fn maybe_prepare_rebalance(group: &mut Group, config: &GroupConfig, now: i64, fx: &mut Effects) {
+pub(crate) fn maybe_prepare_rebalance(
+    group: &mut Group,
+    config: &GroupConfig,
+    now: i64,
+    fx: &mut Effects,
+) {
     if matches!(
         group.state,
         GroupState::Stable | GroupState::CompletingRebalance | GroupState::Empty

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use uuid::Uuid;
 
-use crate::group::{ConsumerGroup, MemberState};
 use crate::assignor::{self, Assignment, AssignorMember};
+use crate::group::{ConsumerGroup, MemberState};
 
 pub(crate) fn total(a: &Assignment) -> usize {
     a.values().map(BTreeSet::len).sum()

@@ -12,10 +12,10 @@ use uuid::Uuid;
 
 use super::assignment::{compute_target, minus, normalize, reconcile, total};
 use super::records::{diff, group_snapshot, snapshot};
-use crate::group::{ConsumerGroup, ConsumerMember, MemberState};
 use crate::assignor::Assignment;
 use crate::config::GroupConfig;
 use crate::error::Error;
+use crate::group::{ConsumerGroup, ConsumerMember, MemberState};
 use crate::group::{Group, MemberIds};
 use crate::record::{Record, TopicMeta};
 use crate::types::{
@@ -338,9 +338,7 @@ pub(crate) fn describe(
                 client_host: m.client_host.clone(),
                 subscribed_topic_names: m.subscribed.clone(),
                 assignment: named(&m.assigned),
-                target_assignment: named(
-                    cg.target.get(&m.member_id).unwrap_or(&Assignment::new()),
-                ),
+                target_assignment: named(cg.target.get(&m.member_id).unwrap_or(&Assignment::new())),
             })
             .collect(),
     })

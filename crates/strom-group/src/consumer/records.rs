@@ -7,10 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::group::{ConsumerGroup, ConsumerMember, MemberState};
 use crate::assignor::Assignment;
 use crate::config::GroupConfig;
 use crate::group::Group;
+use crate::group::{ConsumerGroup, ConsumerMember, MemberState};
 use crate::record::{
     ConsumerKey, ConsumerMemberValue, ConsumerValue, CurrentAssignmentValue, Record,
 };
@@ -174,10 +174,7 @@ pub(crate) fn replay(
             cg.topics = topics.iter().map(|t| (t.name.clone(), t.clone())).collect();
         }
         (ConsumerKey::PartitionMetadata, None) => cg.topics.clear(),
-        (
-            ConsumerKey::TargetMetadata,
-            Some(ConsumerValue::TargetMetadata { assignment_epoch }),
-        ) => {
+        (ConsumerKey::TargetMetadata, Some(ConsumerValue::TargetMetadata { assignment_epoch })) => {
             cg.target_epoch = *assignment_epoch;
         }
         (ConsumerKey::TargetMetadata, None) => cg.target_epoch = 0,

@@ -299,7 +299,11 @@ impl Group {
     }
 
     /// KIP-345: a request naming a group.instance.id must come from the member id that holds it.
-    pub(crate) fn check_static(&self, member_id: &str, instance: Option<&str>) -> Result<(), Error> {
+    pub(crate) fn check_static(
+        &self,
+        member_id: &str,
+        instance: Option<&str>,
+    ) -> Result<(), Error> {
         let Some(instance) = instance else {
             return Ok(());
         };

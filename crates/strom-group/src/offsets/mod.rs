@@ -231,6 +231,7 @@ pub(crate) fn expire_offsets(
         });
     }
     records
+}
 
 /// OffsetFetch v9 (Kafka's `OffsetMetadataManager.fetchOffsets` validation): a fetch naming a member of a
 /// consumer group must come from an existing member at its current epoch. Admin fetches (no member id,
@@ -277,7 +278,9 @@ pub(crate) fn replay(
             let group = groups
                 .entry(group_id.to_string())
                 .or_insert_with(|| Group::new(group_id, now));
-            group.offsets.insert((topic.to_string(), partition), v.clone());
+            group
+                .offsets
+                .insert((topic.to_string(), partition), v.clone());
         }
         None => {
             if let Some(g) = groups.get_mut(group_id) {
