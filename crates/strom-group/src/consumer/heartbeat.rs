@@ -15,8 +15,7 @@ use super::records::{diff, group_snapshot, snapshot};
 use crate::assignor::Assignment;
 use crate::config::GroupConfig;
 use crate::error::Error;
-use crate::group::{ConsumerGroup, ConsumerMember, MemberState};
-use crate::group::{Group, MemberIds};
+use crate::group::{ConsumerMember, Group, MemberIds, MemberState};
 use crate::record::{Record, TopicMeta};
 use crate::types::{
     ConsumerGroupDescription, ConsumerHeartbeat, ConsumerHeartbeatResult, ConsumerMemberDescription,
@@ -126,10 +125,7 @@ fn heartbeat_inner(
         if !group.members.is_empty() || !group.pending_members.is_empty() {
             return Err(Error::InconsistentGroupProtocol);
         }
-        group.consumer = Some(ConsumerGroup::default());
-        group.protocol_type = Some("consumer".to_string());
-        group.protocol_name = None;
-        group.leader_id = None;
+        group.start_consumer_group();
     }
     let Some(cg) = group.consumer.as_mut() else {
         return Err(Error::InconsistentGroupProtocol);

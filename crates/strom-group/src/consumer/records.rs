@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::assignor::Assignment;
 use crate::config::GroupConfig;
-use crate::group::Group;
-use crate::group::{ConsumerGroup, ConsumerMember, MemberState};
+use crate::group::{ConsumerGroup, ConsumerMember, Group, MemberState};
 use crate::record::{
     ConsumerKey, ConsumerMemberValue, ConsumerValue, CurrentAssignmentValue, Record,
 };
@@ -132,10 +131,7 @@ pub(crate) fn replay(
         if value.is_none() || !group.members.is_empty() {
             return;
         }
-        group.consumer = Some(ConsumerGroup::default());
-        group.protocol_type = Some("consumer".to_string());
-        group.protocol_name = None;
-        group.leader_id = None;
+        group.start_consumer_group();
     }
     let Some(cg) = group.consumer.as_mut() else {
         return;

@@ -157,6 +157,15 @@ impl Group {
         }
     }
 
+    /// Makes this (memberless) group a KIP-848 consumer group: an empty consumer part, protocol type
+    /// "consumer", and no classic protocol or leader.
+    pub(crate) fn start_consumer_group(&mut self) {
+        self.consumer = Some(ConsumerGroup::default());
+        self.protocol_type = Some("consumer".to_string());
+        self.protocol_name = None;
+        self.leader_id = None;
+    }
+
     pub(crate) fn is_leader(&self, member_id: &str) -> bool {
         self.leader_id.as_deref() == Some(member_id)
     }
