@@ -1,7 +1,7 @@
 //! KIP-848 server-side assignors: `uniform` (balanced and sticky: members keep what they had while the
 //! counts stay within one of each other) and `range` (per topic, consecutive partitions to members in
 //! member-id order, as Kafka's RangeAssignor). Pure functions from subscriptions and topic sizes to a target
-//! assignment; they know nothing of epochs or reconciliation (see `consumer.rs`).
+//! assignment; they know nothing of epochs or reconciliation (see `consumer/assignment.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,36 +1,43 @@
 //! Strom's group coordinator: Kafka's classic consumer-group protocol (JoinGroup, SyncGroup, Heartbeat,
-//! LeaveGroup, static membership) and committed offsets, as a pure state machine.
+//! LeaveGroup, static membership), KIP-848 consumer groups (ConsumerGroupHeartbeat with server-side
+//! assignors `uniform` and `range`) and committed offsets, as a pure state machine.
 //!
 //! It opens no sockets and reads no clock: every operation takes `now_ms`, and answers with replies (some
 //! delayed: a JoinGroup is answered when the rebalance completes) and records to persist in
 //! `__consumer_offsets` (Kafka's on-disk key/value format, see [`record`]). The broker owns the wire, the
-//! timer that calls [`GroupCoordinator::tick`], the append of records and their replay at start-up. KIP-848
-//! consumer groups (ConsumerGroupHeartbeat with server-side assignors `uniform` and `range`) live in
-//! `consumer.rs` and `assignor.rs`, over the same groups and offsets.
+//! timer that calls [`GroupCoordinator::tick`], the append of records and their replay at start-up.
+//!
+//! Inside, Kafka's split: [`GroupCoordinator`] (`coordinator/`, Kafka's `GroupCoordinatorShard`) routes
+//! every call to a manager — `classic/` (classic groups), `consumer/` (KIP-848 groups; together Kafka's
+//! `GroupMetadataManager`) or `offsets/` (Kafka's `OffsetMetadataManager`) — over the per-group state in
+//! `group/`; `types.rs` holds the requests and answers, `config.rs` the settings. Imports run one way, from
+//! the facade through the managers to the data: coordinator → {classic, offsets} → consumer → group →
+//! types → record → assignor (and error, config at the bottom).
 
 pub mod assignor;
+mod classic;
+mod config;
 mod consumer;
 mod coordinator;
 pub mod error;
 mod group;
+mod offsets;
 pub mod record;
+#[cfg(test)]
+mod testkit;
+mod types;
 
 pub use assignor::Assignment;
-pub use consumer::{
-    ConsumerGroupDescription, ConsumerHeartbeat, ConsumerHeartbeatResult,
-    ConsumerMemberDescription, TopicMeta,
-};
-pub use coordinator::{
-    CommitOffsets, CommitPartition, Effects, GroupConfig, GroupCoordinator, GroupDescription,
-    GroupListing, JoinGroup, JoinMember, JoinResult, LeaveMember, MemberDescription, Protocol,
-    Reply, SyncGroup, SyncResult, Token, TopicPartitionResult,
-};
+pub use config::GroupConfig;
+pub use coordinator::GroupCoordinator;
 pub use error::{Error, RecordError};
-pub use group::GroupState;
 pub use record::{
     partition_for, ConsumerKey, ConsumerMemberValue, ConsumerValue, CurrentAssignmentValue,
-    GroupValue, MemberValue, OffsetValue, Record,
+    GroupValue, MemberValue, OffsetValue, Record, TopicMeta,
 };
-
-#[cfg(test)]
-mod tests;
+pub use types::{
+    CommitOffsets, CommitPartition, ConsumerGroupDescription, ConsumerHeartbeat,
+    ConsumerHeartbeatResult, ConsumerMemberDescription, Effects, GroupDescription, GroupListing,
+    GroupState, JoinGroup, JoinMember, JoinResult, LeaveMember, MemberDescription, Protocol, Reply,
+    SyncGroup, SyncResult, Token, TopicPartitionResult,
+};

@@ -10,7 +10,8 @@
 //! Strom's own non-flexible encoding under value version [`STROM_CONSUMER_VALUE_VERSION`] (big-endian
 //! fields, `i16`-length strings, `i32` counts, topic ids as 16 bytes); a value of another version (one
 //! written by Kafka) is skipped at replay rather than misread. Also owns which partition a group lives in
-//! (`partition_for`, Kafka's `abs(groupId.hashCode) % partitions`). Does not append or read logs.
+//! (`partition_for`, Kafka's `abs(groupId.hashCode) % partitions`), and [`TopicMeta`], the topic metadata a
+//! ConsumerGroupPartitionMetadata record holds. Does not append or read logs.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -19,7 +20,6 @@ use std::collections::BTreeSet;
 use uuid::Uuid;
 
 use crate::assignor::Assignment;
-use crate::consumer::TopicMeta;
 use crate::error::RecordError;
 
 /// Kafka's OffsetCommitKey version (0 and 1 share a layout).
@@ -37,6 +37,15 @@ const CONSUMER_MEMBER_KEY: i16 = 5;
 const CONSUMER_TARGET_METADATA_KEY: i16 = 6;
 const CONSUMER_TARGET_MEMBER_KEY: i16 = 7;
 const CONSUMER_CURRENT_ASSIGNMENT_KEY: i16 = 8;
+
+/// A topic as the broker's metadata knows it: what a consumer group's subscription resolves to, and what
+/// ConsumerGroupPartitionMetadata records persist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicMeta {
+    pub id: Uuid,
+    pub name: String,
+    pub partitions: i32,
+}
 
 /// Which KIP-848 record of a consumer group (the key beyond the group id).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -1,7 +1,7 @@
 //! ConsumerGroupHeartbeat (KIP-848, v0-v1): join, leave, keep alive and receive the server-side assignment.
 //! Turns the request into `strom_group::ConsumerHeartbeat`, lets the coordinator look subscribed topics up in
 //! this request's metadata image, and answers the member's epoch and (when it changed) its assignment by
-//! topic id. The group state machine is in `strom-group/src/consumer.rs`; codes come from `error_code.rs`.
+//! topic id. The group state machine is in `strom-group/src/consumer/`; codes come from `error_code.rs`.
 
 use std::ops::RangeInclusive;
 

@@ -1,55 +1,36 @@
-//! One classic group's in-memory state: its lifecycle state, generation, members (with their pending
-//! JoinGroup/SyncGroup tokens and session deadlines), static-member index, KIP-394 pending member ids,
-//! rebalance deadlines and committed offsets, and the KIP-848 part when it is a consumer group. Holds data and
-//! small queries only; the transitions live in `coordinator.rs` and `consumer.rs`.
+//! One group's in-memory state (Kafka's `ClassicGroup`, plus the slots every kind of group shares): its
+//! lifecycle state, generation, classic members (with their pending JoinGroup/SyncGroup tokens and session
+//! deadlines), static-member index, KIP-394 pending member ids, rebalance deadlines and committed offsets, and
+//! the KIP-848 part (`consumer.rs` here) when it is a consumer group. Also the member-id generator every
+//! manager shares. Holds data and the queries and conversions of one group (its GroupMetadataValue both ways,
+//! KIP-345 instance checks, subscribed topics); the transitions live in `classic/`, `consumer/` and
+//! `offsets/`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 use indexmap::IndexMap;
+use strom_protocol::kafka_protocol::messages::ConsumerProtocolSubscription;
+use strom_protocol::kafka_protocol::protocol::Decodable;
 
-use crate::consumer::ConsumerGroup;
-use crate::coordinator::{Protocol, Token};
+use crate::error::Error;
 use crate::record::{GroupValue, MemberValue, OffsetValue};
+use crate::types::{GroupState, Protocol, Token};
 
-/// Kafka's classic group states, as ListGroups and DescribeGroups name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GroupState {
-    /// No members; may still hold committed offsets.
-    Empty,
-    /// Waiting for members to (re)join before a new generation starts.
-    PreparingRebalance,
-    /// A generation started; waiting for the leader's assignment in SyncGroup.
-    CompletingRebalance,
-    /// Every member has its assignment.
-    Stable,
-    /// Deleted. Only reported for groups that do not exist.
-    Dead,
+mod consumer;
+
+pub(crate) use consumer::{ConsumerGroup, ConsumerMember, MemberState};
+
+/// Makes generated member ids unique within this coordinator's life; `now` separates lives.
+#[derive(Debug, Default)]
+pub(crate) struct MemberIds {
+    seq: u64,
 }
 
-impl GroupState {
-    /// The name Kafka uses on the wire.
-    pub fn name(self) -> &'static str {
-        match self {
-            GroupState::Empty => "Empty",
-            GroupState::PreparingRebalance => "PreparingRebalance",
-            GroupState::CompletingRebalance => "CompletingRebalance",
-            GroupState::Stable => "Stable",
-            GroupState::Dead => "Dead",
-        }
-    }
-
-    /// Parses a ListGroups states filter entry (case-insensitive, as Kafka does).
-    pub fn parse(name: &str) -> Option<GroupState> {
-        [
-            GroupState::Empty,
-            GroupState::PreparingRebalance,
-            GroupState::CompletingRebalance,
-            GroupState::Stable,
-            GroupState::Dead,
-        ]
-        .into_iter()
-        .find(|s| s.name().eq_ignore_ascii_case(name))
+impl MemberIds {
+    pub(crate) fn next(&mut self, client_id: &str, now: i64) -> String {
+        self.seq += 1;
+        format!("{client_id}-{now:x}-{:x}", self.seq)
     }
 }
 
@@ -162,6 +143,29 @@ impl Group {
         self.state_timestamp = now;
     }
 
+    /// Keeps the classic state of a KIP-848 group in step for ListGroups, offset expiry and deletion: Stable
+    /// while the consumer group has members, Empty (from now) once it has none.
+    pub(crate) fn update_consumer_group_state(&mut self, now: i64) {
+        let has_members = self
+            .consumer
+            .as_ref()
+            .is_some_and(|cg| !cg.members.is_empty());
+        match (has_members, self.state) {
+            (true, GroupState::Stable) | (false, GroupState::Empty) => {}
+            (true, _) => self.transition(GroupState::Stable, now),
+            (false, _) => self.transition(GroupState::Empty, now),
+        }
+    }
+
+    /// Makes this (memberless) group a KIP-848 consumer group: an empty consumer part, protocol type
+    /// "consumer", and no classic protocol or leader.
+    pub(crate) fn start_consumer_group(&mut self) {
+        self.consumer = Some(ConsumerGroup::default());
+        self.protocol_type = Some("consumer".to_string());
+        self.protocol_name = None;
+        self.leader_id = None;
+    }
+
     pub(crate) fn is_leader(&self, member_id: &str) -> bool {
         self.leader_id.as_deref() == Some(member_id)
     }
@@ -248,5 +252,96 @@ impl Group {
                 })
                 .collect(),
         }
+    }
+
+    /// Rebuilds the group from its GroupMetadataValue (Kafka's `ClassicGroup.fromRecord`): members come
+    /// back Stable with a fresh session, nothing waits.
+    pub(crate) fn restore(&mut self, v: &GroupValue, now: i64) {
+        self.generation_id = v.generation_id;
+        self.protocol_type = Some(v.protocol_type.clone()).filter(|t| !t.is_empty());
+        self.protocol_name = v.protocol_name.clone();
+        self.leader_id = v.leader.clone();
+        self.members.clear();
+        self.static_members.clear();
+        self.pending_members.clear();
+        self.pending_sync.clear();
+        self.join_deadline = None;
+        self.sync_deadline = None;
+        self.initial_delay = None;
+        let protocol = v.protocol_name.clone().unwrap_or_default();
+        for m in &v.members {
+            if let Some(i) = &m.group_instance_id {
+                self.static_members.insert(i.clone(), m.member_id.clone());
+            }
+            self.members.insert(
+                m.member_id.clone(),
+                Member {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    session_timeout_ms: m.session_timeout_ms,
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    protocols: vec![Protocol {
+                        name: protocol.clone(),
+                        metadata: m.subscription.clone(),
+                    }],
+                    assignment: m.assignment.clone(),
+                    awaiting_join: None,
+                    awaiting_sync: None,
+                    is_new: false,
+                    session_deadline: now + i64::from(m.session_timeout_ms),
+                },
+            );
+        }
+        let state = if self.members.is_empty() {
+            GroupState::Empty
+        } else {
+            GroupState::Stable
+        };
+        self.state = state;
+        self.state_timestamp = if v.current_state_timestamp >= 0 {
+            v.current_state_timestamp
+        } else {
+            now
+        };
+    }
+
+    /// KIP-345: a request naming a group.instance.id must come from the member id that holds it.
+    pub(crate) fn check_static(
+        &self,
+        member_id: &str,
+        instance: Option<&str>,
+    ) -> Result<(), Error> {
+        let Some(instance) = instance else {
+            return Ok(());
+        };
+        match self.static_members.get(instance) {
+            Some(holder) if holder != member_id => Err(Error::FencedInstanceId),
+            Some(_) => Ok(()),
+            None if self.members.contains_key(member_id) => Ok(()),
+            None => Err(Error::UnknownMemberId),
+        }
+    }
+
+    /// Topics the members of a consumer-protocol group subscribe to (ConsumerProtocolSubscription of the
+    /// selected protocol). Undecodable metadata subscribes to nothing.
+    pub(crate) fn subscribed_topics(&self) -> Vec<String> {
+        let protocol = self.protocol_name.clone().unwrap_or_default();
+        let mut topics = Vec::new();
+        for m in self.members.values() {
+            let mut buf = m.metadata(&protocol);
+            if buf.len() < 2 {
+                continue;
+            }
+            let version = i16::from_be_bytes([buf[0], buf[1]]);
+            let mut body = buf.split_off(2);
+            if let Ok(sub) = ConsumerProtocolSubscription::decode(&mut body, version.clamp(0, 3)) {
+                topics.extend(sub.topics.into_iter().map(|t| t.to_string()));
+            }
+        }
+        topics.sort();
+        topics.dedup();
+        topics
     }
 }
