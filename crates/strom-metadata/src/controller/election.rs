@@ -291,7 +291,13 @@ impl ElectionType {
 }
 
 /// One partition's outcome in an ElectLeaders response.
-pub type ElectionResult = (String, i32, Result<(), TopicError>);
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ElectionResult {
+    pub topic: String,
+    pub partition: i32,
+    /// `Ok` when a record elects a new leader (the records come in the order of these results).
+    pub result: Result<(), TopicError>,
+}
 
 /// The records and per-partition results of an ElectLeaders request (Kafka API 43).
 /// `partitions` of `None` means every partition, and then (as in Kafka) partitions that need
@@ -359,7 +365,11 @@ pub fn elect_leaders_records(
             for (topic, p) in image.all_partitions() {
                 let result = elect(topic, p);
                 if !matches!(result, Err(TopicError::ElectionNotNeeded(_))) {
-                    results.push((topic.name.clone(), p.partition, result));
+                    results.push(ElectionResult {
+                        topic: topic.name.clone(),
+                        partition: p.partition,
+                        result,
+                    });
                 }
             }
         }
@@ -379,7 +389,11 @@ pub fn elect_leaders_records(
                         None => Err(TopicError::UnknownTopic(format!("{name}-{partition}"))),
                     }
                 };
-                results.push((name.clone(), *partition, result));
+                results.push(ElectionResult {
+                    topic: name.clone(),
+                    partition: *partition,
+                    result,
+                });
             }
         }
     }
@@ -547,7 +561,7 @@ mod tests {
             elect_leaders_records(&image, Some(&[tp("t", 0)]), ElectionType::Preferred, false);
         assert!(records.is_empty());
         assert_eq!(
-            kind(results[0].2.as_ref().unwrap_err()),
+            kind(results[0].result.as_ref().unwrap_err()),
             "PreferredLeaderNotAvailable"
         );
 
@@ -555,7 +569,14 @@ mod tests {
         // All partitions: only the one that changes is reported.
         let (records, results) =
             elect_leaders_records(&image, None, ElectionType::Preferred, false);
-        assert_eq!(results, vec![("t".to_string(), 0, Ok(()))]);
+        assert_eq!(
+            results,
+            vec![ElectionResult {
+                topic: "t".to_string(),
+                partition: 0,
+                result: Ok(())
+            }]
+        );
         assert_eq!(records.len(), 1);
 
         let asked = [
@@ -569,7 +590,7 @@ mod tests {
             elect_leaders_records(&image, Some(&asked), ElectionType::Preferred, false);
         let kinds: Vec<&str> = results
             .iter()
-            .map(|(_, _, r)| r.as_ref().err().map_or("ok", kind))
+            .map(|r| r.result.as_ref().err().map_or("ok", kind))
             .collect();
         assert_eq!(
             kinds,
@@ -593,7 +614,7 @@ mod tests {
             elect_leaders_records(&image, Some(&asked), ElectionType::Unclean, false);
         let kinds: Vec<&str> = results
             .iter()
-            .map(|(_, _, r)| r.as_ref().err().map_or("ok", kind))
+            .map(|r| r.result.as_ref().err().map_or("ok", kind))
             .collect();
         assert_eq!(
             kinds,

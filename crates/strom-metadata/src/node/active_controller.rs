@@ -140,6 +140,7 @@ impl ActiveController {
                 "heartbeat changes metadata"
             );
             match self
+                .quorum
                 .write_local(MetadataRequest { records }, PROPOSE_TIMEOUT)
                 .await
             {
@@ -155,6 +156,7 @@ impl ActiveController {
             }
         }
         let applied_index = self
+            .quorum
             .metrics
             .borrow()
             .last_applied
@@ -180,6 +182,7 @@ impl ActiveController {
         }
         tracing::info!(?records, "controller tick changes metadata");
         match self
+            .quorum
             .write_local(MetadataRequest { records }, PROPOSE_TIMEOUT)
             .await
         {

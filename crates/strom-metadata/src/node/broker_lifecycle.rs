@@ -119,8 +119,12 @@ impl BrokerLifecycleManager {
                 .as_ref()
                 .is_some_and(|o| o.want_shutdown && o.reply.shutdown_ready)
         });
-        match tokio::time::timeout(timeout, ready).await {
-            Ok(Ok(_)) => tracing::info!(node_id, "controlled shutdown: controller is ready"),
+        // Only whether it came matters; the borrowed outcome is released at once.
+        let outcome = tokio::time::timeout(timeout, ready)
+            .await
+            .map(|ready| ready.map(|_| ()));
+        match outcome {
+            Ok(Ok(())) => tracing::info!(node_id, "controlled shutdown: controller is ready"),
             Ok(Err(_)) => tracing::warn!(node_id, "controlled shutdown: heartbeats had stopped"),
             Err(_) => tracing::warn!(
                 node_id,

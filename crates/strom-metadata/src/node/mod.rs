@@ -36,9 +36,6 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-#[cfg(test)]
-use openraft::Raft;
-
 use self::active_controller::ActiveController;
 use self::broker_lifecycle::BrokerLifecycleManager;
 pub use self::config::MetadataNodeConfig;
@@ -49,7 +46,7 @@ use crate::error::{MetadataError, TopicError};
 use crate::image::MetadataImage;
 use crate::liveness::BrokerHeartbeat;
 use crate::net::{self, RequestHandler, RequestKind};
-use crate::raft_types::{MetadataRequest, TypeConfig};
+use crate::raft_types::MetadataRequest;
 use crate::record::MetadataRecord;
 
 /// A running metadata node. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -251,7 +248,7 @@ impl MetadataNode {
     }
 
     #[cfg(test)]
-    pub(crate) fn raft(&self) -> &Raft<TypeConfig> {
+    pub(crate) fn raft(&self) -> &openraft::Raft<crate::raft_types::TypeConfig> {
         &self.quorum.raft
     }
 }
