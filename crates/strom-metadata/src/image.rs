@@ -121,8 +121,10 @@ impl MetadataImage {
         self.topics.get(topic)?.partitions.get(&partition)
     }
 
-    /// Every partition `node` leads, with its topic, in topic-name then partition order.
-    pub fn partitions_led_by(&self, node: i32) -> Vec<(&TopicImage, &PartitionImage)> {
+    /// Every partition `node` leads, with its topic, in topic-name then partition order. Only
+    /// tests ask this; the broker reads leadership partition by partition.
+    #[cfg(test)]
+    pub(crate) fn partitions_led_by(&self, node: i32) -> Vec<(&TopicImage, &PartitionImage)> {
         self.all_partitions()
             .filter(|(_, p)| p.leader == node)
             .collect()
