@@ -11,8 +11,8 @@ use std::collections::{BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::controller::{
-    controlled_shutdown_excluding, fence_records, leaderless_records, preferred_leader_excluding,
-    reassignment_progress_excluding, unfence_records,
+    controlled_shutdown_records, fence_broker_records, leaderless_records,
+    preferred_leader_records, reassignment_progress_records, unfence_broker_records,
 };
 use crate::image::MetadataImage;
 use crate::record::MetadataRecord;
@@ -32,31 +32,31 @@ pub struct BrokerHeartbeat {
 
 /// The controller's answer to a heartbeat.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct HeartbeatReply {
+pub(crate) struct HeartbeatReply {
     /// Kafka's `isFenced`: the broker is fenced in the image the reply was computed from. An
     /// unfence proposed by this heartbeat shows in the reply to a later one.
-    pub fenced: bool,
+    pub(crate) fenced: bool,
     /// Kafka's `shouldShutDown`: the broker leads nothing any more and may stop.
-    pub shutdown_ready: bool,
+    pub(crate) shutdown_ready: bool,
 }
 
 /// Settings of the liveness duties (Kafka names in the docs).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LivenessConfig {
+pub(crate) struct LivenessConfig {
     /// Kafka `broker.session.timeout.ms`: an unfenced broker not heard from for longer is
     /// fenced.
-    pub session_timeout_ms: i64,
+    pub(crate) session_timeout_ms: i64,
     /// Kafka `unclean.leader.election.enable`, the broker default a topic config overrides.
-    pub unclean_default: bool,
+    pub(crate) unclean_default: bool,
     /// Kafka `auto.leader.rebalance.enable`.
-    pub auto_leader_rebalance: bool,
+    pub(crate) auto_leader_rebalance: bool,
     /// Kafka `leader.imbalance.check.interval.seconds`, in milliseconds.
-    pub leader_imbalance_check_interval_ms: i64,
+    pub(crate) leader_imbalance_check_interval_ms: i64,
 }
 
 /// Broker sessions as the active controller sees them.
 #[derive(Clone, Debug)]
-pub struct Liveness {
+pub(crate) struct Liveness {
     config: LivenessConfig,
     /// When each broker was last heard from (or when this node became controller).
     last_seen_ms: HashMap<i32, i64>,
@@ -68,7 +68,7 @@ pub struct Liveness {
 }
 
 impl Liveness {
-    pub fn new(config: LivenessConfig) -> Liveness {
+    pub(crate) fn new(config: LivenessConfig) -> Liveness {
         Liveness {
             config,
             last_seen_ms: HashMap::new(),
@@ -80,7 +80,7 @@ impl Liveness {
     /// Called when this node becomes the active controller: every registered broker gets a
     /// fresh session (last seen = now), so a new controller fences nobody before a full
     /// session timeout has passed.
-    pub fn become_controller(&mut self, image: &MetadataImage, now_ms: i64) {
+    pub(crate) fn become_controller(&mut self, image: &MetadataImage, now_ms: i64) {
         self.last_seen_ms = image.brokers.keys().map(|&id| (id, now_ms)).collect();
         self.shutting_down.clear();
         self.next_rebalance_ms =
@@ -96,26 +96,26 @@ impl Liveness {
     ///   (`controlled_shutdown_records`); once the image shows nothing left to move, it is
     ///   fenced and told `shutdown_ready`. It stays fenced until it heartbeats again without
     ///   `want_shutdown`.
-    pub fn heartbeat(
+    pub(crate) fn heartbeat(
         &mut self,
         image: &MetadataImage,
-        hb: &BrokerHeartbeat,
+        heartbeat: &BrokerHeartbeat,
         now_ms: i64,
     ) -> (Vec<MetadataRecord>, HeartbeatReply) {
-        let node = hb.node_id;
+        let node = heartbeat.node_id;
         let known = image.brokers.get(&node);
         let fenced = known.is_none_or(|b| b.fenced);
         if node < 0 {
             // Kafka broker ids are non-negative; such a broker is never registered.
             let reply = HeartbeatReply {
                 fenced: true,
-                shutdown_ready: hb.want_shutdown,
+                shutdown_ready: heartbeat.want_shutdown,
             };
             return (Vec::new(), reply);
         }
         self.last_seen_ms.insert(node, now_ms);
 
-        if hb.want_shutdown {
+        if heartbeat.want_shutdown {
             self.shutting_down.insert(node);
             if fenced {
                 // Unknown or already fenced: it leads nothing this controller would move.
@@ -126,7 +126,7 @@ impl Liveness {
                 return (Vec::new(), reply);
             }
             let excluded = self.excluded();
-            let moves = controlled_shutdown_excluding(image, node, &excluded);
+            let moves = controlled_shutdown_records(image, node, &excluded);
             if !moves.is_empty() {
                 let reply = HeartbeatReply {
                     fenced: false,
@@ -134,7 +134,7 @@ impl Liveness {
                 };
                 return (moves, reply);
             }
-            let records = fence_records(image, node, self.config.unclean_default, &excluded);
+            let records = fence_broker_records(image, node, self.config.unclean_default, &excluded);
             let reply = HeartbeatReply {
                 fenced: false,
                 shutdown_ready: true,
@@ -144,14 +144,15 @@ impl Liveness {
 
         self.shutting_down.remove(&node);
         let excluded = self.excluded();
-        let same_endpoint =
-            known.is_some_and(|b| b.host == hb.host && b.port == hb.port && b.rack == hb.rack);
+        let same_endpoint = known.is_some_and(|b| {
+            b.host == heartbeat.host && b.port == heartbeat.port && b.rack == heartbeat.rack
+        });
         let records = if !same_endpoint {
             let mut records = vec![MetadataRecord::RegisterBroker {
                 node_id: node,
-                host: hb.host.clone(),
-                port: hb.port,
-                rack: hb.rack.clone(),
+                host: heartbeat.host.clone(),
+                port: heartbeat.port,
+                rack: heartbeat.rack.clone(),
             }];
             records.extend(leaderless_records(
                 image,
@@ -161,7 +162,7 @@ impl Liveness {
             ));
             records
         } else if fenced {
-            unfence_records(image, node, self.config.unclean_default, &excluded)
+            unfence_broker_records(image, node, self.config.unclean_default, &excluded)
         } else {
             Vec::new()
         };
@@ -177,7 +178,7 @@ impl Liveness {
     /// partitions that have an eligible replica, complete reassignments whose new replicas
     /// caught up, and, when enabled and due, elect preferred leaders. Computed from the image
     /// alone, so once the records are applied a tick proposes nothing more for that state.
-    pub fn tick(&mut self, image: &MetadataImage, now_ms: i64) -> Vec<MetadataRecord> {
+    pub(crate) fn tick(&mut self, image: &MetadataImage, now_ms: i64) -> Vec<MetadataRecord> {
         let mut batch = Batch::new(image);
         let unclean = self.config.unclean_default;
 
@@ -200,19 +201,19 @@ impl Liveness {
         let mut excluded = self.excluded();
         excluded.extend(&expired);
         for &id in &expired {
-            let records = fence_records(batch.image(), id, unclean, &excluded);
+            let records = fence_broker_records(batch.image(), id, unclean, &excluded);
             batch.extend(records);
         }
 
         let records = leaderless_records(batch.image(), None, unclean, &excluded);
         batch.extend(records);
-        let records = reassignment_progress_excluding(batch.image(), &excluded);
+        let records = reassignment_progress_records(batch.image(), &excluded);
         batch.extend(records);
 
         if self.config.auto_leader_rebalance && now_ms >= self.next_rebalance_ms {
             self.next_rebalance_ms =
                 now_ms.saturating_add(self.config.leader_imbalance_check_interval_ms.max(0));
-            let records = preferred_leader_excluding(batch.image(), &excluded);
+            let records = preferred_leader_records(batch.image(), &excluded);
             batch.extend(records);
         }
         batch.records
@@ -272,7 +273,7 @@ mod tests {
     const SESSION: i64 = 10_000;
     const REBALANCE: i64 = 30_000;
 
-    fn liveness() -> Liveness {
+    fn new_liveness() -> Liveness {
         Liveness::new(LivenessConfig {
             session_timeout_ms: SESSION,
             unclean_default: false,
@@ -281,7 +282,7 @@ mod tests {
         })
     }
 
-    fn hb(node_id: i32) -> BrokerHeartbeat {
+    fn heartbeat(node_id: i32) -> BrokerHeartbeat {
         BrokerHeartbeat {
             node_id,
             host: "localhost".to_string(),
@@ -294,7 +295,7 @@ mod tests {
     fn shutdown(node_id: i32) -> BrokerHeartbeat {
         BrokerHeartbeat {
             want_shutdown: true,
-            ..hb(node_id)
+            ..heartbeat(node_id)
         }
     }
 
@@ -309,12 +310,12 @@ mod tests {
 
     /// Heartbeats, applies the records, returns the reply.
     fn beat(
-        lv: &mut Liveness,
+        liveness: &mut Liveness,
         image: &mut MetadataImage,
         b: &BrokerHeartbeat,
         now: i64,
     ) -> HeartbeatReply {
-        let (records, reply) = lv.heartbeat(image, b, now);
+        let (records, reply) = liveness.heartbeat(image, b, now);
         apply(image, &records);
         reply
     }
@@ -378,13 +379,13 @@ mod tests {
 
     #[test]
     fn transcript_sessions_fencing_rebalance_and_shutdown() {
-        let mut lv = liveness();
+        let mut liveness = new_liveness();
         let mut image = MetadataImage::default();
-        lv.become_controller(&image, 0);
+        liveness.become_controller(&image, 0);
 
         // Three brokers register with their first heartbeat.
         for id in [1, 2, 3] {
-            let (records, reply) = lv.heartbeat(&image, &hb(id), 0);
+            let (records, reply) = liveness.heartbeat(&image, &heartbeat(id), 0);
             assert!(
                 matches!(records[..], [MetadataRecord::RegisterBroker { node_id, .. }] if node_id == id)
             );
@@ -398,23 +399,23 @@ mod tests {
             apply(&mut image, &records);
         }
         assert_eq!(image.live_brokers(), vec![1, 2, 3]);
-        let (records, reply) = lv.heartbeat(&image, &hb(1), 1_000);
+        let (records, reply) = liveness.heartbeat(&image, &heartbeat(1), 1_000);
         assert!(records.is_empty());
         assert!(!reply.fenced);
         create_t(&mut image, &[&[1, 2, 3], &[2, 3, 1], &[2], &[3, 2]]);
 
         // Everyone heartbeats: nothing to do.
         for id in [1, 2, 3] {
-            beat(&mut lv, &mut image, &hb(id), 5_000);
+            beat(&mut liveness, &mut image, &heartbeat(id), 5_000);
         }
-        assert!(lv.tick(&image, 6_000).is_empty());
+        assert!(liveness.tick(&image, 6_000).is_empty());
 
         // Broker 2 falls silent; at 15_001 its session (last seen 5_000) has expired.
         for id in [1, 3] {
-            beat(&mut lv, &mut image, &hb(id), 14_000);
+            beat(&mut liveness, &mut image, &heartbeat(id), 14_000);
         }
-        assert!(lv.tick(&image, 15_000).is_empty());
-        let records = lv.tick(&image, 15_001);
+        assert!(liveness.tick(&image, 15_000).is_empty());
+        let records = liveness.tick(&image, 15_001);
         assert_eq!(records[0], MetadataRecord::FenceBroker { node_id: 2 });
         apply(&mut image, &records);
         assert!(!image.alive(2));
@@ -424,10 +425,10 @@ mod tests {
         assert_eq!(show(&image, 3), "leader=3 isr=[3] replicas=[3, 2]");
         isrs_never_empty(&image);
         // Applied: the next tick proposes nothing again.
-        assert!(lv.tick(&image, 15_500).is_empty());
+        assert!(liveness.tick(&image, 15_500).is_empty());
 
         // Broker 2 returns: unfenced, and it leads its leaderless partition again.
-        let (records, reply) = lv.heartbeat(&image, &hb(2), 20_000);
+        let (records, reply) = liveness.heartbeat(&image, &heartbeat(2), 20_000);
         assert!(
             reply.fenced,
             "still fenced in the image the reply was computed from"
@@ -435,30 +436,36 @@ mod tests {
         assert_eq!(records[0], MetadataRecord::UnfenceBroker { node_id: 2 });
         apply(&mut image, &records);
         assert_eq!(show(&image, 2), "leader=2 isr=[2] replicas=[2]");
-        assert!(!beat(&mut lv, &mut image, &hb(2), 20_500).fenced);
+        assert!(!beat(&mut liveness, &mut image, &heartbeat(2), 20_500).fenced);
 
         // It catches up on t-1 and t-3; the due rebalance gives t-1 back to its preferred
         // leader (t-3's preferred leader, 3, leads already).
         grow_isr(&mut image, 1, &[3, 1, 2]);
         grow_isr(&mut image, 3, &[3, 2]);
         for id in [1, 2, 3] {
-            beat(&mut lv, &mut image, &hb(id), 29_000);
+            beat(&mut liveness, &mut image, &heartbeat(id), 29_000);
         }
-        assert!(lv.tick(&image, 29_500).is_empty(), "rebalance not yet due");
-        let records = lv.tick(&image, 30_000);
+        assert!(
+            liveness.tick(&image, 29_500).is_empty(),
+            "rebalance not yet due"
+        );
+        let records = liveness.tick(&image, 30_000);
         assert_eq!(records.len(), 1, "{records:?}");
         apply(&mut image, &records);
         assert_eq!(show(&image, 1), "leader=2 isr=[3, 1, 2] replicas=[2, 3, 1]");
         for id in [1, 2, 3] {
-            beat(&mut lv, &mut image, &hb(id), 59_000);
+            beat(&mut liveness, &mut image, &heartbeat(id), 59_000);
         }
-        assert!(lv.tick(&image, 60_000).is_empty(), "rebalanced already");
+        assert!(
+            liveness.tick(&image, 60_000).is_empty(),
+            "rebalanced already"
+        );
 
         // Controlled shutdown of 2: leadership and isr places move first, then it is fenced.
         for id in [1, 3] {
-            beat(&mut lv, &mut image, &hb(id), 61_000);
+            beat(&mut liveness, &mut image, &heartbeat(id), 61_000);
         }
-        let (records, reply) = lv.heartbeat(&image, &shutdown(2), 61_000);
+        let (records, reply) = liveness.heartbeat(&image, &shutdown(2), 61_000);
         assert_eq!(
             reply,
             HeartbeatReply {
@@ -473,12 +480,12 @@ mod tests {
         assert_eq!(show(&image, 3), "leader=3 isr=[3] replicas=[3, 2]");
         assert!(image.partitions_led_by(2).is_empty());
         // While it shuts down, the tick does not hand it the leaderless t-2 back.
-        assert!(lv.tick(&image, 65_000).is_empty());
-        let (records, reply) = lv.heartbeat(&image, &shutdown(2), 65_500);
+        assert!(liveness.tick(&image, 65_000).is_empty());
+        let (records, reply) = liveness.heartbeat(&image, &shutdown(2), 65_500);
         assert_eq!(records, vec![MetadataRecord::FenceBroker { node_id: 2 }]);
         assert!(reply.shutdown_ready);
         apply(&mut image, &records);
-        let (records, reply) = lv.heartbeat(&image, &shutdown(2), 66_000);
+        let (records, reply) = liveness.heartbeat(&image, &shutdown(2), 66_000);
         assert!(records.is_empty());
         assert_eq!(
             reply,
@@ -491,16 +498,16 @@ mod tests {
 
         // Fenced and silent: no expiry to act on.
         for id in [1, 3] {
-            beat(&mut lv, &mut image, &hb(id), 100_000);
+            beat(&mut liveness, &mut image, &heartbeat(id), 100_000);
         }
-        assert!(lv.tick(&image, 100_000).is_empty());
+        assert!(liveness.tick(&image, 100_000).is_empty());
 
         // It restarts on a new port: re-registered (unfenced) and leads t-2 again.
         let moved = BrokerHeartbeat {
             port: 19092,
-            ..hb(2)
+            ..heartbeat(2)
         };
-        let (records, _) = lv.heartbeat(&image, &moved, 101_000);
+        let (records, _) = liveness.heartbeat(&image, &moved, 101_000);
         assert!(matches!(
             records[0],
             MetadataRecord::RegisterBroker { port: 19092, .. }
@@ -513,40 +520,40 @@ mod tests {
 
     #[test]
     fn two_brokers_expiring_together_chain_their_records() {
-        let mut lv = liveness();
+        let mut liveness = new_liveness();
         let mut image = MetadataImage::default();
         for id in [1, 2, 3] {
-            beat(&mut lv, &mut image, &hb(id), 0);
+            beat(&mut liveness, &mut image, &heartbeat(id), 0);
         }
         create_t(&mut image, &[&[2, 3, 1], &[3, 2]]);
-        beat(&mut lv, &mut image, &hb(1), 9_000);
-        let records = lv.tick(&image, 10_001);
+        beat(&mut liveness, &mut image, &heartbeat(1), 9_000);
+        let records = liveness.tick(&image, 10_001);
         apply(&mut image, &records);
         assert_eq!(image.live_brokers(), vec![1]);
         // Never elected one expiring broker in place of the other.
         assert_eq!(show(&image, 0), "leader=1 isr=[1] replicas=[2, 3, 1]");
         assert_eq!(show(&image, 1), "leader=-1 isr=[3] replicas=[3, 2]");
         isrs_never_empty(&image);
-        assert!(lv.tick(&image, 10_002).is_empty());
+        assert!(liveness.tick(&image, 10_002).is_empty());
     }
 
     #[test]
     fn new_controller_gives_fresh_sessions() {
-        let mut lv = liveness();
+        let mut liveness = new_liveness();
         let mut image = MetadataImage::default();
         for id in [1, 2] {
-            beat(&mut lv, &mut image, &hb(id), 0);
+            beat(&mut liveness, &mut image, &heartbeat(id), 0);
         }
         // A new controller at 50_000 has not heard from anyone yet: no one is fenced before a
         // full session passes.
-        let mut next = liveness();
+        let mut next = new_liveness();
         next.become_controller(&image, 50_000);
         assert!(next.tick(&image, 55_000).is_empty());
-        beat(&mut next, &mut image, &hb(1), 58_000);
+        beat(&mut next, &mut image, &heartbeat(1), 58_000);
         let records = next.tick(&image, 60_001);
         assert_eq!(records, vec![MetadataRecord::FenceBroker { node_id: 2 }]);
         // A negative id is never registered.
-        let (records, reply) = next.heartbeat(&image, &hb(-1), 60_002);
+        let (records, reply) = next.heartbeat(&image, &heartbeat(-1), 60_002);
         assert!(records.is_empty() && reply.fenced);
     }
 }

@@ -1,5 +1,5 @@
 //! `MetadataLog`: the durable raft log of the metadata quorum under its directory.
-//! `raft.log` holds checksummed frames (frame.rs), one raft entry each, appended and fsynced
+//! `raft.log` holds checksummed frames (file_frame.rs), one raft entry each, appended and fsynced
 //! before the append is acknowledged (metadata changes are rare, so per-append fsync is cheap);
 //! `raft-meta` holds the vote, the committed log id and the last purged log id, replaced
 //! atomically. A torn tail is cut off on open. Owns no openraft trait (log_store.rs adapts it)
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::MetadataError;
-use crate::frame::{self, Decoded};
+use crate::file_frame::{self, Decoded};
 use crate::raft_types::{Entry, LogId, Vote};
 use openraft::RaftLogId;
 
@@ -60,8 +60,8 @@ impl MetadataLog {
         std::fs::create_dir_all(dir).map_err(|e| MetadataError::io(dir, e))?;
         let log_path = dir.join(LOG_FILE);
         let meta_path = dir.join(META_FILE);
-        let meta: LogMeta = frame::read_single(&meta_path)?.unwrap_or_default();
-        let file = frame::open_append(&log_path)?;
+        let meta: LogMeta = file_frame::read_single(&meta_path)?.unwrap_or_default();
+        let file = file_frame::open_append(&log_path)?;
         let bytes = std::fs::read(&log_path).map_err(|e| MetadataError::io(&log_path, e))?;
 
         let mut entries = BTreeMap::new();
@@ -70,7 +70,7 @@ impl MetadataLog {
         let mut last: Option<u64> = None;
         let purged = meta.last_purged.map(|l| l.index);
         while let Some(rest) = bytes.get(pos..) {
-            match frame::decode::<Entry>(rest) {
+            match file_frame::decode::<Entry>(rest) {
                 Decoded::Frame(entry, len) => {
                     let index = entry.get_log_id().index;
                     if last.is_some_and(|l| index != l + 1) {
@@ -179,7 +179,7 @@ impl MetadataLog {
         let mut new = Vec::new();
         for entry in entries {
             let pos = self.end + buf.len() as u64;
-            frame::encode(&entry, &mut buf)
+            file_frame::encode(&entry, &mut buf)
                 .map_err(|e| MetadataError::corrupt(&self.log_path, e.to_string()))?;
             new.push((pos, entry));
         }
@@ -233,18 +233,18 @@ impl MetadataLog {
         let mut positions = BTreeMap::new();
         for (&index, entry) in &self.entries {
             positions.insert(index, buf.len() as u64);
-            frame::encode(entry, &mut buf)
+            file_frame::encode(entry, &mut buf)
                 .map_err(|e| MetadataError::corrupt(&self.log_path, e.to_string()))?;
         }
-        frame::write_atomically(&self.log_path, &buf)?;
-        self.file = frame::open_append(&self.log_path)?;
+        file_frame::write_atomically(&self.log_path, &buf)?;
+        self.file = file_frame::open_append(&self.log_path)?;
         self.positions = positions;
         self.end = buf.len() as u64;
         Ok(())
     }
 
     fn save_meta(&mut self, meta: LogMeta) -> Result<(), MetadataError> {
-        frame::write_single(&self.meta_path, &meta)?;
+        file_frame::write_single(&self.meta_path, &meta)?;
         self.meta = meta;
         Ok(())
     }

@@ -7,7 +7,7 @@
 //! than `MAX_FRAME_BYTES` or of an unknown kind close the connection, and bodies are buffered
 //! only as their bytes arrive, so hostile bytes cost at most one frame of memory per connection
 //! and never a panic. What the JSON means (raft RPCs, forwarded proposals, broker heartbeats)
-//! is the handler's business (node.rs), not this file's.
+//! is the handler's business (node/mod.rs), not this file's.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,6 +1,6 @@
 //! The metadata records: the only way the cluster metadata changes. Each is one step of the
 //! replicated log (several may share one raft entry). Owns their shape and serde form; how a
-//! record changes the image lives in image.rs, how records are chosen lives in controller.rs.
+//! record changes the image lives in replay.rs, how records are chosen lives in controller/.
 
 use std::collections::BTreeMap;
 

@@ -2,7 +2,7 @@
 //! each new image on a watch channel, and keeps the snapshot (the serialized image plus raft's
 //! membership) in the `snapshot` file so a restart replays only the log after it.
 //! The image itself is not persisted otherwise: raft replays committed entries on start.
-//! Owns no openraft trait (sm_store.rs adapts it) and no record semantics (image.rs).
+//! Owns no openraft trait (state_machine_store.rs adapts it) and no record semantics (replay.rs).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::error::MetadataError;
-use crate::frame;
+use crate::file_frame;
 use crate::image::MetadataImage;
 use crate::raft_types::{Entry, LogId, MetadataResponse, SnapshotMeta, StoredMembership};
 use openraft::EntryPayload;
@@ -42,7 +42,7 @@ impl MetadataStateMachine {
     pub(crate) fn open(dir: &Path) -> Result<MetadataStateMachine, MetadataError> {
         std::fs::create_dir_all(dir).map_err(|e| MetadataError::io(dir, e))?;
         let snapshot_path = dir.join(SNAPSHOT_FILE);
-        let snapshot: Option<StoredSnapshot> = frame::read_single(&snapshot_path)?;
+        let snapshot: Option<StoredSnapshot> = file_frame::read_single(&snapshot_path)?;
         let (image, last_applied, last_membership) = match &snapshot {
             Some(s) => (
                 s.image.clone(),
@@ -127,7 +127,7 @@ impl MetadataStateMachine {
             image: (*self.image).clone(),
         };
         let data = self.encode_image(&stored.image)?;
-        frame::write_single(&self.snapshot_path, &stored)?;
+        file_frame::write_single(&self.snapshot_path, &stored)?;
         let meta = stored.meta.clone();
         self.snapshot = Some(stored);
         Ok((meta, data))
@@ -145,7 +145,7 @@ impl MetadataStateMachine {
             meta: meta.clone(),
             image,
         };
-        frame::write_single(&self.snapshot_path, &stored)?;
+        file_frame::write_single(&self.snapshot_path, &stored)?;
         self.image = Arc::new(stored.image.clone());
         self.last_applied = meta.last_log_id;
         self.last_membership = meta.last_membership.clone();

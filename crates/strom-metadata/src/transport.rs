@@ -4,7 +4,7 @@
 //!
 //! A single voter uses `SingleNodeTransport`, which answers every call with `Unreachable`
 //! (raft never calls it with no peers). A quorum uses `net::TcpTransport` over the CONTROLLER
-//! listener; on the receiving side node.rs feeds the request to
+//! listener; on the receiving side node/mod.rs's `ControllerService` feeds the request to
 //! `Raft::append_entries`/`vote`/`install_snapshot` and returns the JSON of their `Result`.
 
 use std::future::Future;

@@ -57,9 +57,9 @@ pub(crate) async fn handle(
     let mut records = records.into_iter();
     let mut keys = Vec::with_capacity(decisions.len());
     let mut planned = Vec::with_capacity(decisions.len());
-    for (topic, partition, decision) in decisions {
-        keys.push((topic, partition));
-        planned.push(decision.map(|()| records.next()));
+    for decision in decisions {
+        keys.push((decision.topic, decision.partition));
+        planned.push(decision.result.map(|()| records.next()));
     }
     let outcomes = propose_planned(ctx.broker, planned).await;
 

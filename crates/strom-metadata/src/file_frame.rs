@@ -1,6 +1,7 @@
 //! On-disk framing shared by the metadata files: `[len: u32 LE][crc32c: u32 LE][json payload]`
 //! frames, and whole-file replacement by write-to-temp + fsync + rename + fsync of the directory.
-//! Owns no knowledge of what the payloads mean.
+//! Owns no knowledge of what the payloads mean, and no network framing (net.rs frames the
+//! CONTROLLER listener's messages; strom-protocol's frame.rs cuts Kafka requests).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
