@@ -230,7 +230,9 @@ mod tests {
             .with_request_api_version(version)
             .with_correlation_id(7)
             .with_client_id(Some(StrBytes::from_static_str("t")));
-        encode_request_frame(&header, body, version).unwrap().slice(4..)
+        encode_request_frame(&header, body, version)
+            .unwrap()
+            .slice(4..)
     }
 
     #[test]

@@ -88,7 +88,6 @@ pub struct ConfigEntry {
 }
 
 impl Client {
-
     /// Creates a topic. `replication_factor` -1 (or `partitions` -1) asks for the broker default (CreateTopics v4+).
     pub async fn create_topic(
         &mut self,

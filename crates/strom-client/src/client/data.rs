@@ -44,7 +44,6 @@ pub struct FetchedPartition {
 }
 
 impl Client {
-
     /// Looks up an offset by timestamp: [`EARLIEST_TIMESTAMP`], [`LATEST_TIMESTAMP`], [`MAX_TIMESTAMP`] or a time in
     /// ms (the first offset whose timestamp is at or after it; offset -1 when there is none).
     pub async fn list_offsets(
@@ -333,5 +332,4 @@ impl Client {
         }
         Ok(results)
     }
-
 }

@@ -260,7 +260,10 @@ impl Client {
         ClientError::check(group.error_code, Some(&format!("group {group_id}")))?;
         let mut out = Vec::with_capacity(group.partitions.len());
         for (offset, code) in group.partitions {
-            ClientError::check(code, Some(&format!("{}-{}", offset.topic, offset.partition)))?;
+            ClientError::check(
+                code,
+                Some(&format!("{}-{}", offset.topic, offset.partition)),
+            )?;
             out.push(offset);
         }
         out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));

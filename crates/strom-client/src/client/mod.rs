@@ -155,5 +155,4 @@ impl Client {
     pub fn cached_metadata(&self) -> &ClusterMetadata {
         &self.metadata
     }
-
 }

@@ -81,7 +81,11 @@ impl Client {
     }
 
     /// The leader of `topic`-`partition`, refreshing metadata once when the cache does not know it.
-    pub(super) async fn leader_for(&mut self, topic: &str, partition: i32) -> Result<i32, ClientError> {
+    pub(super) async fn leader_for(
+        &mut self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<i32, ClientError> {
         if let Some(leader) = self.cached_leader(topic, partition) {
             return Ok(leader);
         }
@@ -184,7 +188,10 @@ impl Client {
             .ok_or_else(|| ClientError::InvalidArgument("no bootstrap servers".into()))
     }
 
-    pub(super) async fn broker_connection(&mut self, id: i32) -> Result<&mut Connection, ClientError> {
+    pub(super) async fn broker_connection(
+        &mut self,
+        id: i32,
+    ) -> Result<&mut Connection, ClientError> {
         if !self.brokers.contains_key(&id) {
             let addr = self
                 .metadata

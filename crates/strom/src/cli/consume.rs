@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
-use strom_client::{Client, ConsumedRecord, TimestampType, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+use strom_client::{ConsumedRecord, TimestampType, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 
 use super::bootstrap::{list_offset, BootstrapArgs};
 

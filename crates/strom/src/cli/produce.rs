@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::ValueEnum;
-use strom_client::{partition_for_key, Client, Compression, OwnedRecord};
+use strom_client::{partition_for_key, Compression, OwnedRecord};
 
 use super::bootstrap::BootstrapArgs;
 use tokio::sync::mpsc;

@@ -11,7 +11,6 @@ use strom_client::{decode_consumer_assignment, Client, GroupDescription, LATEST_
 
 use super::table::{format_table, or_dash};
 
-
 pub(super) const DESCRIBE_HELP: &str = "\
 LAG is LOG-END-OFFSET minus CURRENT-OFFSET, `-` when the group has committed nothing for the partition.
 Partitions are those the members are assigned plus those with committed offsets. With --json:
@@ -23,7 +22,6 @@ Partitions are those the members are assigned plus those with committed offsets.
    \"members\":[{\"consumer_id\":\"m-1\",\"group_instance_id\":null,\"host\":\"/127.0.0.1\",\"client_id\":\"c\",
                 \"partition_count\":1,\"assignment\":[{\"topic\":\"t\",\"partitions\":[0]}]}]}
 Unknown values are null.";
-
 
 pub(super) enum View {
     Offsets,

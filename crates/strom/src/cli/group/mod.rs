@@ -11,7 +11,6 @@ mod table;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use serde::Serialize;
 use strom_client::Client;
 
 use super::bootstrap::BootstrapArgs;
@@ -62,7 +61,7 @@ enum Command {
     },
     /// Reset the committed offsets of an inactive group. Prints the plan; commits only with --execute.
     ResetOffsets(reset_offsets::ResetArgs),
-
+}
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let mut client = args.bootstrap.connect().await?;

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
 use clap::ArgGroup;
-use serde::Serialize;
 use strom_client::{Client, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 
 use super::table::format_table;
@@ -98,6 +97,7 @@ struct PartitionOffsets {
     log_end: i64,
     /// For `--to-datetime`: ListOffsets' answer for the timestamp, `None` when no record is that recent.
     at_time: Option<i64>,
+}
 
 pub(super) async fn reset_offsets(client: &mut Client, args: ResetArgs) -> anyhow::Result<()> {
     let to = match (

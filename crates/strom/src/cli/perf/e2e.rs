@@ -6,7 +6,7 @@
 //! at its high watermark taken before the first send, so it sees exactly this run's records; no group needed.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -87,12 +87,12 @@ pub(super) async fn run(args: Args) -> anyhow::Result<()> {
         move || e2e(&args),
         |report: &Report| {
             format!(
-            "{} sent, {} received at {:.1} records/sec; end-to-end latency {}; ack latency {}",
-            report.sent,
-            report.received,
-            report.achieved_rate,
-            report.e2e_latency_ms,
-            report.ack_latency_ms
+                "{} sent, {} received at {:.1} records/sec; end-to-end latency {}; ack latency {}",
+                report.sent,
+                report.received,
+                report.achieved_rate,
+                report.e2e_latency_ms,
+                report.ack_latency_ms
             )
         },
     )
