@@ -11,7 +11,7 @@ use super::requests::{
     alter_topic_configs_request, create_partitions_request, create_topics_request,
     delete_topics_request, describe_topic_configs_request, RESOURCE_TYPE_TOPIC,
 };
-use super::Client;
+use super::{response_entry, Client};
 use crate::error::ClientError;
 
 /// What CreateTopics reported about a new topic (fields the broker did not send keep -1 / nil).
@@ -103,13 +103,11 @@ impl Client {
             })
             .await?;
         self.metadata.topics.remove(name);
-        let topic = resp
-            .topics
-            .into_iter()
-            .find(|t| t.name.as_str() == name)
-            .ok_or_else(|| ClientError::MissingInResponse {
-                what: format!("topic {name} in CreateTopics"),
-            })?;
+        let topic = response_entry(
+            resp.topics,
+            |t| t.name.as_str() == name,
+            || format!("topic {name} in CreateTopics"),
+        )?;
         ClientError::check(topic.error_code, topic.error_message.as_deref())?;
         Ok(CreatedTopic {
             name: name.to_owned(),
@@ -128,13 +126,11 @@ impl Client {
             })
             .await?;
         self.metadata.topics.remove(name);
-        let result = resp
-            .responses
-            .into_iter()
-            .find(|t| t.name.as_deref().map(|n| n.as_str()) == Some(name))
-            .ok_or_else(|| ClientError::MissingInResponse {
-                what: format!("topic {name} in DeleteTopics"),
-            })?;
+        let result = response_entry(
+            resp.responses,
+            |t| t.name.as_deref().map(|n| n.as_str()) == Some(name),
+            || format!("topic {name} in DeleteTopics"),
+        )?;
         ClientError::check(result.error_code, result.error_message.as_deref())
     }
 
@@ -147,13 +143,11 @@ impl Client {
             })
             .await?;
         self.metadata.topics.remove(name);
-        let result = resp
-            .results
-            .into_iter()
-            .find(|t| t.name.as_str() == name)
-            .ok_or_else(|| ClientError::MissingInResponse {
-                what: format!("topic {name} in CreatePartitions"),
-            })?;
+        let result = response_entry(
+            resp.results,
+            |t| t.name.as_str() == name,
+            || format!("topic {name} in CreatePartitions"),
+        )?;
         ClientError::check(result.error_code, result.error_message.as_deref())
     }
 
@@ -167,13 +161,11 @@ impl Client {
                 describe_topic_configs_request(name)
             })
             .await?;
-        let result = resp
-            .results
-            .into_iter()
-            .find(|r| r.resource_type == RESOURCE_TYPE_TOPIC && r.resource_name.as_str() == name)
-            .ok_or_else(|| ClientError::MissingInResponse {
-                what: format!("topic {name} in DescribeConfigs"),
-            })?;
+        let result = response_entry(
+            resp.results,
+            |r| r.resource_type == RESOURCE_TYPE_TOPIC && r.resource_name.as_str() == name,
+            || format!("topic {name} in DescribeConfigs"),
+        )?;
         ClientError::check(result.error_code, result.error_message.as_deref())?;
         Ok(result
             .configs
@@ -204,13 +196,11 @@ impl Client {
                 alter_topic_configs_request(name, set, delete)
             })
             .await?;
-        let result = resp
-            .responses
-            .into_iter()
-            .find(|r| r.resource_type == RESOURCE_TYPE_TOPIC && r.resource_name.as_str() == name)
-            .ok_or_else(|| ClientError::MissingInResponse {
-                what: format!("topic {name} in IncrementalAlterConfigs"),
-            })?;
+        let result = response_entry(
+            resp.responses,
+            |r| r.resource_type == RESOURCE_TYPE_TOPIC && r.resource_name.as_str() == name,
+            || format!("topic {name} in IncrementalAlterConfigs"),
+        )?;
         ClientError::check(result.error_code, result.error_message.as_deref())
     }
 }

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::requests::{
     fetch_request, list_offsets_request, produce_request, LAST_FETCH_VERSION_WITH_NAMES,
 };
-use super::{Client, MAX_TIMESTAMP};
+use super::{response_entry, Client, MAX_TIMESTAMP};
 use crate::error::ClientError;
 use crate::records::{decode_fetched, encode_batch, ConsumedRecord, OwnedRecord};
 
@@ -89,15 +89,14 @@ impl Client {
                 list_offsets_request(topic, partition, timestamp)
             })
             .await?;
-        let p = resp
-            .topics
-            .into_iter()
-            .filter(|t| t.name.as_str() == topic)
-            .flat_map(|t| t.partitions)
-            .find(|p| p.partition_index == partition)
-            .ok_or_else(|| ClientError::MissingInResponse {
-                what: format!("{topic}-{partition} in ListOffsets"),
-            })?;
+        let p = response_entry(
+            resp.topics
+                .into_iter()
+                .filter(|t| t.name.as_str() == topic)
+                .flat_map(|t| t.partitions),
+            |p| p.partition_index == partition,
+            || format!("{topic}-{partition} in ListOffsets"),
+        )?;
         ClientError::check(p.error_code, Some(&format!("{topic}-{partition}")))?;
         Ok(ListedOffset {
             offset: p.offset,
@@ -155,15 +154,14 @@ impl Client {
         let resp = self
             .send_to_broker(leader, ApiKey::Produce, Duration::ZERO, |_| req)
             .await?;
-        let p = resp
-            .responses
-            .into_iter()
-            .filter(|t| t.name.as_str() == topic)
-            .flat_map(|t| t.partition_responses)
-            .find(|p| p.index == partition)
-            .ok_or_else(|| ClientError::MissingInResponse {
-                what: format!("{topic}-{partition} in Produce"),
-            })?;
+        let p = response_entry(
+            resp.responses
+                .into_iter()
+                .filter(|t| t.name.as_str() == topic)
+                .flat_map(|t| t.partition_responses),
+            |p| p.index == partition,
+            || format!("{topic}-{partition} in Produce"),
+        )?;
         if p.error_code != 0 {
             let mut message = p
                 .error_message

@@ -27,7 +27,7 @@ use kafka_protocol::ResponseError;
 use strom_protocol::{api_name, str_bytes};
 
 use super::requests::topic_name;
-use super::{BrokerMetadata, Client};
+use super::{response_entry, BrokerMetadata, Client};
 use crate::error::ClientError;
 
 /// FindCoordinator key type of a consumer group (1 would be a transactional id).
@@ -387,12 +387,11 @@ fn group_entry<T>(
     key: ApiKey,
     id_of: impl Fn(&T) -> &str,
 ) -> Result<T, ClientError> {
-    entries
-        .into_iter()
-        .find(|e| id_of(e) == group_id)
-        .ok_or_else(|| ClientError::MissingInResponse {
-            what: format!("group {group_id} in {}", api_name(key)),
-        })
+    response_entry(
+        entries,
+        |e| id_of(e) == group_id,
+        || format!("group {group_id} in {}", api_name(key)),
+    )
 }
 
 /// One group's part of an OffsetFetch response, whichever layout the version has.

@@ -156,3 +156,16 @@ impl Client {
         &self.metadata
     }
 }
+
+/// The entry of a response's list that `is_it` picks (the topic, partition or group asked about), or
+/// MissingInResponse for `what` (`topic t in CreateTopics`) when the broker left it out.
+fn response_entry<T>(
+    entries: impl IntoIterator<Item = T>,
+    is_it: impl FnMut(&T) -> bool,
+    what: impl FnOnce() -> String,
+) -> Result<T, ClientError> {
+    entries
+        .into_iter()
+        .find(is_it)
+        .ok_or_else(|| ClientError::MissingInResponse { what: what() })
+}
