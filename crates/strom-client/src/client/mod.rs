@@ -10,7 +10,8 @@
 //! - `requests`: the pure `*_request` builders the admin and data calls send (unit-tested by encoding them at
 //!   every version this client may negotiate).
 //!
-//! The submodules `use` this file (for `Client` and the cached types); this file uses none of them. Kafka error
+//! The submodules `use` this file (for `Client`, the cached types and `response_entry`, which picks what was
+//! asked about out of an answer); this file uses none of them. Kafka error
 //! codes become `ClientError::Kafka`. Being a group member, idempotence and transactions are not done here.
 
 use std::collections::{BTreeMap, HashMap};
