@@ -1,26 +1,28 @@
-//! One TCP connection to one broker: size-prefixed request/response framing, request headers, correlation-id
-//! checks, the ApiVersions handshake and the per-connection version table. Strictly one request in flight at a
-//! time (the `&mut self` receiver enforces it). Knows nothing of topics, leaders or retries; that is `Client`.
+//! One TCP connection to one broker: writing request frames and reading response frames (both encoded and
+//! size-checked by strom-protocol), request headers, correlation-id checks, the ApiVersions handshake and the
+//! per-connection version table. Strictly one request in flight at a time (the `&mut self` receiver enforces
+//! it). Knows nothing of topics, leaders or retries; that is `Client`.
 
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::{Decodable, HeaderVersion, Request, StrBytes};
 use kafka_protocol::ResponseError;
+use strom_protocol::{api_name, check_frame_size, encode_request_frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::error::ClientError;
-use crate::versions::{api_name, NegotiatedVersions, CLIENT_VERSIONS};
+use crate::versions::{NegotiatedVersions, CLIENT_VERSIONS};
 
 /// Client id sent in every request header unless configured otherwise.
 pub const DEFAULT_CLIENT_ID: &str = "strom-cli";
 
 /// Largest response frame accepted (a Fetch with a generous `max_bytes` stays well below this).
-const MAX_RESPONSE_SIZE: i32 = 512 * 1024 * 1024;
+const MAX_RESPONSE_SIZE: usize = 512 * 1024 * 1024;
 
 /// A connection to one broker. Create with [`Connection::connect`], which also negotiates API versions.
 #[derive(Debug)]
@@ -159,7 +161,7 @@ impl Connection {
             .with_request_api_version(version)
             .with_correlation_id(correlation_id)
             .with_client_id(Some(self.client_id.clone()));
-        let frame = encode_frame(&header, R::header_version(version), req, version)
+        let frame = encode_request_frame(&header, req, version)
             .map_err(|e| ClientError::encode(api_name(key), e))?;
         let addr = &self.addr;
         self.stream
@@ -217,13 +219,13 @@ impl Connection {
             }
         };
         let size = self.stream.read_i32().await.map_err(io_err)?;
-        if !(0..=MAX_RESPONSE_SIZE).contains(&size) {
-            return Err(ClientError::InvalidFrameSize {
+        let len = check_frame_size(size, MAX_RESPONSE_SIZE).map_err(|_| {
+            ClientError::InvalidFrameSize {
                 addr: addr.clone(),
                 size,
-            });
-        }
-        let mut body = vec![0u8; size as usize];
+            }
+        })?;
+        let mut body = vec![0u8; len];
         self.stream.read_exact(&mut body).await.map_err(io_err)?;
         Ok(Bytes::from(body))
     }
@@ -232,25 +234,6 @@ impl Connection {
 fn api_key<R: Request>() -> ApiKey {
     // Every `Request` type in kafka-protocol has a key that `ApiKey` knows.
     ApiKey::try_from(R::KEY).unwrap_or(ApiKey::ApiVersions)
-}
-
-/// A complete request frame: 4-byte big-endian size, header, body.
-pub(crate) fn encode_frame<R: Encodable>(
-    header: &RequestHeader,
-    header_version: i16,
-    req: &R,
-    version: i16,
-) -> Result<Bytes, String> {
-    let mut buf = BytesMut::with_capacity(64);
-    buf.put_i32(0);
-    header
-        .encode(&mut buf, header_version)
-        .map_err(|e| format!("{e:#}"))?;
-    req.encode(&mut buf, version)
-        .map_err(|e| format!("{e:#}"))?;
-    let size = i32::try_from(buf.len() - 4).map_err(|_| "request larger than 2 GiB".to_owned())?;
-    buf[0..4].copy_from_slice(&size.to_be_bytes());
-    Ok(buf.freeze())
 }
 
 /// Decodes an ApiVersions response at `version`, except that an UNSUPPORTED_VERSION answer is always in the v0
@@ -266,28 +249,9 @@ fn decode_api_versions(body: Bytes, version: i16) -> Result<ApiVersionsResponse,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BytesMut;
     use kafka_protocol::messages::api_versions_response::ApiVersion;
-    use kafka_protocol::protocol::decode_request_header_from_buffer;
-
-    #[test]
-    fn frame_is_size_prefixed_header_then_body() {
-        let header = RequestHeader::default()
-            .with_request_api_key(ApiKey::ApiVersions as i16)
-            .with_request_api_version(3)
-            .with_correlation_id(7)
-            .with_client_id(Some(StrBytes::from_static_str(DEFAULT_CLIENT_ID)));
-        let req = ApiVersionsRequest::default()
-            .with_client_software_name(StrBytes::from_static_str("strom-client"))
-            .with_client_software_version(StrBytes::from_static_str("0.1.0"));
-        let mut frame =
-            encode_frame(&header, ApiVersionsRequest::header_version(3), &req, 3).unwrap();
-        let size = frame.get_i32();
-        assert_eq!(size as usize, frame.len());
-        let decoded_header = decode_request_header_from_buffer(&mut frame).unwrap();
-        assert_eq!(decoded_header, header);
-        assert_eq!(ApiVersionsRequest::decode(&mut frame, 3).unwrap(), req);
-        assert!(!frame.has_remaining());
-    }
+    use kafka_protocol::protocol::Encodable;
 
     #[test]
     fn api_versions_falls_back_to_v0_format() {

@@ -1,32 +1,18 @@
-//! Records as the client's callers see them, and their conversion to and from v2 record batches through
-//! kafka-protocol's `RecordBatchEncoder` / `RecordBatchDecoder`. Does not frame requests or pick partitions.
+//! Records as the client's callers see them, and their conversion to and from v2 record batches: encoding is
+//! strom-protocol's one batch encoder (`strom_protocol::records`, which also defines [`OwnedRecord`]); decoding
+//! goes through kafka-protocol's `RecordBatchDecoder`. Does not frame requests or pick partitions.
 //!
 //! The decoder side reads three fields of each batch header itself (length, last offset delta, max timestamp) only
 //! to find where batches end, to step past batches whose tail records were compacted away, and to report
 //! LogAppendTime timestamps; the records themselves are always decoded by kafka-protocol.
 
+use bytes::{Buf, Bytes};
+use kafka_protocol::records::{Compression, RecordBatchDecoder, TimestampType};
 use strom_protocol::clock::now_ms;
-
-use bytes::{Buf, Bytes, BytesMut};
-use indexmap::IndexMap;
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-    TimestampType, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
-};
+use strom_protocol::records::encode_record_batch;
+pub use strom_protocol::records::OwnedRecord;
 
 use crate::error::ClientError;
-
-/// A record to produce.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OwnedRecord {
-    pub key: Option<Bytes>,
-    pub value: Option<Bytes>,
-    /// Header keys must be unique within a record (kafka-protocol keeps headers in a map).
-    pub headers: Vec<(String, Option<Bytes>)>,
-    /// Create time in ms since the epoch; `None` means now.
-    pub timestamp: Option<i64>,
-}
 
 /// A record read back from a partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +33,8 @@ const LAST_OFFSET_DELTA_OFFSET: usize = 23;
 const MAX_TIMESTAMP_OFFSET: usize = 35;
 const BATCH_HEADER_SIZE: usize = 61;
 
-/// Encodes `records` into one v2 record batch (offsets relative from 0, no producer id, base sequence -1).
+/// Encodes `records` into one v2 record batch as produced (offsets relative from 0, no producer id, base
+/// sequence -1); records without a timestamp get the current time.
 pub fn encode_batch(
     records: &[OwnedRecord],
     compression: Compression,
@@ -57,44 +44,8 @@ pub fn encode_batch(
             "cannot produce an empty batch".into(),
         ));
     }
-    let now = now_ms();
-    let records: Vec<Record> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
-            producer_id: NO_PRODUCER_ID,
-            producer_epoch: NO_PRODUCER_EPOCH,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The encoder starts a new batch whenever `offset - sequence` changes and writes
-            // `first.sequence` as the base sequence, so `offset - 1` keeps one batch with base sequence -1
-            // (NO_SEQUENCE), as a non-idempotent producer sends.
-            sequence: i as i32 - 1,
-            timestamp: r.timestamp.unwrap_or(now),
-            key: r.key.clone(),
-            value: r.value.clone(),
-            headers: r
-                .headers
-                .iter()
-                .map(|(k, v)| (StrBytes::from_string(k.clone()), v.clone()))
-                .collect::<IndexMap<_, _>>(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .map_err(|e| ClientError::encode("record batch", format!("{e:#}")))?;
-    Ok(buf.freeze())
+    encode_record_batch(records, compression, now_ms())
+        .map_err(|e| ClientError::encode("record batch", e))
 }
 
 /// Records decoded from a fetch response's `records` field.
@@ -186,7 +137,7 @@ pub(crate) fn decode_fetched(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::BufMut;
+    use bytes::{BufMut, BytesMut};
 
     fn rec(key: Option<&str>, value: &str) -> OwnedRecord {
         OwnedRecord {

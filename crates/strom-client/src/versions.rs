@@ -75,32 +75,6 @@ impl NegotiatedVersions {
     }
 }
 
-/// A stable human name for an API key, for error messages.
-pub(crate) fn api_name(key: ApiKey) -> &'static str {
-    match key {
-        ApiKey::ApiVersions => "ApiVersions",
-        ApiKey::Metadata => "Metadata",
-        ApiKey::CreateTopics => "CreateTopics",
-        ApiKey::DeleteTopics => "DeleteTopics",
-        ApiKey::CreatePartitions => "CreatePartitions",
-        ApiKey::DescribeConfigs => "DescribeConfigs",
-        ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
-        ApiKey::ListOffsets => "ListOffsets",
-        ApiKey::Produce => "Produce",
-        ApiKey::Fetch => "Fetch",
-        ApiKey::FindCoordinator => "FindCoordinator",
-        ApiKey::ListGroups => "ListGroups",
-        ApiKey::DescribeGroups => "DescribeGroups",
-        ApiKey::OffsetFetch => "OffsetFetch",
-        ApiKey::OffsetCommit => "OffsetCommit",
-        ApiKey::DeleteGroups => "DeleteGroups",
-        ApiKey::ElectLeaders => "ElectLeaders",
-        ApiKey::AlterPartitionReassignments => "AlterPartitionReassignments",
-        ApiKey::ListPartitionReassignments => "ListPartitionReassignments",
-        _ => "request",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

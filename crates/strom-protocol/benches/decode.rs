@@ -12,8 +12,8 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ApiKey, FetchRequest, ProduceRequest, RequestHeader, TopicName};
-use kafka_protocol::protocol::{Encodable, StrBytes};
-use strom_protocol::{decode_request, Decoded, FrameDecoder};
+use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
+use strom_protocol::{decode_request, encode_request_frame, Decoded, FrameDecoder};
 
 const PRODUCE_VERSION: i16 = 9;
 const FETCH_VERSION: i16 = 12;
@@ -24,21 +24,13 @@ fn all_versions(_: ApiKey) -> Option<(i16, i16)> {
 }
 
 /// A size-prefixed frame: header + body as a client sends it.
-fn frame(api_key: ApiKey, version: i16, body: &impl Encodable) -> Bytes {
+fn frame(api_key: ApiKey, version: i16, body: &(impl Encodable + HeaderVersion)) -> Bytes {
     let header = RequestHeader::default()
         .with_request_api_key(api_key as i16)
         .with_request_api_version(version)
         .with_correlation_id(7)
         .with_client_id(Some(StrBytes::from_static_str("bench")));
-    let mut buf = BytesMut::new();
-    buf.extend_from_slice(&[0; 4]);
-    header
-        .encode(&mut buf, api_key.request_header_version(version))
-        .expect("encoding the header");
-    body.encode(&mut buf, version).expect("encoding the body");
-    let len = i32::try_from(buf.len() - 4).expect("frame size");
-    buf[..4].copy_from_slice(&len.to_be_bytes());
-    buf.freeze()
+    encode_request_frame(&header, body, version).expect("encoding the request")
 }
 
 fn produce(partitions: i32, bytes_per_partition: usize) -> Bytes {

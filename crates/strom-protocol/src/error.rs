@@ -1,5 +1,7 @@
-//! Errors of the wire layer. Every one of them is connection-fatal: Kafka closes a connection whose frame it
-//! cannot parse, and so do we. Per-partition problems are error codes inside responses, not these.
+//! Errors of the wire layer. Every decoding one is connection-fatal: Kafka closes a connection whose frame it
+//! cannot parse, and so do we. Encoding errors are ours (a field the chosen version cannot carry, a frame over
+//! the i32 size limit, an empty record batch); the caller decides whether the connection survives them.
+//! Per-partition problems are error codes inside responses, not these.
 
 use thiserror::Error;
 
@@ -29,4 +31,28 @@ pub enum DecodeError {
         version: i16,
         reason: String,
     },
+}
+
+/// A message, frame or record batch that cannot be encoded.
+#[derive(Debug, Error)]
+pub enum EncodeError {
+    /// The kafka-protocol codec refused (for example a non-default field the version cannot carry). Displays the
+    /// codec's own message only: callers add what they were encoding.
+    #[error("{reason}")]
+    Codec { reason: String },
+    /// The encoded bytes do not fit a frame's or a batch's i32 length.
+    #[error("{what} larger than 2 GiB")]
+    TooLarge { what: &'static str },
+    /// A v2 record batch holds at least one record.
+    #[error("a record batch needs at least one record")]
+    EmptyBatch,
+}
+
+impl EncodeError {
+    /// Wraps a codec error (kafka-protocol's `anyhow::Error`, or any other message).
+    pub(crate) fn codec(err: impl std::fmt::Display) -> Self {
+        EncodeError::Codec {
+            reason: format!("{err:#}"),
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! Size-prefixed framing: a big-endian i32 length, then that many bytes. Splits frames off a read buffer
 //! without copying; refuses a length above the configured limit before any of the body is buffered, so a
-//! client announcing 2 GB costs us nothing.
+//! client announcing 2 GB costs us nothing. The same size rule ([`check_frame_size`]) serves the client, which
+//! reads one response at a time straight off its socket. Writing frames is `request::encode_request_frame` and
+//! `response::encode_response`.
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -24,17 +26,10 @@ impl FrameDecoder {
         if buf.len() < 4 {
             return Ok(None);
         }
-        let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-        if size < 0 {
-            return Err(FrameError::NegativeSize { size });
-        }
-        let size = size as usize;
-        if size > self.max_size {
-            return Err(FrameError::TooLarge {
-                size,
-                max: self.max_size,
-            });
-        }
+        let size = check_frame_size(
+            i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]),
+            self.max_size,
+        )?;
         if buf.len() < 4 + size {
             // Reserve once for the whole frame so large produce requests do not regrow the buffer repeatedly.
             buf.reserve(4 + size - buf.len());
@@ -43,6 +38,17 @@ impl FrameDecoder {
         buf.advance(4);
         Ok(Some(buf.split_to(size).freeze()))
     }
+}
+
+/// The body length a frame's size prefix announces, or why it cannot be honoured (negative, or above `max`).
+pub fn check_frame_size(size: i32, max: usize) -> Result<usize, FrameError> {
+    let Ok(len) = usize::try_from(size) else {
+        return Err(FrameError::NegativeSize { size });
+    };
+    if len > max {
+        return Err(FrameError::TooLarge { size: len, max });
+    }
+    Ok(len)
 }
 
 #[cfg(test)]

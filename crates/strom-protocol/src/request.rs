@@ -1,14 +1,16 @@
-//! Request decoding: header first (api key, version, correlation id, client id), then the body with the
-//! codec of that version. The version check happens before the body is touched, against the table the
-//! broker passes in, so a codec never sees a version the broker does not serve.
+//! Requests both ways. Decoding (the broker's side): header first (api key, version, correlation id, client id),
+//! then the body with the codec of that version. The version check happens before the body is touched, against
+//! the table the broker passes in, so a codec never sees a version the broker does not serve. Encoding (the
+//! client's side): one size-prefixed frame of header and body. Also Kafka's name of every API, for logs and
+//! errors on both sides. Version negotiation is not here: the broker's table and the client's ranges are theirs.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
-use kafka_protocol::protocol::Decodable;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 
-use crate::error::DecodeError;
+use crate::error::{DecodeError, EncodeError};
 
 /// A decoded request.
 #[derive(Debug)]
@@ -80,7 +82,7 @@ pub fn decode_request(
 
 /// Runs a codec call, turning both its errors and any panic into a message. The codecs check lengths
 /// before reading, but a frame is attacker-controlled, so a bug there must cost one connection, not the broker.
-fn guarded<T>(f: impl FnOnce() -> anyhow::Result<T>) -> Result<T, String> {
+fn guarded<T, E: std::fmt::Display>(f: impl FnOnce() -> Result<T, E>) -> Result<T, String> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(e.to_string()),
@@ -88,12 +90,33 @@ fn guarded<T>(f: impl FnOnce() -> anyhow::Result<T>) -> Result<T, String> {
     }
 }
 
-/// Kafka's name for an API, for logs and errors.
+/// A complete request frame as a client sends it: 4-byte big-endian size, header, body. The header version
+/// follows from the request type and `version`, as the broker's [`decode_request`] expects it.
+pub fn encode_request_frame<R: Encodable + HeaderVersion>(
+    header: &RequestHeader,
+    body: &R,
+    version: i16,
+) -> Result<Bytes, EncodeError> {
+    let mut buf = BytesMut::with_capacity(64);
+    buf.put_i32(0);
+    header
+        .encode(&mut buf, R::header_version(version))
+        .map_err(EncodeError::codec)?;
+    body.encode(&mut buf, version).map_err(EncodeError::codec)?;
+    let size =
+        i32::try_from(buf.len() - 4).map_err(|_| EncodeError::TooLarge { what: "request" })?;
+    buf[0..4].copy_from_slice(&size.to_be_bytes());
+    Ok(buf.freeze())
+}
+
+/// Kafka's name for an API (`ApiKey`'s variant name, e.g. `FindCoordinator`), for logs and errors of the
+/// broker and the client alike.
 pub fn api_name(key: ApiKey) -> &'static str {
-    // `ApiKey`'s Debug is the Kafka name; keep a static str for error values without allocating per call.
+    // `ApiKey`'s Debug is the Kafka name; a static str keeps error values free of a per-call allocation. The
+    // match is exhaustive, so a kafka-protocol upgrade that adds an API fails to compile here until it is named.
     macro_rules! names {
         ($($k:ident),* $(,)?) => {
-            match key { $(ApiKey::$k => stringify!($k),)* _ => "Other" }
+            match key { $(ApiKey::$k => stringify!($k),)* }
         };
     }
     names!(
@@ -117,15 +140,73 @@ pub fn api_name(key: ApiKey) -> &'static str {
         DeleteRecords,
         InitProducerId,
         OffsetForLeaderEpoch,
+        AddPartitionsToTxn,
+        AddOffsetsToTxn,
+        EndTxn,
+        WriteTxnMarkers,
+        TxnOffsetCommit,
+        DescribeAcls,
+        CreateAcls,
+        DeleteAcls,
         DescribeConfigs,
         AlterConfigs,
+        AlterReplicaLogDirs,
+        DescribeLogDirs,
+        SaslAuthenticate,
         CreatePartitions,
-        IncrementalAlterConfigs,
-        DescribeCluster,
+        CreateDelegationToken,
+        RenewDelegationToken,
+        ExpireDelegationToken,
+        DescribeDelegationToken,
         DeleteGroups,
+        ElectLeaders,
+        IncrementalAlterConfigs,
+        AlterPartitionReassignments,
+        ListPartitionReassignments,
         OffsetDelete,
+        DescribeClientQuotas,
+        AlterClientQuotas,
+        DescribeUserScramCredentials,
+        AlterUserScramCredentials,
+        Vote,
+        BeginQuorumEpoch,
+        EndQuorumEpoch,
+        DescribeQuorum,
+        AlterPartition,
+        UpdateFeatures,
+        Envelope,
+        FetchSnapshot,
+        DescribeCluster,
+        DescribeProducers,
+        BrokerRegistration,
+        BrokerHeartbeat,
+        UnregisterBroker,
+        DescribeTransactions,
+        ListTransactions,
+        AllocateProducerIds,
         ConsumerGroupHeartbeat,
         ConsumerGroupDescribe,
+        ControllerRegistration,
+        GetTelemetrySubscriptions,
+        PushTelemetry,
+        AssignReplicasToDirs,
+        ListConfigResources,
+        DescribeTopicPartitions,
+        ShareGroupHeartbeat,
+        ShareGroupDescribe,
+        ShareFetch,
+        ShareAcknowledge,
+        AddRaftVoter,
+        RemoveRaftVoter,
+        UpdateRaftVoter,
+        InitializeShareGroupState,
+        ReadShareGroupState,
+        WriteShareGroupState,
+        DeleteShareGroupState,
+        ReadShareGroupStateSummary,
+        DescribeShareGroupOffsets,
+        AlterShareGroupOffsets,
+        DeleteShareGroupOffsets,
     )
 }
 
@@ -142,16 +223,44 @@ mod tests {
         Some((r.min, r.max))
     }
 
+    /// A frame as `decode_request` gets it: without the size prefix.
     fn frame<T: Encodable + HeaderVersion>(key: ApiKey, version: i16, body: &T) -> Bytes {
-        let mut buf = BytesMut::new();
         let header = RequestHeader::default()
             .with_request_api_key(key as i16)
             .with_request_api_version(version)
             .with_correlation_id(7)
             .with_client_id(Some(StrBytes::from_static_str("t")));
-        header.encode(&mut buf, T::header_version(version)).unwrap();
-        body.encode(&mut buf, version).unwrap();
-        buf.freeze()
+        encode_request_frame(&header, body, version)
+            .unwrap()
+            .slice(4..)
+    }
+
+    #[test]
+    fn api_names_are_kafka_names() {
+        for key in ApiKey::iter() {
+            assert_eq!(api_name(key), format!("{key:?}"));
+        }
+    }
+
+    /// What a client frames, the broker's decoder reads back: header, then body, nothing left over.
+    #[test]
+    fn encoded_request_frames_decode() {
+        let header = RequestHeader::default()
+            .with_request_api_key(ApiKey::ApiVersions as i16)
+            .with_request_api_version(3)
+            .with_correlation_id(7)
+            .with_client_id(Some(StrBytes::from_static_str("strom-cli")));
+        let req = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("strom-client"))
+            .with_client_software_version(StrBytes::from_static_str("0.1.0"));
+        let mut frame = encode_request_frame(&header, &req, 3).unwrap();
+        let size = frame.get_i32();
+        assert_eq!(size as usize, frame.len());
+        let Decoded::Request(decoded) = decode_request(frame, all_versions).unwrap() else {
+            panic!("expected a request")
+        };
+        assert_eq!(decoded.header, header);
+        assert!(matches!(decoded.body, RequestKind::ApiVersions(ref r) if *r == req));
     }
 
     #[test]

@@ -14,6 +14,8 @@ use kafka_protocol::messages::{ApiKey, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::buf::ByteBufMut;
 use kafka_protocol::protocol::Encodable;
 
+use crate::error::EncodeError;
+
 /// Longest stand-in [`placeholder`] gives out.
 pub const PLACEHOLDER_MAX: usize = 16 << 20;
 
@@ -42,7 +44,7 @@ pub fn encode_response(
     version: i16,
     correlation_id: i32,
     body: &ResponseKind,
-) -> anyhow::Result<Vec<Gap>> {
+) -> Result<Vec<Gap>, EncodeError> {
     let start = out.len();
     let mut buf = GapBuf {
         out,
@@ -67,17 +69,21 @@ fn encode_at(
     version: i16,
     correlation_id: i32,
     body: &ResponseKind,
-) -> anyhow::Result<()> {
+) -> Result<(), EncodeError> {
     buf.put_i32(0);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    header.encode(buf, api_key.response_header_version(version))?;
+    header
+        .encode(buf, api_key.response_header_version(version))
+        .map_err(EncodeError::codec)?;
     match body {
         // Only fetch responses carry placeholders; the enum's own encoder wants a plain BytesMut.
-        ResponseKind::Fetch(fetch) => fetch.encode(buf, version)?,
-        other => other.encode(buf.out, version)?,
+        ResponseKind::Fetch(fetch) => fetch.encode(buf, version),
+        other => other.encode(buf.out, version),
     }
+    .map_err(EncodeError::codec)?;
     let gap_bytes: usize = buf.gaps.iter().map(|g| g.len).sum();
-    let size = i32::try_from(buf.out.len() - start - 4 + gap_bytes)?;
+    let size = i32::try_from(buf.out.len() - start - 4 + gap_bytes)
+        .map_err(|_| EncodeError::TooLarge { what: "response" })?;
     buf.out[start..start + 4].copy_from_slice(&size.to_be_bytes());
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Consumer-group admin calls on [`Client`]: FindCoordinator, ListGroups, DescribeGroups, OffsetFetch, OffsetCommit
 //! (simple commits, as an admin resetting an inactive group makes them) and DeleteGroups. Every group request goes
-//! to the group's coordinator, found with FindCoordinator, and is retried when the coordinator moved, is loading
-//! or the connection failed. Also decodes the consumer protocol's assignment bytes (`ConsumerProtocolAssignment`).
+//! to the group's coordinator, found with FindCoordinator, through one helper (`send_for_group`) that picks the
+//! group's part out of the response and retries when the coordinator moved, is loading or the connection failed.
+//! Part of `Client`'s `impl`, split off deliberately (see `client/mod.rs`). Also decodes the consumer protocol's assignment bytes (`ConsumerProtocolAssignment`).
 //! Does not join groups, heartbeat or assign partitions: this is an admin client, never a group member. Requests
 //! are built by the pure `*_request` functions at the bottom, unit-tested at every version this client negotiates.
 
@@ -19,11 +20,14 @@ use kafka_protocol::messages::offset_fetch_request::{
 use kafka_protocol::messages::{
     ApiKey, ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest,
     FindCoordinatorRequest, GroupId, ListGroupsRequest, OffsetCommitRequest, OffsetFetchRequest,
+    OffsetFetchResponse,
 };
 use kafka_protocol::protocol::{Decodable, Message, Request};
 use kafka_protocol::ResponseError;
+use strom_protocol::{api_name, str_bytes};
 
-use super::{str_bytes, topic_name, BrokerMetadata, Client};
+use super::requests::topic_name;
+use super::{response_entry, BrokerMetadata, Client};
 use crate::error::ClientError;
 
 /// FindCoordinator key type of a consumer group (1 would be a transactional id).
@@ -118,21 +122,16 @@ impl Client {
     ) -> Result<BrokerMetadata, ClientError> {
         // The version send_any chose decides the response layout (an atomic keeps the future Send).
         let used = AtomicI16::new(0);
+        let key = ApiKey::FindCoordinator;
         let resp = self
-            .send_any(ApiKey::FindCoordinator, |v| {
+            .send_any(key, |v| {
                 used.store(v, Ordering::Relaxed);
                 find_coordinator_request(v, group_id)
             })
             .await?;
         let (node_id, host, port) =
             if used.load(Ordering::Relaxed) >= FIRST_BATCHED_FIND_COORDINATOR {
-                let c = resp
-                    .coordinators
-                    .into_iter()
-                    .find(|c| c.key.as_str() == group_id)
-                    .ok_or_else(|| ClientError::MissingInResponse {
-                        what: format!("group {group_id} in FindCoordinator"),
-                    })?;
+                let c = group_entry(resp.coordinators, group_id, key, |c| c.key.as_str())?;
                 ClientError::check(c.error_code, c.error_message.as_deref())?;
                 (c.node_id.0, c.host.to_string(), c.port)
             } else {
@@ -210,21 +209,16 @@ impl Client {
         &mut self,
         group_id: &str,
     ) -> Result<GroupDescription, ClientError> {
-        let (resp, coordinator) = self
-            .send_to_coordinator(
+        let key = ApiKey::DescribeGroups;
+        let (group, coordinator) = self
+            .send_for_group(
                 group_id,
-                ApiKey::DescribeGroups,
+                key,
                 |_| describe_groups_request(group_id),
-                |r| r.groups.first().map_or(0, |g| g.error_code),
+                |resp, _| group_entry(resp.groups, group_id, key, |g| g.group_id.as_str()),
+                |g| g.error_code,
             )
             .await?;
-        let group = resp
-            .groups
-            .into_iter()
-            .find(|g| g.group_id.as_str() == group_id)
-            .ok_or_else(|| ClientError::MissingInResponse {
-                what: format!("group {group_id} in DescribeGroups"),
-            })?;
         ClientError::check(group.error_code, group.error_message.as_deref())?;
         Ok(GroupDescription {
             group_id: group_id.to_owned(),
@@ -254,72 +248,23 @@ impl Client {
         group_id: &str,
         topics: Option<&[(String, Vec<i32>)]>,
     ) -> Result<Vec<CommittedOffset>, ClientError> {
-        let used = AtomicI16::new(0);
-        let (resp, _) = self
-            .send_to_coordinator(
+        let (group, _) = self
+            .send_for_group(
                 group_id,
                 ApiKey::OffsetFetch,
-                |v| {
-                    used.store(v, Ordering::Relaxed);
-                    offset_fetch_request(v, group_id, topics)
-                },
-                |r| {
-                    if used.load(Ordering::Relaxed) >= FIRST_OFFSET_FETCH_WITH_GROUPS {
-                        r.groups.first().map_or(0, |g| g.error_code)
-                    } else {
-                        r.error_code
-                    }
-                },
+                |v| offset_fetch_request(v, group_id, topics),
+                |resp, v| fetched_group_offsets(resp, v, group_id),
+                |g| g.error_code,
             )
             .await?;
-        let mut out = Vec::new();
-        let mut push =
-            |topic: String, partition: i32, offset, epoch, metadata: Option<String>, code| {
-                ClientError::check(code, Some(&format!("{topic}-{partition}")))?;
-                out.push(CommittedOffset {
-                    topic,
-                    partition,
-                    offset,
-                    leader_epoch: epoch,
-                    metadata,
-                });
-                Ok::<(), ClientError>(())
-            };
-        if used.load(Ordering::Relaxed) >= FIRST_OFFSET_FETCH_WITH_GROUPS {
-            let group = resp
-                .groups
-                .into_iter()
-                .find(|g| g.group_id.as_str() == group_id)
-                .ok_or_else(|| ClientError::MissingInResponse {
-                    what: format!("group {group_id} in OffsetFetch"),
-                })?;
-            ClientError::check(group.error_code, Some(&format!("group {group_id}")))?;
-            for t in group.topics {
-                for p in t.partitions {
-                    push(
-                        t.name.to_string(),
-                        p.partition_index,
-                        p.committed_offset,
-                        p.committed_leader_epoch,
-                        p.metadata.map(|m| m.to_string()),
-                        p.error_code,
-                    )?;
-                }
-            }
-        } else {
-            ClientError::check(resp.error_code, Some(&format!("group {group_id}")))?;
-            for t in resp.topics {
-                for p in t.partitions {
-                    push(
-                        t.name.to_string(),
-                        p.partition_index,
-                        p.committed_offset,
-                        p.committed_leader_epoch,
-                        p.metadata.map(|m| m.to_string()),
-                        p.error_code,
-                    )?;
-                }
-            }
+        ClientError::check(group.error_code, Some(&format!("group {group_id}")))?;
+        let mut out = Vec::with_capacity(group.partitions.len());
+        for (offset, code) in group.partitions {
+            ClientError::check(
+                code,
+                Some(&format!("{}-{}", offset.topic, offset.partition)),
+            )?;
+            out.push(offset);
         }
         out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
         Ok(out)
@@ -338,11 +283,14 @@ impl Client {
         if offsets.is_empty() {
             return Ok(Vec::new());
         }
+        // OffsetCommit names no group in its answer: the whole response is about this group, and a
+        // coordinator error shows in the partitions' codes.
         let (resp, _) = self
-            .send_to_coordinator(
+            .send_for_group(
                 group_id,
                 ApiKey::OffsetCommit,
                 |_| offset_commit_request(group_id, generation_id, member_id, offsets),
+                |resp, _| Ok(resp),
                 |r| {
                     r.topics
                         .iter()
@@ -384,51 +332,115 @@ impl Client {
     /// Deletes a group and its committed offsets. NON_EMPTY_GROUP while it has members, GROUP_ID_NOT_FOUND when
     /// the coordinator does not know it.
     pub async fn delete_group(&mut self, group_id: &str) -> Result<(), ClientError> {
-        let (resp, _) = self
-            .send_to_coordinator(
+        let key = ApiKey::DeleteGroups;
+        let (result, _) = self
+            .send_for_group(
                 group_id,
-                ApiKey::DeleteGroups,
+                key,
                 |_| delete_groups_request(group_id),
-                |r| r.results.first().map_or(0, |g| g.error_code),
+                |resp, _| group_entry(resp.results, group_id, key, |g| g.group_id.as_str()),
+                |g| g.error_code,
             )
             .await?;
-        let result = resp
-            .results
-            .into_iter()
-            .find(|g| g.group_id.as_str() == group_id)
-            .ok_or_else(|| ClientError::MissingInResponse {
-                what: format!("group {group_id} in DeleteGroups"),
-            })?;
         ClientError::check(result.error_code, Some(&format!("group {group_id}")))
     }
 
-    /// Sends a request to the coordinator of `group_id`, looking the coordinator up again and retrying when the
-    /// connection fails or `error_of(response)` says the coordinator moved or is loading. Other error codes are
-    /// left in the response for the caller.
-    async fn send_to_coordinator<R: Request>(
+    /// Sends a request to the coordinator of `group_id` and returns the response's part about the group
+    /// (`group_in` picks it out of the response decoded at the version sent), with the coordinator that
+    /// answered. Looks the coordinator up again and retries when the connection fails or the part's error code
+    /// (`error_of`) says the coordinator moved or is loading. Other error codes are left for the caller.
+    async fn send_for_group<R: Request, G>(
         &mut self,
         group_id: &str,
         key: ApiKey,
         build: impl Fn(i16) -> R,
-        error_of: impl Fn(&R::Response) -> i16,
-    ) -> Result<(R::Response, BrokerMetadata), ClientError> {
+        group_in: impl Fn(R::Response, i16) -> Result<G, ClientError>,
+        error_of: impl Fn(&G) -> i16,
+    ) -> Result<(G, BrokerMetadata), ClientError> {
         let mut attempt = 0;
         loop {
             let coordinator = self.find_coordinator(group_id).await?;
-            let result = self
-                .send_to_broker(coordinator.node_id, key, Duration::ZERO, &build)
+            let sent = self
+                .send_to_broker_versioned(coordinator.node_id, key, Duration::ZERO, &build)
                 .await;
-            let retry = match &result {
-                Ok(resp) => is_coordinator_code(error_of(resp)),
-                Err(e) => coordinator_retriable(e),
-            };
-            if retry && attempt < self.config.retries {
-                self.backoff(attempt).await;
-                attempt += 1;
-                continue;
+            let may_retry = attempt < self.config.retries;
+            match sent {
+                Ok((resp, version)) => {
+                    let group = group_in(resp, version)?;
+                    if !(may_retry && is_coordinator_code(error_of(&group))) {
+                        return Ok((group, coordinator));
+                    }
+                }
+                Err(e) if may_retry && coordinator_retriable(&e) => {}
+                Err(e) => return Err(e),
             }
-            return result.map(|resp| (resp, coordinator));
+            self.backoff(attempt).await;
+            attempt += 1;
         }
+    }
+}
+
+/// The entry about `group_id` among a response's per-group `entries`, or MissingInResponse naming the API.
+fn group_entry<T>(
+    entries: Vec<T>,
+    group_id: &str,
+    key: ApiKey,
+    id_of: impl Fn(&T) -> &str,
+) -> Result<T, ClientError> {
+    response_entry(
+        entries,
+        |e| id_of(e) == group_id,
+        || format!("group {group_id} in {}", api_name(key)),
+    )
+}
+
+/// One group's part of an OffsetFetch response, whichever layout the version has.
+struct FetchedGroupOffsets {
+    error_code: i16,
+    /// Each partition's committed offset with its own error code.
+    partitions: Vec<(CommittedOffset, i16)>,
+}
+
+/// The part of an OffsetFetch response about `group_id`: its entry in `groups` from v8, the top level before.
+fn fetched_group_offsets(
+    resp: OffsetFetchResponse,
+    version: i16,
+    group_id: &str,
+) -> Result<FetchedGroupOffsets, ClientError> {
+    // The two layouts' topic and partition types differ but carry the same fields.
+    macro_rules! offsets_of {
+        ($topics:expr) => {
+            $topics
+                .into_iter()
+                .flat_map(|t| {
+                    let topic = t.name.to_string();
+                    t.partitions.into_iter().map(move |p| {
+                        let offset = CommittedOffset {
+                            topic: topic.clone(),
+                            partition: p.partition_index,
+                            offset: p.committed_offset,
+                            leader_epoch: p.committed_leader_epoch,
+                            metadata: p.metadata.map(|m| m.to_string()),
+                        };
+                        (offset, p.error_code)
+                    })
+                })
+                .collect()
+        };
+    }
+    if version >= FIRST_OFFSET_FETCH_WITH_GROUPS {
+        let group = group_entry(resp.groups, group_id, ApiKey::OffsetFetch, |g| {
+            g.group_id.as_str()
+        })?;
+        Ok(FetchedGroupOffsets {
+            error_code: group.error_code,
+            partitions: offsets_of!(group.topics),
+        })
+    } else {
+        Ok(FetchedGroupOffsets {
+            error_code: resp.error_code,
+            partitions: offsets_of!(resp.topics),
+        })
     }
 }
 
@@ -581,7 +593,7 @@ mod tests {
     use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
     use kafka_protocol::protocol::Encodable;
 
-    use crate::client::tests::{round_trip, versions};
+    use crate::client::requests::tests::{round_trip, versions};
 
     #[test]
     fn every_group_request_encodes_at_every_client_version() {

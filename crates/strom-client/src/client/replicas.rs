@@ -14,9 +14,11 @@ use kafka_protocol::messages::{
     ListPartitionReassignmentsRequest,
 };
 
-use super::{topic_name, Client};
+use strom_protocol::api_name;
+
+use super::requests::topic_name;
+use super::Client;
 use crate::error::ClientError;
-use crate::versions::api_name;
 
 /// Kafka's `ElectionType.PREFERRED`.
 const ELECTION_PREFERRED: i8 = 0;
@@ -233,7 +235,7 @@ pub(crate) fn list_partition_reassignments_request(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::tests::{round_trip, versions};
+    use crate::client::requests::tests::{round_trip, versions};
 
     #[test]
     fn every_replica_request_encodes_at_every_client_version() {

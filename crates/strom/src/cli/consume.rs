@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
-use strom_client::{Client, ConsumedRecord, TimestampType, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+use strom_client::{ConsumedRecord, TimestampType, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+
+use super::bootstrap::{list_offset, BootstrapArgs};
 
 /// Output formats, shown at the end of `strom consume --help`.
 const FORMAT_HELP: &str = "\
@@ -26,9 +28,8 @@ earliest offset with a warning on stderr. On exit, `Processed a total of N messa
 #[derive(clap::Args)]
 #[command(after_help = FORMAT_HELP)]
 pub(crate) struct Args {
-    /// Broker(s) to bootstrap from: host:port[,host:port...].
-    #[arg(long, env = "STROM_BOOTSTRAP_SERVER", default_value = "localhost:9092")]
-    bootstrap_server: String,
+    #[command(flatten)]
+    bootstrap: BootstrapArgs,
 
     /// Topic to consume.
     #[arg(long)]
@@ -115,9 +116,7 @@ fn parse_start(s: &str) -> Result<Start, String> {
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
-    let mut client = Client::connect(&args.bootstrap_server)
-        .await
-        .with_context(|| format!("connecting to {}", args.bootstrap_server))?;
+    let mut client = args.bootstrap.connect().await?;
     let topic = client
         .topic(&args.topic)
         .await
@@ -225,19 +224,6 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-async fn list_offset(
-    client: &mut Client,
-    topic: &str,
-    partition: i32,
-    timestamp: i64,
-) -> anyhow::Result<i64> {
-    let listed = client
-        .list_offsets(topic, partition, timestamp)
-        .await
-        .with_context(|| format!("listing offsets of {topic}-{partition}"))?;
-    Ok(listed.offset)
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -9,7 +9,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::ValueEnum;
-use strom_client::{partition_for_key, Client, Compression, OwnedRecord};
+use strom_client::{partition_for_key, Compression, OwnedRecord};
+
+use super::bootstrap::BootstrapArgs;
 use tokio::sync::mpsc;
 
 /// Input rules, shown at the end of `strom produce --help`.
@@ -24,9 +26,8 @@ success; exits non-zero on the first failure.";
 #[derive(clap::Args)]
 #[command(after_help = INPUT_HELP)]
 pub(crate) struct Args {
-    /// Broker(s) to bootstrap from: host:port[,host:port...].
-    #[arg(long, env = "STROM_BOOTSTRAP_SERVER", default_value = "localhost:9092")]
-    bootstrap_server: String,
+    #[command(flatten)]
+    bootstrap: BootstrapArgs,
 
     /// Topic to produce to.
     #[arg(long)]
@@ -91,9 +92,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         }
         headers.push((k.clone(), Some(Bytes::copy_from_slice(v.as_bytes()))));
     }
-    let mut client = Client::connect(&args.bootstrap_server)
-        .await
-        .with_context(|| format!("connecting to {}", args.bootstrap_server))?;
+    let mut client = args.bootstrap.connect().await?;
     let topic = client
         .topic(&args.topic)
         .await

@@ -7,16 +7,12 @@ use anyhow::{bail, Context};
 use clap::Subcommand;
 use strom_client::{Client, ClientError, OngoingReassignment, PartitionOutcome, TopicMetadata};
 
+use super::bootstrap::BootstrapArgs;
+
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Broker(s) to bootstrap from: host:port[,host:port...].
-    #[arg(
-        long,
-        global = true,
-        env = "STROM_BOOTSTRAP_SERVER",
-        default_value = "localhost:9092"
-    )]
-    bootstrap_server: String,
+    #[command(flatten)]
+    bootstrap: BootstrapArgs,
 
     #[command(subcommand)]
     command: Command,
@@ -117,9 +113,7 @@ const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const ELECTION_NOT_NEEDED: i16 = 84;
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
-    let mut client = Client::connect(&args.bootstrap_server)
-        .await
-        .with_context(|| format!("connecting to {}", args.bootstrap_server))?;
+    let mut client = args.bootstrap.connect().await?;
     match args.command {
         Command::Create {
             name,

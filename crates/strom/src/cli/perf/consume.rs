@@ -63,19 +63,24 @@ struct Report {
 
 pub(super) async fn run(args: Args) -> anyhow::Result<()> {
     let json = args.json;
-    let report = tokio::task::spawn_blocking(move || consume(&args)).await??;
-    let human = format!(
-        "{} records ({:.2} MB) consumed in {:.2} s; first record after {:.3} s, then {:.1} records/sec \
-         ({:.2} MB/sec); poll wait {}",
-        report.records,
-        report.bytes as f64 / MB,
-        report.elapsed_s,
-        report.first_record_s,
-        report.records_per_sec,
-        report.mb_per_sec,
-        report.poll_wait_ms
-    );
-    super::print_report(json, &report, &human)
+    super::run_blocking(
+        json,
+        move || consume(&args),
+        |report: &Report| {
+            format!(
+            "{} records ({:.2} MB) consumed in {:.2} s; first record after {:.3} s, then {:.1} records/sec \
+             ({:.2} MB/sec); poll wait {}",
+            report.records,
+            report.bytes as f64 / MB,
+            report.elapsed_s,
+            report.first_record_s,
+            report.records_per_sec,
+            report.mb_per_sec,
+            report.poll_wait_ms
+            )
+        },
+    )
+    .await
 }
 
 fn consume(args: &Args) -> anyhow::Result<Report> {
@@ -97,24 +102,9 @@ fn consume(args: &Args) -> anyhow::Result<Report> {
         .clone()
         .unwrap_or_else(|| "strom-perf".to_string());
     settings.push(("group.id", group));
-    let consumer: BaseConsumer = args
-        .client
-        .config(&settings)
-        .create()
-        .context("creating the consumer")?;
-    let metadata = consumer
-        .fetch_metadata(Some(&args.topic), Duration::from_secs(30))
-        .with_context(|| format!("fetching metadata for {}", args.topic))?;
-    let Some(topic) = metadata.topics().iter().find(|t| t.name() == args.topic) else {
-        bail!("topic {} not in the metadata response", args.topic);
-    };
-    if let Some(e) = topic.error() {
-        bail!("topic {}: {:?}", args.topic, e);
-    }
-    let partitions: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
-    if partitions.is_empty() {
-        bail!("topic {} has no partitions", args.topic);
-    }
+    let consumer = args.client.consumer(&settings)?;
+    let metadata = super::fetch_topic_metadata(consumer.client(), &args.topic)?;
+    let partitions = super::partitions_of(&metadata, &args.topic)?;
     let target = match args.num_records {
         Some(n) => n,
         None => {

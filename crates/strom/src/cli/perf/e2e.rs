@@ -6,7 +6,7 @@
 //! at its high watermark taken before the first send, so it sees exactly this run's records; no group needed.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -82,16 +82,21 @@ struct Report {
 pub(super) async fn run(args: Args) -> anyhow::Result<()> {
     super::ensure_topic(&args.client, &args.topic, &args.topic_args).await?;
     let json = args.json;
-    let report = tokio::task::spawn_blocking(move || e2e(&args)).await??;
-    let human = format!(
-        "{} sent, {} received at {:.1} records/sec; end-to-end latency {}; ack latency {}",
-        report.sent,
-        report.received,
-        report.achieved_rate,
-        report.e2e_latency_ms,
-        report.ack_latency_ms
-    );
-    super::print_report(json, &report, &human)
+    super::run_blocking(
+        json,
+        move || e2e(&args),
+        |report: &Report| {
+            format!(
+                "{} sent, {} received at {:.1} records/sec; end-to-end latency {}; ack latency {}",
+                report.sent,
+                report.received,
+                report.achieved_rate,
+                report.e2e_latency_ms,
+                report.ack_latency_ms
+            )
+        },
+    )
+    .await
 }
 
 fn e2e(args: &Args) -> anyhow::Result<Report> {
@@ -105,43 +110,29 @@ fn e2e(args: &Args) -> anyhow::Result<Report> {
     let clock = deliveries.start;
     let run_id = u64::from(std::process::id()) << 32 | u64::from(clock.elapsed().subsec_nanos());
 
-    let producer: ThreadedProducer<DeliveryContext> = args
-        .client
-        .config(&[
+    let producer = deliveries.producer(
+        &args.client,
+        &[
             ("acks", args.acks.clone()),
             ("linger.ms", args.linger_ms.to_string()),
-        ])
-        .create_with_context(DeliveryContext(Arc::clone(&deliveries)))
-        .context("creating the producer")?;
-    let consumer: BaseConsumer = args
-        .client
-        .config(&[
-            ("enable.auto.commit", "false".to_string()),
-            ("enable.partition.eof", "false".to_string()),
-            ("fetch.wait.max.ms", "500".to_string()),
-            // Needed by librdkafka's assign(); no group is joined and nothing is committed.
-            ("group.id", "strom-perf-e2e".to_string()),
-        ])
-        .create()
-        .context("creating the consumer")?;
+        ],
+    )?;
+    let consumer = args.client.consumer(&[
+        ("enable.auto.commit", "false".to_string()),
+        ("enable.partition.eof", "false".to_string()),
+        ("fetch.wait.max.ms", "500".to_string()),
+        // Needed by librdkafka's assign(); no group is joined and nothing is committed.
+        ("group.id", "strom-perf-e2e".to_string()),
+    ])?;
 
     // Start every partition at its current end, so only this run's records come back.
-    let metadata = producer
-        .client()
-        .fetch_metadata(Some(&args.topic), Duration::from_secs(30))
-        .with_context(|| format!("fetching metadata for {}", args.topic))?;
-    let Some(topic) = metadata.topics().iter().find(|t| t.name() == args.topic) else {
-        bail!("topic {} not in the metadata response", args.topic);
-    };
-    if topic.partitions().is_empty() {
-        bail!("topic {} has no partitions (does it exist?)", args.topic);
-    }
+    let metadata = super::fetch_topic_metadata(producer.client(), &args.topic)?;
     let mut tpl = TopicPartitionList::new();
-    for p in topic.partitions() {
+    for p in super::partitions_of(&metadata, &args.topic)? {
         let (_, high) = consumer
-            .fetch_watermarks(&args.topic, p.id(), Duration::from_secs(30))
-            .with_context(|| format!("fetching watermarks of {}-{}", args.topic, p.id()))?;
-        tpl.add_partition_offset(&args.topic, p.id(), Offset::Offset(high))
+            .fetch_watermarks(&args.topic, p, Duration::from_secs(30))
+            .with_context(|| format!("fetching watermarks of {}-{p}", args.topic))?;
+        tpl.add_partition_offset(&args.topic, p, Offset::Offset(high))
             .context("building the assignment")?;
     }
     consumer.assign(&tpl).context("assigning partitions")?;

@@ -2,8 +2,9 @@
 //! same numbers can be taken against Strom or any other Kafka-compatible broker. `produce` and `consume` mirror
 //! `kafka-producer-perf-test` / `kafka-consumer-perf-test`; `e2e` measures produce-to-consume latency.
 //!
-//! This module owns the shared pieces: client flags, topic creation, the latency histogram and its summary,
-//! the progress bar and the report printer. It knows nothing of Strom's internals.
+//! This module owns the shared pieces: client flags and the librdkafka client setup (config, consumer, topic
+//! metadata), topic creation, the latency histogram and its summary, the progress bar and running a tool and
+//! printing its report. It knows nothing of Strom's internals.
 
 mod consume;
 mod e2e;
@@ -17,9 +18,13 @@ use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::metadata::Metadata;
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::ClientConfig;
+use rdkafka::{ClientConfig, ClientContext};
 use serde::Serialize;
+
+use super::bootstrap::BootstrapArgs;
 
 /// Kafka-compatible load tools.
 #[derive(clap::Args)]
@@ -50,9 +55,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
 /// Flags every tool shares: where the broker is and raw librdkafka overrides.
 #[derive(clap::Args, Clone)]
 struct ClientArgs {
-    /// Broker(s) to bootstrap from: host:port[,host:port...].
-    #[arg(long, env = "STROM_BOOTSTRAP_SERVER", default_value = "localhost:9092")]
-    bootstrap_server: String,
+    #[command(flatten)]
+    bootstrap: BootstrapArgs,
 
     /// Extra librdkafka client property, KEY=VALUE (repeatable; applied last, so it overrides the tool's
     /// own settings).
@@ -64,7 +68,7 @@ impl ClientArgs {
     /// A client config with the bootstrap servers, then `settings`, then the user's `-X` overrides.
     fn config(&self, settings: &[(&str, String)]) -> ClientConfig {
         let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.bootstrap_server);
+        config.set("bootstrap.servers", &self.bootstrap.bootstrap_server);
         for (k, v) in settings {
             config.set(*k, v);
         }
@@ -74,10 +78,44 @@ impl ClientArgs {
         config
     }
 
+    /// A librdkafka consumer with `settings` (see [`ClientArgs::config`]).
+    fn consumer(&self, settings: &[(&str, String)]) -> anyhow::Result<BaseConsumer> {
+        self.config(settings)
+            .create()
+            .context("creating the consumer")
+    }
+
     /// Whether the user's `-X` overrides set `key`.
     fn sets(&self, key: &str) -> bool {
         self.properties.iter().any(|(k, _)| k == key)
     }
+}
+
+/// Fetches `topic`'s metadata through `client`, which also connects it (the tools do this before their clock
+/// starts).
+fn fetch_topic_metadata<C: ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    topic: &str,
+) -> anyhow::Result<Metadata> {
+    client
+        .fetch_metadata(Some(topic), Duration::from_secs(30))
+        .with_context(|| format!("fetching metadata for {topic}"))
+}
+
+/// The partition ids of `topic` in `metadata`; an error when the topic is missing, has an error or has no
+/// partitions.
+fn partitions_of(metadata: &Metadata, topic: &str) -> anyhow::Result<Vec<i32>> {
+    let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        bail!("topic {topic} not in the metadata response");
+    };
+    if let Some(e) = t.error() {
+        bail!("topic {topic}: {e:?}");
+    }
+    let partitions: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+    if partitions.is_empty() {
+        bail!("topic {topic} has no partitions (does it exist?)");
+    }
+    Ok(partitions)
 }
 
 fn parse_property(s: &str) -> Result<(String, String), String> {
@@ -218,12 +256,18 @@ fn record_bytes(msg: &impl rdkafka::Message) -> u64 {
     (msg.payload().map_or(0, <[u8]>::len) + msg.key().map_or(0, <[u8]>::len)) as u64
 }
 
-/// Prints a report: one JSON object with `--json`, otherwise the human line.
-fn print_report(json: bool, report: &impl Serialize, human: &str) -> anyhow::Result<()> {
+/// Runs a tool's blocking loop on a thread of its own (`spawn_blocking`), then prints its report: one JSON
+/// object with `--json`, otherwise the line `human` makes of it.
+async fn run_blocking<R: Serialize + Send + 'static>(
+    json: bool,
+    tool: impl FnOnce() -> anyhow::Result<R> + Send + 'static,
+    human: impl FnOnce(&R) -> String,
+) -> anyhow::Result<()> {
+    let report = tokio::task::spawn_blocking(tool).await??;
     if json {
-        println!("{}", serde_json::to_string(report)?);
+        println!("{}", serde_json::to_string(&report)?);
     } else {
-        println!("{human}");
+        println!("{}", human(&report));
     }
     Ok(())
 }

@@ -113,6 +113,18 @@ impl Deliveries {
         }))
     }
 
+    /// A librdkafka producer with `settings` (see `ClientArgs::config`) whose delivery reports land here.
+    pub(super) fn producer(
+        self: &Arc<Self>,
+        client: &ClientArgs,
+        settings: &[(&str, String)],
+    ) -> anyhow::Result<ThreadedProducer<DeliveryContext>> {
+        client
+            .config(settings)
+            .create_with_context(DeliveryContext(Arc::clone(self)))
+            .context("creating the producer")
+    }
+
     /// Send-to-delivery latency so far, and the first failure if any record failed.
     pub(super) fn latency(&self) -> anyhow::Result<(LatencySummary, Option<String>)> {
         match self.state.lock() {
@@ -162,17 +174,22 @@ impl ProducerContext for DeliveryContext {
 pub(super) async fn run(args: Args) -> anyhow::Result<()> {
     super::ensure_topic(&args.client, &args.topic, &args.topic_args).await?;
     let json = args.json;
-    let report = tokio::task::spawn_blocking(move || produce(&args)).await??;
-    let human = format!(
-        "{} records sent, {:.1} records/sec ({:.2} MB/sec), {} errors, in {:.2} s; latency {}",
-        report.records,
-        report.records_per_sec,
-        report.mb_per_sec,
-        report.errors,
-        report.elapsed_s,
-        report.latency_ms
-    );
-    super::print_report(json, &report, &human)
+    super::run_blocking(
+        json,
+        move || produce(&args),
+        |report: &Report| {
+            format!(
+            "{} records sent, {:.1} records/sec ({:.2} MB/sec), {} errors, in {:.2} s; latency {}",
+            report.records,
+            report.records_per_sec,
+            report.mb_per_sec,
+            report.errors,
+            report.elapsed_s,
+            report.latency_ms
+            )
+        },
+    )
+    .await
 }
 
 fn produce(args: &Args) -> anyhow::Result<Report> {
@@ -200,15 +217,9 @@ fn produce(args: &Args) -> anyhow::Result<Report> {
             "100000".to_string(),
         ));
     }
-    let config = args.client.config(&settings);
-    let producer: ThreadedProducer<DeliveryContext> = config
-        .create_with_context(DeliveryContext(Arc::clone(&deliveries)))
-        .context("creating the producer")?;
+    let producer = deliveries.producer(&args.client, &settings)?;
     // Connect and learn the partitions before the clock starts.
-    producer
-        .client()
-        .fetch_metadata(Some(&args.topic), Duration::from_secs(30))
-        .with_context(|| format!("fetching metadata for {}", args.topic))?;
+    super::fetch_topic_metadata(producer.client(), &args.topic)?;
 
     let payload = super::payload(args.record_size, 0x5eed);
     let limit = match (args.num_records, args.duration) {
