@@ -24,7 +24,7 @@ pub(crate) async fn handle(
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let outcome = match request.key_type {
-        GROUP_KEY => ctx.broker.groups.ensure_offsets_topic(ctx.broker).await,
+        GROUP_KEY => ctx.broker.ensure_offsets_topic().await,
         TRANSACTION_KEY => Err(Code::CoordinatorNotAvailable),
         _ => Err(Code::InvalidRequest),
     };
