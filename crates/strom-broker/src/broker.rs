@@ -1,20 +1,22 @@
 //! The broker's shared state and lifecycle: configuration, the metadata node, the hosted partitions, producer
 //! ids; start-up (open the data dir, replay metadata, open every partition log), reconciliation of hosted
-//! partitions with the metadata image, the background retention/cleaner and flush tasks, and clean shutdown.
-//! Request handling lives in `api/`; accepting connections in `server.rs`.
+//! partitions with the metadata image, the background retention/cleaner, flush and ISR tasks (each a
+//! `periodic.rs` loop around one partition-layer call), creating `__consumer_offsets` on first use, and clean
+//! shutdown. Request handling lives in `api/`; accepting connections in `server.rs`; everything done to a
+//! partition in `partition/`. The parts it starts (replica fetchers, group coordinator) get what they need
+//! from here at construction and never see the `Broker`.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::Duration;
-
-use strom_protocol::clock::now_ms;
 
 use strom_metadata::{
     MetadataError, MetadataImage, MetadataNode, MetadataNodeConfig, MetadataRecord, NewTopic,
     TopicError,
 };
+use strom_protocol::clock::now_ms;
 use strom_storage::{LogManager, StorageError};
 use thiserror::Error;
 use tokio::sync::watch;
@@ -22,8 +24,10 @@ use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use crate::config::{BrokerConfig, ConfigError, Listener};
-use crate::group_coordinator::Groups;
-use crate::partition::{Partition, ReplicaManager, Role};
+use crate::error_code::Code;
+use crate::group_coordinator::{GroupCoordinatorService, OFFSETS_TOPIC};
+use crate::partition::{ReplicaManager, Role};
+use crate::periodic::spawn_periodic;
 use crate::producer_id::ProducerIdManager;
 use crate::replica_fetcher::ReplicaFetchers;
 use crate::topic_config::log_config;
@@ -51,19 +55,18 @@ const PARTITION_METADATA: &str = "partition.metadata";
 pub struct Broker {
     pub(crate) config: BrokerConfig,
     pub(crate) metadata: MetadataNode,
-    pub(crate) replicas: ReplicaManager,
+    /// The hosted partitions (shared with the group coordinator and, weakly, the replica fetchers).
+    pub(crate) replicas: Arc<ReplicaManager>,
     pub(crate) producer_ids: ProducerIdManager,
-    /// The group coordinator (every group: this node coordinates every key).
-    pub(crate) groups: Groups,
+    /// The group coordinator: the groups whose `__consumer_offsets` partition this broker leads.
+    pub(crate) groups: Arc<GroupCoordinatorService>,
     /// Follower side of replication: one fetcher task per leader broker.
-    pub(crate) fetchers: ReplicaFetchers,
-    /// Wakes the ISR task (a follower caught up, so the ISR may grow).
-    pub(crate) isr_wake: tokio::sync::Notify,
+    fetchers: ReplicaFetchers,
     log_manager: LogManager,
     reconcile_lock: tokio::sync::Mutex<()>,
+    /// Serialises creating `__consumer_offsets`, so concurrent first FindCoordinators propose it once.
+    offsets_topic_lock: tokio::sync::Mutex<()>,
     shutdown: watch::Sender<bool>,
-    /// This broker's own `Arc`, for tasks started from `&self` methods.
-    self_ref: OnceLock<Weak<Broker>>,
 }
 
 impl Broker {
@@ -98,25 +101,25 @@ impl Broker {
         let metadata = MetadataNode::start(metadata_config(&config, &advertised, &root)?).await?;
         let producer_ids = ProducerIdManager::open(root.join("producer-id-block"))?;
         let (shutdown, _) = watch::channel(false);
-        let groups = Groups::new(&config);
+        let replicas = Arc::new(ReplicaManager::new(config.node_id));
+        let groups = Arc::new(GroupCoordinatorService::new(&config, Arc::clone(&replicas)));
+        let fetchers = ReplicaFetchers::new(&config, &replicas, metadata.subscribe());
         let broker = Arc::new(Broker {
             config,
             metadata,
-            replicas: ReplicaManager::new(),
+            replicas,
             producer_ids,
             groups,
-            fetchers: ReplicaFetchers::default(),
-            isr_wake: tokio::sync::Notify::new(),
+            fetchers,
             log_manager,
             reconcile_lock: tokio::sync::Mutex::new(()),
+            offsets_topic_lock: tokio::sync::Mutex::new(()),
             shutdown,
-            self_ref: OnceLock::new(),
         });
-        let _ = broker.self_ref.set(Arc::downgrade(&broker));
         broker.remove_stray_logs()?;
         broker.reconcile().await;
         broker.spawn_background_tasks();
-        Groups::start(&broker);
+        broker.groups.start();
         Ok(broker)
     }
 
@@ -207,11 +210,7 @@ impl Broker {
                 }
                 let partition = match self.replicas.get(&topic.name, index) {
                     Some(p) => {
-                        if let Some(log) = p.lock().as_mut() {
-                            if log.config() != &config {
-                                log.update_config(config.clone());
-                            }
-                        }
+                        p.update_config(&config);
                         p
                     }
                     None => {
@@ -226,12 +225,12 @@ impl Broker {
                             config.clone(),
                             now,
                         ) {
-                            Ok(log) => self.replicas.insert(Partition::new(
+                            Ok(log) => self.replicas.create_partition(
                                 topic.name.clone(),
                                 index,
                                 topic.topic_id,
                                 log,
-                            )),
+                            ),
                             Err(e) => {
                                 error!(topic = %topic.name, partition = index, "cannot open partition log: {e}");
                                 continue;
@@ -239,18 +238,12 @@ impl Broker {
                         }
                     }
                 };
-                if let Some(role) = partition.apply_leadership(me, part, min_insync, now) {
+                if let Some(role) = partition.apply_leadership(part, min_insync, now) {
                     info!(topic = %topic.name, partition = index, ?role, leader_epoch = part.leader_epoch, isr = ?part.isr, "partition role");
                     match role {
                         Role::Follower { leader } => {
-                            if let Some(me) = self.self_ref.get() {
-                                self.fetchers.follow(
-                                    me.clone(),
-                                    Arc::clone(&partition),
-                                    leader,
-                                    part.leader_epoch,
-                                );
-                            }
+                            self.fetchers
+                                .follow(Arc::clone(&partition), leader, part.leader_epoch);
                         }
                         Role::Leader | Role::Offline => {
                             self.fetchers.unfollow(&topic.name, index);
@@ -262,60 +255,6 @@ impl Broker {
         }
         // ISR changes may have moved high watermarks.
         self.replicas.notify_data_arrived();
-    }
-
-    /// Proposes ISR changes for the partitions this broker leads: followers that fell behind for longer than
-    /// `replica.lag.time.max.ms` leave, followers that caught up join (Kafka's AlterPartition).
-    async fn maintain_isr(&self) {
-        let now = now_ms();
-        let me = self.config.node_id;
-        let lag = self.config.replica_lag_time_max_ms.max(1);
-        let image = self.image();
-        for partition in self.replicas.all() {
-            let request = {
-                let mut state = partition.state();
-                if state.role != Role::Leader || state.isr_change_pending.is_some() {
-                    continue;
-                }
-                let lagging = state.lagging(me, now, lag);
-                let joining = state.caught_up_outside_isr();
-                if lagging.is_empty() && joining.is_empty() {
-                    continue;
-                }
-                let mut new_isr: Vec<i32> = state
-                    .replicas
-                    .iter()
-                    .copied()
-                    .filter(|r| {
-                        (state.isr.contains(r) && !lagging.contains(r)) || joining.contains(r)
-                    })
-                    .collect();
-                if !new_isr.contains(&me) {
-                    new_isr.insert(0, me);
-                }
-                state.isr_change_pending = Some(state.partition_epoch);
-                strom_metadata::AlterPartitionRequest {
-                    topic_id: partition.topic_id,
-                    partition: partition.index,
-                    leader_id: me,
-                    leader_epoch: state.leader_epoch,
-                    partition_epoch: state.partition_epoch,
-                    new_isr,
-                }
-            };
-            info!(topic = %partition.topic, partition = partition.index, isr = ?request.new_isr, "proposing ISR change");
-            let result = match strom_metadata::alter_partition_records(&image, &request) {
-                Ok(record) => match self.metadata.propose(vec![record]).await {
-                    Ok(mut results) => results.pop().unwrap_or(Ok(())).map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                },
-                Err(e) => Err(e.to_string()),
-            };
-            if let Err(e) = result {
-                warn!(topic = %partition.topic, partition = partition.index, "ISR change refused: {e}");
-                partition.state().isr_change_pending = None;
-            }
-        }
     }
 
     /// Deletes partition dirs on disk whose topic no longer exists (deleted while this broker was down).
@@ -374,101 +313,63 @@ impl Broker {
             }
         });
 
+        // Kafka's isr-expiration task, also woken when a follower fetch says the ISR may grow.
         let isr_interval = Duration::from_millis(
             u64::try_from(self.config.replica_lag_time_max_ms / 2)
                 .unwrap_or(1000)
                 .clamp(50, 5000),
         );
         let broker = Arc::clone(self);
-        let mut stop = self.shutdown.subscribe();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(isr_interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => broker.maintain_isr().await,
-                    () = broker.isr_wake.notified() => broker.maintain_isr().await,
-                    _ = stop.changed() => break,
+        let lag_ms = self.config.replica_lag_time_max_ms.max(1);
+        spawn_periodic(
+            "isr",
+            isr_interval,
+            Some(self.replicas.isr_wake()),
+            self.shutdown.subscribe(),
+            move || {
+                let broker = Arc::clone(&broker);
+                async move {
+                    broker
+                        .replicas
+                        .maybe_update_isr(&broker.metadata, now_ms(), lag_ms)
+                        .await
                 }
-            }
-        });
+            },
+        );
 
         let interval = Duration::from_millis(
             u64::try_from(self.config.log_retention_check_interval_ms)
                 .unwrap_or(300_000)
                 .max(10),
         );
-        let broker = Arc::clone(self);
-        let mut stop = self.shutdown.subscribe();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => broker.enforce_retention(),
-                    _ = stop.changed() => break,
-                }
-            }
-        });
+        let replicas = Arc::clone(&self.replicas);
+        spawn_periodic(
+            "retention",
+            interval,
+            None,
+            self.shutdown.subscribe(),
+            move || {
+                replicas.enforce_retention(now_ms());
+                std::future::ready(())
+            },
+        );
 
         let interval = Duration::from_millis(
             u64::try_from(self.config.log_flush_scheduler_interval_ms)
                 .unwrap_or(1000)
                 .max(10),
         );
-        let broker = Arc::clone(self);
-        let mut stop = self.shutdown.subscribe();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => broker.flush_due(),
-                    _ = stop.changed() => break,
-                }
-            }
-        });
-    }
-
-    fn enforce_retention(&self) {
-        let now = now_ms();
-        for p in self.replicas.all() {
-            if let Some(log) = p.lock().as_mut() {
-                match log.enforce_retention(now) {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        info!(topic = %p.topic, partition = p.index, segments = n, log_start_offset = log.log_start_offset(), "retention deleted segments")
-                    }
-                    Err(e) => {
-                        error!(topic = %p.topic, partition = p.index, "retention failed: {e}")
-                    }
-                }
-                // The log cleaner runs in the same loop. It holds the partition's lock while it
-                // rewrites sealed segments, so produce and fetch on that partition wait for it.
-                if log.config().cleanup_policy.compacts() {
-                    match log.compact(now) {
-                        Ok(stats) if stats.segments_cleaned > 0 => {
-                            info!(topic = %p.topic, partition = p.index, segments = stats.segments_cleaned, records_read = stats.records_read, records_kept = stats.records_kept, bytes_before = stats.bytes_before, bytes_after = stats.bytes_after, "compacted log")
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            error!(topic = %p.topic, partition = p.index, "compaction failed: {e}")
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn flush_due(&self) {
-        let now = now_ms();
-        for p in self.replicas.all() {
-            if let Some(log) = p.lock().as_mut() {
-                if let Err(e) = log.maybe_flush(now) {
-                    error!(topic = %p.topic, partition = p.index, "flush failed: {e}");
-                }
-            }
-        }
+        let replicas = Arc::clone(&self.replicas);
+        spawn_periodic(
+            "flush",
+            interval,
+            None,
+            self.shutdown.subscribe(),
+            move || {
+                replicas.flush_due(now_ms());
+                std::future::ready(())
+            },
+        );
     }
 
     /// Stops background tasks, flushes and closes every log, marks the data dir cleanly shut down, and stops
@@ -507,6 +408,30 @@ impl Broker {
             error!("metadata shutdown failed: {e}");
         }
         info!("broker stopped");
+    }
+
+    /// Creates `__consumer_offsets` when it does not exist yet, as the group coordinator configures it
+    /// (Kafka's request layer does this on the first FindCoordinator). COORDINATOR_NOT_AVAILABLE when it
+    /// cannot be created.
+    pub(crate) async fn ensure_offsets_topic(&self) -> Result<(), Code> {
+        if self.image().topic(OFFSETS_TOPIC).is_some() {
+            return Ok(());
+        }
+        let _guard = self.offsets_topic_lock.lock().await;
+        if self.image().topic(OFFSETS_TOPIC).is_some() {
+            return Ok(());
+        }
+        let topic = self.groups.offsets_topic();
+        match self.create_topic(&topic).await {
+            Ok(_) | Err(TopicError::TopicAlreadyExists(_)) => {
+                info!(partitions = topic.num_partitions, "created {OFFSETS_TOPIC}");
+                Ok(())
+            }
+            Err(e) => {
+                error!("cannot create {OFFSETS_TOPIC}: {e}");
+                Err(Code::CoordinatorNotAvailable)
+            }
+        }
     }
 
     /// Topic configs overrides of a topic (empty when unknown).

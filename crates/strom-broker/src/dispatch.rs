@@ -105,7 +105,7 @@ pub(crate) async fn handle(
         }
         RequestKind::Metadata(r) => ResponseKind::Metadata(api::metadata::handle(&ctx, r).await),
         RequestKind::ApiVersions(r) => {
-            ResponseKind::ApiVersions(api::api_versions::handle(&ctx, r))
+            ResponseKind::ApiVersions(api::api_versions::handle(&ctx, r, SUPPORTED))
         }
         RequestKind::CreateTopics(r) => {
             ResponseKind::CreateTopics(api::create_topics::handle(&ctx, r).await)
@@ -200,6 +200,26 @@ pub(crate) mod tests {
 
     fn s(v: &str) -> StrBytes {
         StrBytes::from_string(v.to_string())
+    }
+
+    /// Every served range lies within what the codec knows, and ApiVersions advertises itself.
+    #[test]
+    fn served_versions_are_within_what_the_codec_knows() {
+        for (key, versions) in SUPPORTED {
+            let codec = key.valid_versions();
+            assert!(
+                codec.min <= *versions.start() && *versions.end() <= codec.max,
+                "{key:?} {versions:?} vs {codec}"
+            );
+        }
+        let ResponseKind::ApiVersions(table) = api::api_versions::unsupported_version(SUPPORTED)
+        else {
+            panic!("not an ApiVersions response");
+        };
+        assert!(table
+            .api_keys
+            .iter()
+            .any(|v| v.api_key == ApiKey::ApiVersions as i16));
     }
 
     /// One uncompressed v2 batch of one record (also used by other modules' tests).

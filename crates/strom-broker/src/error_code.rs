@@ -8,6 +8,8 @@ pub(crate) use strom_protocol::kafka_protocol::error::ResponseError as Code;
 use strom_storage::{AppendError, ReadError, StorageError};
 use tracing::error;
 
+use crate::partition::PartitionError;
+
 pub(crate) fn append_error(e: &AppendError) -> Code {
     match e {
         AppendError::CorruptMessage(_) => Code::CorruptMessage,
@@ -46,6 +48,43 @@ pub(crate) fn storage_error(e: &StorageError) -> Code {
             error!("storage corrupt: {what}");
             Code::KafkaStorageError
         }
+    }
+}
+
+pub(crate) fn partition_error(e: &PartitionError) -> Code {
+    match e {
+        PartitionError::Closed | PartitionError::NotLeaderOrFollower => Code::NotLeaderOrFollower,
+        PartitionError::FencedLeaderEpoch => Code::FencedLeaderEpoch,
+        PartitionError::UnknownLeaderEpoch => Code::UnknownLeaderEpoch,
+        PartitionError::NotEnoughReplicas => Code::NotEnoughReplicas,
+        PartitionError::NotEnoughReplicasAfterAppend => Code::NotEnoughReplicasAfterAppend,
+        PartitionError::RequestTimedOut => Code::RequestTimedOut,
+        PartitionError::FsyncFailed => Code::KafkaStorageError,
+        PartitionError::Append { error, .. } => append_error(error),
+        PartitionError::OffsetOutOfRange { .. } => Code::OffsetOutOfRange,
+        PartitionError::UnknownOffsetSpec(_) => Code::InvalidRequest,
+        PartitionError::Storage(e) => storage_error(e),
+    }
+}
+
+/// The group coordinator's appends to `__consumer_offsets`, as Kafka's coordinator answers them: a lost
+/// leadership is NOT_COORDINATOR (the client looks the coordinator up again), a log that refused the batch
+/// keeps its code, and anything else (closed log, too few replicas, a timeout) is
+/// COORDINATOR_NOT_AVAILABLE; the client retries either.
+pub(crate) fn coordinator_append_error(e: &PartitionError) -> Code {
+    match e {
+        PartitionError::NotLeaderOrFollower => Code::NotCoordinator,
+        PartitionError::Append { error, .. } => append_error(error),
+        PartitionError::Closed
+        | PartitionError::FencedLeaderEpoch
+        | PartitionError::UnknownLeaderEpoch
+        | PartitionError::NotEnoughReplicas
+        | PartitionError::NotEnoughReplicasAfterAppend
+        | PartitionError::RequestTimedOut
+        | PartitionError::FsyncFailed
+        | PartitionError::OffsetOutOfRange { .. }
+        | PartitionError::UnknownOffsetSpec(_)
+        | PartitionError::Storage(_) => Code::CoordinatorNotAvailable,
     }
 }
 

@@ -9,6 +9,7 @@ mod dispatch;
 mod error_code;
 mod group_coordinator;
 mod partition;
+mod periodic;
 mod producer_id;
 mod replica_fetcher;
 pub mod server;

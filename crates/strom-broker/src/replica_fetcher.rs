@@ -6,12 +6,18 @@
 //! leader with OffsetForLeaderEpoch for the end offset of its own latest leader epoch and cuts its log there.
 //! A follower below the leader's log start starts over at it. `broker.rs` adds and removes partitions as the
 //! metadata image moves leadership; errors back off and leave the partition to the next image.
+//!
+//! This file owns the network side and the set of followed partitions; every step on a local replica is one
+//! call into the partition layer (`partition/follower.rs`). It gets what it needs from the broker once, at
+//! construction (settings, the metadata image feed, the replica manager), not the broker itself.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use strom_client::{ClientError, Connection};
+use strom_metadata::MetadataImage;
+use strom_protocol::clock::now_ms;
 use strom_protocol::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use strom_protocol::kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
@@ -20,13 +26,12 @@ use strom_protocol::kafka_protocol::messages::{
     BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName,
 };
 use strom_protocol::kafka_protocol::protocol::StrBytes;
-use tokio::sync::Notify;
-use tracing::{debug, info, warn};
+use tokio::sync::{watch, Notify};
+use tracing::{debug, warn};
 
-use crate::broker::Broker;
+use crate::config::BrokerConfig;
 use crate::error_code::Code;
-use crate::partition::{Partition, Role};
-use strom_protocol::clock::now_ms;
+use crate::partition::{FollowerAppend, OffsetOutOfRangeStep, Partition, ReplicaManager};
 
 /// Fetch v12: the last version naming topics, with leader epochs and diverging-epoch fields.
 const FETCH_VERSION: i16 = 12;
@@ -50,10 +55,23 @@ struct Fetcher {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// What every fetcher task needs from the broker, handed over once.
+struct FetcherContext {
+    node_id: i32,
+    /// Weak: a fetcher never keeps the partitions of a dropped broker alive.
+    replicas: Weak<ReplicaManager>,
+    /// The metadata image as it moves: where each leader listens.
+    images: watch::Receiver<Arc<MetadataImage>>,
+    backoff: Duration,
+    wait_max_ms: i32,
+    partition_max_bytes: i32,
+    response_max_bytes: i32,
+}
+
 /// Every fetcher of this broker, by leader id.
-#[derive(Default)]
 pub(crate) struct ReplicaFetchers {
     fetchers: Mutex<HashMap<i32, Fetcher>>,
+    context: Arc<FetcherContext>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -61,14 +79,29 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ReplicaFetchers {
+    pub(crate) fn new(
+        config: &BrokerConfig,
+        replicas: &Arc<ReplicaManager>,
+        images: watch::Receiver<Arc<MetadataImage>>,
+    ) -> ReplicaFetchers {
+        ReplicaFetchers {
+            fetchers: Mutex::new(HashMap::new()),
+            context: Arc::new(FetcherContext {
+                node_id: config.node_id,
+                replicas: Arc::downgrade(replicas),
+                images,
+                backoff: Duration::from_millis(
+                    u64::try_from(config.replica_fetch_backoff_ms).unwrap_or(1000),
+                ),
+                wait_max_ms: config.replica_fetch_wait_max_ms.max(0),
+                partition_max_bytes: config.replica_fetch_max_bytes,
+                response_max_bytes: config.replica_fetch_response_max_bytes,
+            }),
+        }
+    }
+
     /// Follows `partition` on `leader` in `leader_epoch`, truncating first; moves it off any other leader.
-    pub(crate) fn follow(
-        &self,
-        broker: Weak<Broker>,
-        partition: Arc<Partition>,
-        leader: i32,
-        leader_epoch: i32,
-    ) {
+    pub(crate) fn follow(&self, partition: Arc<Partition>, leader: i32, leader_epoch: i32) {
         let key = (partition.topic.clone(), partition.index);
         let mut fetchers = lock(&self.fetchers);
         for (id, f) in fetchers.iter() {
@@ -80,7 +113,7 @@ impl ReplicaFetchers {
             let partitions = Arc::new(Mutex::new(BTreeMap::new()));
             let wake = Arc::new(Notify::new());
             let task = tokio::spawn(run(
-                broker,
+                Arc::clone(&self.context),
                 leader,
                 Arc::clone(&partitions),
                 Arc::clone(&wake),
@@ -120,30 +153,31 @@ impl ReplicaFetchers {
 
 /// The loop of one fetcher: connect to the leader, truncate what needs it, fetch, append, repeat.
 async fn run(
-    broker: Weak<Broker>,
+    context: Arc<FetcherContext>,
     leader: i32,
     partitions: Arc<Mutex<BTreeMap<(String, i32), Followed>>>,
     wake: Arc<Notify>,
 ) {
     let mut conn: Option<Connection> = None;
+    let backoff = context.backoff;
     loop {
-        let Some(b) = broker.upgrade() else { return };
+        let Some(replicas) = context.replicas.upgrade() else {
+            return;
+        };
         if lock(&partitions).is_empty() {
-            drop(b);
+            drop(replicas);
             conn = None;
             wake.notified().await;
             continue;
         }
-        let backoff =
-            Duration::from_millis(u64::try_from(b.config.replica_fetch_backoff_ms).unwrap_or(1000));
         if conn.is_none() {
-            let Some(addr) = b
-                .image()
+            let image = Arc::clone(&context.images.borrow());
+            let Some(addr) = image
                 .brokers
                 .get(&leader)
                 .map(|e| format!("{}:{}", e.host, e.port))
             else {
-                drop(b);
+                drop(replicas);
                 tokio::time::sleep(backoff).await;
                 continue;
             };
@@ -151,21 +185,21 @@ async fn run(
                 Ok(c) => conn = Some(c),
                 Err(e) => {
                     debug!(leader, %addr, "replica fetcher cannot connect: {e}");
-                    drop(b);
+                    drop(replicas);
                     tokio::time::sleep(backoff).await;
                     continue;
                 }
             }
         }
         let Some(c) = conn.as_mut() else { continue };
-        let result = match truncate_pending(&b, c, &partitions).await {
-            Ok(()) => fetch_once(&b, c, &partitions).await,
+        let result = match truncate_pending(&context, c, &partitions).await {
+            Ok(()) => fetch_once(&context, &replicas, c, &partitions).await,
             Err(e) => Err(e),
         };
         if let Err(e) = result {
             debug!(leader, "replica fetch failed: {e}");
             conn = None;
-            drop(b);
+            drop(replicas);
             tokio::time::sleep(backoff).await;
         }
     }
@@ -173,7 +207,7 @@ async fn run(
 
 /// Runs OffsetForLeaderEpoch for the partitions that just started following and truncates them.
 async fn truncate_pending(
-    broker: &Arc<Broker>,
+    context: &FetcherContext,
     conn: &mut Connection,
     partitions: &Mutex<BTreeMap<(String, i32), Followed>>,
 ) -> Result<(), ClientError> {
@@ -183,11 +217,7 @@ async fn truncate_pending(
         if !f.needs_truncation {
             continue;
         }
-        let latest = f
-            .partition
-            .lock()
-            .as_ref()
-            .and_then(|log| log.latest_epoch());
+        let latest = f.partition.latest_epoch();
         pending.push((
             key.clone(),
             Arc::clone(&f.partition),
@@ -212,7 +242,7 @@ async fn truncate_pending(
     let mut answers: HashMap<(String, i32), (i16, i32, i64)> = HashMap::new();
     if !by_topic.is_empty() {
         let request = OffsetForLeaderEpochRequest::default()
-            .with_replica_id(BrokerId(broker.node_id()))
+            .with_replica_id(BrokerId(context.node_id))
             .with_topics(
                 by_topic
                     .into_iter()
@@ -240,7 +270,7 @@ async fn truncate_pending(
             // Nothing written under any epoch: nothing can diverge.
             (None, _) => true,
             (Some(_), Some(&(0, epoch, end_offset))) => {
-                truncate(&partition, epoch, end_offset);
+                partition.truncate_to_epoch_end_offset(epoch, end_offset);
                 true
             }
             (Some(_), Some(&(code, _, _))) => {
@@ -260,39 +290,10 @@ async fn truncate_pending(
     Ok(())
 }
 
-/// Cuts the follower's log where it diverges from the leader's: at the leader's end offset for the epoch it
-/// answered, or lower when this replica's own end for that epoch is lower (KIP-279).
-fn truncate(partition: &Partition, epoch: i32, leader_end: i64) {
-    let mut guard = partition.lock();
-    let Some(log) = guard.as_mut() else { return };
-    let log_end = log.log_end_offset();
-    let target = if epoch < 0 || leader_end < 0 {
-        // The leader knows nothing of our epochs: keep only what is known to be committed.
-        partition.high_watermark().min(log_end)
-    } else {
-        let (our_epoch, our_end) = log.end_offset_for_epoch(epoch);
-        if our_epoch == epoch && our_end >= 0 {
-            leader_end.min(our_end)
-        } else {
-            leader_end
-        }
-    };
-    if target < log_end {
-        match log.truncate_to(target) {
-            Ok(end) => {
-                info!(topic = %partition.topic, partition = partition.index, from = log_end, to = end, "truncated divergent log tail");
-                partition.cap_high_watermark(end);
-            }
-            Err(e) => {
-                warn!(topic = %partition.topic, partition = partition.index, "truncation failed: {e}")
-            }
-        }
-    }
-}
-
 /// One Fetch to the leader for every partition that is ready; appends what comes back.
 async fn fetch_once(
-    broker: &Arc<Broker>,
+    context: &FetcherContext,
+    replicas: &ReplicaManager,
     conn: &mut Connection,
     partitions: &Mutex<BTreeMap<(String, i32), Followed>>,
 ) -> Result<(), ClientError> {
@@ -303,17 +304,18 @@ async fn fetch_once(
         if f.needs_truncation {
             continue;
         }
-        let guard = f.partition.lock();
-        let Some(log) = guard.as_ref() else { continue };
-        let offset = log.log_end_offset();
+        let Some(state) = f.partition.follower_fetch_state() else {
+            continue;
+        };
+        let offset = state.fetch_offset;
         by_topic.entry(key.0.clone()).or_default().push(
             FetchPartition::default()
                 .with_partition(key.1)
                 .with_current_leader_epoch(f.leader_epoch)
                 .with_fetch_offset(offset)
-                .with_last_fetched_epoch(log.latest_epoch().unwrap_or(-1))
-                .with_log_start_offset(log.log_start_offset())
-                .with_partition_max_bytes(broker.config.replica_fetch_max_bytes),
+                .with_last_fetched_epoch(state.last_fetched_epoch)
+                .with_log_start_offset(state.log_start_offset)
+                .with_partition_max_bytes(context.partition_max_bytes),
         );
         wanted.push((
             key.clone(),
@@ -326,12 +328,12 @@ async fn fetch_once(
         tokio::time::sleep(Duration::from_millis(50)).await;
         return Ok(());
     }
-    let max_wait = broker.config.replica_fetch_wait_max_ms.max(0);
+    let max_wait = context.wait_max_ms;
     let request = FetchRequest::default()
-        .with_replica_id(BrokerId(broker.node_id()))
+        .with_replica_id(BrokerId(context.node_id))
         .with_max_wait_ms(max_wait)
         .with_min_bytes(1)
-        .with_max_bytes(broker.config.replica_fetch_response_max_bytes)
+        .with_max_bytes(context.response_max_bytes)
         .with_isolation_level(0)
         .with_session_id(0)
         .with_session_epoch(-1)
@@ -367,60 +369,36 @@ async fn fetch_once(
             continue;
         };
         // Leadership may have moved while the fetch was out.
-        {
-            let state = partition.state();
-            if state.leader_epoch != leader_epoch || !matches!(state.role, Role::Follower { .. }) {
-                continue;
-            }
+        if !partition.is_follower_in_epoch(leader_epoch) {
+            continue;
         }
         match Code::try_from_code(data.error_code) {
             None => {
-                let mut guard = partition.lock();
-                let Some(log) = guard.as_mut() else { continue };
-                if log.log_end_offset() != offset {
-                    continue;
-                }
-                if let Some(records) = data.records.filter(|r| !r.is_empty()) {
-                    match log.append_replicated(&records, now_ms()) {
-                        Ok(_) => {
-                            appended = true;
-                            if !log.config().write_caching {
-                                match log.sync_handle() {
-                                    Ok(h) => to_sync.push(h),
-                                    Err(e) => {
-                                        warn!(topic = %key.0, partition = key.1, "fsync handle: {e}")
-                                    }
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            warn!(topic = %key.0, partition = key.1, offset, "replicated append failed: {e}");
-                            backoff = true;
-                            continue;
-                        }
+                let records = data.records.as_deref();
+                match partition.append_records_as_follower(
+                    offset,
+                    records,
+                    data.high_watermark,
+                    now_ms(),
+                ) {
+                    Ok(FollowerAppend::Stale) => {}
+                    Ok(FollowerAppend::Done {
+                        appended: done,
+                        sync,
+                    }) => {
+                        appended |= done;
+                        to_sync.extend(sync);
+                    }
+                    Err(e) => {
+                        warn!(topic = %key.0, partition = key.1, offset, "replicated append failed: {e}");
+                        backoff = true;
                     }
                 }
-                let end = log.log_end_offset();
-                drop(guard);
-                partition.set_follower_high_watermark(data.high_watermark, end);
             }
             Some(Code::OffsetOutOfRange) => {
-                let mut guard = partition.lock();
-                let Some(log) = guard.as_mut() else { continue };
-                if offset < data.log_start_offset {
-                    // Behind the leader's log start: start over there.
-                    match log.truncate_fully_and_start_at(data.log_start_offset) {
-                        Ok(()) => {
-                            info!(topic = %key.0, partition = key.1, start = data.log_start_offset, "follower restarts at the leader's log start");
-                            drop(guard);
-                            partition.cap_high_watermark(data.log_start_offset);
-                        }
-                        Err(e) => {
-                            warn!(topic = %key.0, partition = key.1, "restart at leader's log start failed: {e}")
-                        }
-                    }
-                } else {
-                    drop(guard);
+                if partition.on_offset_out_of_range(offset, data.log_start_offset)
+                    == Some(OffsetOutOfRangeStep::Diverged)
+                {
                     mark_truncation(partitions, &key, leader_epoch);
                 }
             }
@@ -439,7 +417,7 @@ async fn fetch_once(
         }
     }
     if appended {
-        broker.replicas.notify_data_arrived();
+        replicas.notify_data_arrived();
     }
     if backoff {
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -26,8 +26,7 @@ pub(crate) async fn handle(
 ) -> ConsumerGroupHeartbeatResponse {
     let ready = ctx
         .broker
-        .groups
-        .ensure_offsets_topic(ctx.broker)
+        .ensure_offsets_topic()
         .await
         .and_then(|()| ctx.broker.groups.check_coordinator(&request.group_id));
     if let Err(code) = ready {
@@ -69,7 +68,7 @@ pub(crate) async fn handle(
             partitions: i32::try_from(t.partitions.len()).unwrap_or(i32::MAX),
         })
     };
-    let result = ctx.broker.groups.with(ctx.broker, |c, now| {
+    let result = ctx.broker.groups.with(|c, now| {
         let result = c.consumer_heartbeat(req, &lookup, now);
         let fx = strom_group::Effects {
             replies: Vec::new(),

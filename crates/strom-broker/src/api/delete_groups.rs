@@ -17,17 +17,13 @@ pub(crate) async fn handle(
 ) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(request.groups_names.len());
     for group_id in request.groups_names {
-        let deleted = ctx.broker.groups.with(ctx.broker, |c, _| {
-            (c.delete_group(&group_id), strom_group::Effects::default())
-        });
+        let deleted = ctx
+            .broker
+            .groups
+            .with(|c, _| (c.delete_group(&group_id), strom_group::Effects::default()));
         let code = match deleted {
             Err(e) => error_code::group_error(&e).code(),
-            Ok(records) => match ctx
-                .broker
-                .groups
-                .persist_and_replay(ctx.broker, &records)
-                .await
-            {
+            Ok(records) => match ctx.broker.groups.persist_and_replay(&records).await {
                 Ok(()) => 0,
                 Err(code) => code.code(),
             },

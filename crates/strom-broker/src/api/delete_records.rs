@@ -1,5 +1,5 @@
-//! DeleteRecords: moves a partition's log start offset forward (offset -1 means the high watermark);
-//! segments entirely below it are deleted. Answers with the new low watermark.
+//! DeleteRecords: moves a partition's log start offset forward (offset -1 means the log end offset);
+//! segments entirely below it are deleted (`Partition::delete_records`). Answers with the new low watermark.
 
 use std::ops::RangeInclusive;
 
@@ -10,6 +10,7 @@ use strom_protocol::kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecor
 
 use super::RequestContext;
 use crate::error_code::{self, Code};
+use crate::partition::PartitionError;
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 0..=2;
 
@@ -32,24 +33,18 @@ pub(crate) fn handle(
                     else {
                         return result.with_error_code(Code::UnknownTopicOrPartition.code());
                     };
-                    let mut guard = partition.lock();
-                    let Some(log) = guard.as_mut() else {
-                        return result.with_error_code(Code::NotLeaderOrFollower.code());
-                    };
-                    let high_watermark = log.log_end_offset();
-                    let offset = if p.offset == -1 {
-                        high_watermark
-                    } else {
-                        p.offset
-                    };
-                    if offset < 0 || offset > high_watermark {
-                        return result
-                            .with_error_code(Code::OffsetOutOfRange.code())
-                            .with_low_watermark(log.log_start_offset());
-                    }
-                    match log.delete_records_before(offset) {
+                    match partition.delete_records(p.offset) {
                         Ok(low) => result.with_low_watermark(low),
-                        Err(e) => result.with_error_code(error_code::storage_error(&e).code()),
+                        Err(e) => {
+                            let failed =
+                                result.with_error_code(error_code::partition_error(&e).code());
+                            match e {
+                                PartitionError::OffsetOutOfRange { log_start_offset } => {
+                                    failed.with_low_watermark(log_start_offset)
+                                }
+                                _ => failed,
+                            }
+                        }
                     }
                 })
                 .collect();

@@ -6,11 +6,14 @@
 //! first batch whole so a batch larger than the limits still makes progress (KIP-74). No fetch sessions
 //! (KIP-227): session id 0 tells clients to send full fetches. Record sets of `SENDFILE_MIN` bytes or more are not
 //! read at all: the response carries a placeholder and the connection sendfile()s them from the segment file.
+//! Each partition is one call into the partition layer (`Partition::fetch_records`: leader check, follower
+//! progress, the read); this file owns the request-wide limits, the long-poll and the placeholders.
 
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use bytes::Bytes;
+use strom_protocol::clock::now_ms;
 use strom_protocol::kafka_protocol::messages::fetch_response::{
     FetchableTopicResponse, PartitionData,
 };
@@ -20,7 +23,7 @@ use tokio::time::Instant;
 
 use super::RequestContext;
 use crate::error_code::{self, Code};
-use strom_protocol::clock::now_ms;
+use crate::partition::{FetchPartition, FollowerFetchUpdates};
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 4..=17;
 
@@ -67,8 +70,7 @@ fn read_all(
     };
     let replica = (replica_id >= 0).then_some(replica_id);
     let now = now_ms();
-    let mut hw_moved = false;
-    let mut isr_may_grow = false;
+    let mut follower_updates = FollowerFetchUpdates::default();
     let mut remaining = usize::try_from(request.max_bytes).unwrap_or(0);
     let mut total = 0usize;
     let mut has_error = false;
@@ -98,62 +100,32 @@ fn read_all(
                 Some(name) => match ctx.broker.replicas.get(name, p.partition) {
                     None => Some(Code::UnknownTopicOrPartition),
                     Some(partition) => {
-                        let guard = partition.lock();
-                        match guard.as_ref() {
-                            None => Some(Code::NotLeaderOrFollower),
-                            Some(log) => {
-                                let log_end = log.log_end_offset();
-                                // One look at the replication state: the leader check and the high watermark.
-                                let checked = {
-                                    let state = partition.state();
-                                    state
-                                        .check_leader(p.current_leader_epoch)
-                                        .map(|()| state.high_watermark)
-                                };
-                                match checked {
-                                    Err(code) => Some(code),
-                                    Ok(mut hw) => {
-                                        let max_offset = if let Some(follower) = replica {
-                                            let (moved, expand) = partition.on_follower_fetch(
-                                                ctx.broker.node_id(),
-                                                follower,
-                                                p.fetch_offset,
-                                                log_end,
-                                                now,
-                                            );
-                                            hw_moved |= moved;
-                                            isr_may_grow |= expand;
-                                            if moved {
-                                                hw = partition.high_watermark();
-                                            }
-                                            log_end
-                                        } else {
-                                            hw
-                                        };
-                                        data.high_watermark = hw;
-                                        data.last_stable_offset = hw;
-                                        data.log_start_offset = log.log_start_offset();
-                                        let limit = usize::try_from(p.partition_max_bytes)
-                                            .unwrap_or(0)
-                                            .min(remaining);
-                                        match log
-                                            .read_slice(
-                                                p.fetch_offset,
-                                                limit,
-                                                max_offset,
-                                                total == 0,
-                                            )
-                                            .and_then(|read| records(read.records, &mut files))
-                                        {
-                                            Ok(records) => {
-                                                total += records.len();
-                                                remaining = remaining.saturating_sub(records.len());
-                                                data.records = Some(records);
-                                                None
-                                            }
-                                            Err(e) => Some(error_code::read_error(&e)),
-                                        }
+                        let fetch = FetchPartition {
+                            replica_id: replica,
+                            fetch_offset: p.fetch_offset,
+                            current_leader_epoch: p.current_leader_epoch,
+                            max_bytes: usize::try_from(p.partition_max_bytes)
+                                .unwrap_or(0)
+                                .min(remaining),
+                            min_one_message: total == 0,
+                            now_ms: now,
+                        };
+                        match partition.fetch_records(&fetch, &mut follower_updates, |slice| {
+                            records(slice, &mut files)
+                        }) {
+                            Err(e) => Some(error_code::partition_error(&e)),
+                            Ok(read) => {
+                                data.high_watermark = read.high_watermark;
+                                data.last_stable_offset = read.high_watermark;
+                                data.log_start_offset = read.log_start_offset;
+                                match read.records {
+                                    Ok(records) => {
+                                        total += records.len();
+                                        remaining = remaining.saturating_sub(records.len());
+                                        data.records = Some(records);
+                                        None
                                     }
+                                    Err(e) => Some(error_code::read_error(&e)),
                                 }
                             }
                         }
@@ -174,12 +146,9 @@ fn read_all(
                 .with_partitions(partitions),
         );
     }
-    if hw_moved {
-        ctx.broker.replicas.notify_data_arrived();
-    }
-    if isr_may_grow {
-        ctx.broker.isr_wake.notify_one();
-    }
+    ctx.broker
+        .replicas
+        .complete_follower_fetches(follower_updates);
     (
         (
             FetchResponse::default()

@@ -1,5 +1,5 @@
-//! FindCoordinator: on a single node this broker coordinates every group, so the answer is always this
-//! broker's endpoint once `__consumer_offsets` exists (created here on first use, as Kafka does). Batched
+//! FindCoordinator: the coordinator of a group is the leader of its `__consumer_offsets` partition, answered
+//! once the topic exists (created on first use, as Kafka does, by `Broker::ensure_offsets_topic`). Batched
 //! `coordinator_keys` from v4. Transactions are not implemented: a transaction key answers
 //! COORDINATOR_NOT_AVAILABLE; an unknown key type INVALID_REQUEST.
 
@@ -24,7 +24,7 @@ pub(crate) async fn handle(
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let outcome = match request.key_type {
-        GROUP_KEY => ctx.broker.groups.ensure_offsets_topic(ctx.broker).await,
+        GROUP_KEY => ctx.broker.ensure_offsets_topic().await,
         TRANSACTION_KEY => Err(Code::CoordinatorNotAvailable),
         _ => Err(Code::InvalidRequest),
     };

@@ -15,7 +15,7 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: HeartbeatRequest) -> Hea
     if let Err(code) = ctx.broker.groups.check_coordinator(&request.group_id) {
         return HeartbeatResponse::default().with_error_code(code.code());
     }
-    let result = ctx.broker.groups.with(ctx.broker, |c, now| {
+    let result = ctx.broker.groups.with(|c, now| {
         let r = c.heartbeat(
             &request.group_id,
             &request.member_id,

@@ -26,7 +26,7 @@ pub(crate) async fn handle(
             .with_member_id(str_bytes(member_id))
     };
     let request_member_id = request.member_id.to_string();
-    if let Err(code) = ctx.broker.groups.ensure_offsets_topic(ctx.broker).await {
+    if let Err(code) = ctx.broker.ensure_offsets_topic().await {
         return fail(code, &request_member_id);
     }
     if let Err(code) = ctx.broker.groups.check_coordinator(&request.group_id) {
@@ -56,7 +56,7 @@ pub(crate) async fn handle(
             .collect(),
         require_known_member_id: ctx.version >= 4,
     };
-    match ctx.broker.groups.join(ctx.broker, req).await {
+    match ctx.broker.groups.join(req).await {
         None => fail(Code::CoordinatorNotAvailable, &request_member_id),
         Some(Err(Error::MemberIdRequired { member_id })) => {
             fail(Code::MemberIdRequired, &member_id)

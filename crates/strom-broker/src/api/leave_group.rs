@@ -31,9 +31,10 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: LeaveGroupRequest) -> Le
     if let Err(code) = ctx.broker.groups.check_coordinator(&request.group_id) {
         return LeaveGroupResponse::default().with_error_code(code.code());
     }
-    let results = ctx.broker.groups.with(ctx.broker, |c, now| {
-        c.leave_group(&request.group_id, &leaving, now)
-    });
+    let results = ctx
+        .broker
+        .groups
+        .with(|c, now| c.leave_group(&request.group_id, &leaving, now));
     let codes: Vec<i16> = results
         .iter()
         .map(|r| {

@@ -22,8 +22,7 @@ pub(crate) async fn handle(
 ) -> OffsetCommitResponse {
     let ready = ctx
         .broker
-        .groups
-        .ensure_offsets_topic(ctx.broker)
+        .ensure_offsets_topic()
         .await
         .and_then(|()| ctx.broker.groups.check_coordinator(&request.group_id));
     // (topic index, partition index) → error decided before the coordinator sees the request.
@@ -61,7 +60,7 @@ pub(crate) async fn handle(
     let mut results = if req.partitions.is_empty() {
         Vec::new()
     } else {
-        ctx.broker.groups.commit(ctx.broker, &req).await
+        ctx.broker.groups.commit(&req).await
     }
     .into_iter();
     let topics = request

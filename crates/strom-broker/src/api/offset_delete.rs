@@ -24,7 +24,7 @@ pub(crate) async fn handle(
             wanted.push((t.name.to_string(), p.partition_index));
         }
     }
-    let outcome = ctx.broker.groups.with(ctx.broker, |c, _| {
+    let outcome = ctx.broker.groups.with(|c, _| {
         (
             c.delete_offsets(&request.group_id, &wanted),
             strom_group::Effects::default(),
@@ -40,10 +40,7 @@ pub(crate) async fn handle(
     let persisted = if records.is_empty() {
         Ok(())
     } else {
-        ctx.broker
-            .groups
-            .persist_and_replay(ctx.broker, &records)
-            .await
+        ctx.broker.groups.persist_and_replay(&records).await
     };
     let mut results = results.into_iter();
     let topics = request

@@ -13,7 +13,7 @@ use strom_protocol::kafka_protocol::messages::{
 };
 
 use super::RequestContext;
-use crate::error_code::Code;
+use crate::error_code::{self, Code};
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 2..=4;
 
@@ -37,15 +37,14 @@ pub(crate) fn handle(
                     else {
                         return answer.with_error_code(Code::UnknownTopicOrPartition.code());
                     };
-                    let guard = partition.lock();
-                    let Some(log) = guard.as_ref() else {
-                        return answer.with_error_code(Code::NotLeaderOrFollower.code());
-                    };
-                    if let Err(code) = partition.state().check_leader(p.current_leader_epoch) {
-                        return answer.with_error_code(code.code());
+                    match partition
+                        .last_offset_for_leader_epoch(p.current_leader_epoch, p.leader_epoch)
+                    {
+                        Ok((epoch, end_offset)) => {
+                            answer.with_leader_epoch(epoch).with_end_offset(end_offset)
+                        }
+                        Err(e) => answer.with_error_code(error_code::partition_error(&e).code()),
                     }
-                    let (epoch, end_offset) = log.end_offset_for_epoch(p.leader_epoch);
-                    answer.with_leader_epoch(epoch).with_end_offset(end_offset)
                 })
                 .collect();
             OffsetForLeaderTopicResult::default()

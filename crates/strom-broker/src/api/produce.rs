@@ -4,11 +4,13 @@
 //! topics, the timestamp). acks=0 gets no response at all, as in Kafka; acks=1 is answered after the leader's
 //! append; acks=all first needs `min.insync.replicas` in the ISR (else NOT_ENOUGH_REPLICAS) and is answered
 //! once the high watermark passes the appended records (every ISR member has them), or REQUEST_TIMED_OUT.
+//! The leader checks and the append are one call into the partition layer
+//! (`Partition::append_records_to_leader`); what the answer waits for comes back as a `DelayedProduce`.
 
 use std::ops::RangeInclusive;
-use std::sync::Arc;
 use std::time::Duration;
 
+use strom_protocol::clock::now_ms;
 use strom_protocol::kafka_protocol::messages::produce_response::{
     PartitionProduceResponse, TopicProduceResponse,
 };
@@ -16,10 +18,16 @@ use strom_protocol::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::{str_bytes, RequestContext};
 use crate::error_code::{self, Code};
-use crate::partition::Partition;
-use strom_protocol::clock::now_ms;
+use crate::partition::{AppendOrigin, DelayedProduce, PartitionError};
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 3..=12;
+
+/// A partition whose answer waits for an fsync or for the ISR, and where that answer sits in the response.
+struct Pending {
+    topic: usize,
+    partition: usize,
+    delayed: DelayedProduce,
+}
 
 pub(crate) async fn handle(
     ctx: &RequestContext<'_>,
@@ -36,11 +44,7 @@ pub(crate) async fn handle(
         None
     };
     let mut appended = false;
-    // acks=all: (topic index, partition index in response, partition, required high watermark, leader epoch)
-    let mut waits: Vec<(usize, usize, Arc<Partition>, i64, i32)> = Vec::new();
-    // write.caching=false: the same, for the fsync before the answer.
-    let mut syncs: Vec<(usize, usize, Arc<Partition>, i64, i32)> = Vec::new();
-    let me = ctx.broker.node_id();
+    let mut pending: Vec<Pending> = Vec::new();
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         // Borrowed, not copied: this runs for every topic of every produce/fetch.
@@ -76,62 +80,38 @@ pub(crate) async fn handle(
                 );
                 continue;
             };
-            let mut guard = partition.lock();
-            let Some(log) = guard.as_mut() else {
-                partitions.push(fail(Code::NotLeaderOrFollower));
-                continue;
-            };
-            let leader_epoch = {
-                let state = partition.state();
-                if let Err(code) = state.check_leader(-1) {
-                    partitions.push(fail(code));
-                    continue;
-                }
-                if acks == -1 && (state.isr.len() as i32) < state.min_insync_replicas {
-                    partitions.push(fail(Code::NotEnoughReplicas));
-                    continue;
-                }
-                state.leader_epoch
-            };
-            match log.append_as_leader(&records, now_ms(), leader_epoch.max(0)) {
-                Ok(info) => {
-                    appended |= !info.duplicate;
-                    let log_end = log.log_end_offset();
-                    let sync = !log.config().write_caching && acks != 0;
-                    drop(guard);
-                    partition.after_leader_append(me, log_end);
-                    if sync {
-                        syncs.push((
-                            responses.len(),
-                            partitions.len(),
-                            Arc::clone(&partition),
-                            info.last_offset + 1,
-                            leader_epoch,
-                        ));
-                    }
-                    if acks == -1 {
-                        waits.push((
-                            responses.len(),
-                            partitions.len(),
-                            Arc::clone(&partition),
-                            info.last_offset + 1,
-                            leader_epoch,
-                        ));
+            match partition.append_records_to_leader(
+                &records,
+                AppendOrigin::Client { acks },
+                now_ms(),
+            ) {
+                Ok(append) => {
+                    appended |= !append.info.duplicate;
+                    if let Some(delayed) = append.delayed {
+                        pending.push(Pending {
+                            topic: responses.len(),
+                            partition: partitions.len(),
+                            delayed,
+                        });
                     }
                     partitions.push(
                         response
-                            .with_base_offset(info.base_offset)
-                            .with_log_append_time_ms(info.log_append_time)
-                            .with_log_start_offset(info.log_start_offset),
+                            .with_base_offset(append.info.base_offset)
+                            .with_log_append_time_ms(append.info.log_append_time)
+                            .with_log_start_offset(append.info.log_start_offset),
                     );
                 }
                 Err(e) => {
-                    let code = error_code::append_error(&e);
-                    partitions.push(
-                        fail(code)
-                            .with_log_start_offset(log.log_start_offset())
-                            .with_error_message(Some(str_bytes(&e.to_string()))),
-                    );
+                    let failed = fail(error_code::partition_error(&e));
+                    partitions.push(match &e {
+                        PartitionError::Append {
+                            error,
+                            log_start_offset,
+                        } => failed
+                            .with_log_start_offset(*log_start_offset)
+                            .with_error_message(Some(str_bytes(&error.to_string()))),
+                        _ => failed,
+                    });
                 }
             }
         }
@@ -148,29 +128,27 @@ pub(crate) async fn handle(
     if acks == 0 {
         return None;
     }
-    let fail =
-        |responses: &mut Vec<TopicProduceResponse>, topic: usize, index: usize, code: Code| {
-            if let Some(p) = responses
-                .get_mut(topic)
-                .and_then(|t| t.partition_responses.get_mut(index))
-            {
-                p.error_code = code.code();
-                if code != Code::NotEnoughReplicasAfterAppend {
-                    p.base_offset = -1;
-                }
+    let fail = |responses: &mut Vec<TopicProduceResponse>, p: &Pending, e: PartitionError| {
+        let code = error_code::partition_error(&e);
+        if let Some(r) = responses
+            .get_mut(p.topic)
+            .and_then(|t| t.partition_responses.get_mut(p.partition))
+        {
+            r.error_code = code.code();
+            if code != Code::NotEnoughReplicasAfterAppend {
+                r.base_offset = -1;
             }
-        };
-    for (topic, index, partition, required, leader_epoch) in syncs {
-        if let Err(code) = partition.wait_durable(required, leader_epoch).await {
-            fail(&mut responses, topic, index, code);
+        }
+    };
+    // Every fsync first, then every ISR wait, as the answer needs both.
+    for p in &pending {
+        if let Err(e) = p.delayed.wait_durable().await {
+            fail(&mut responses, p, e);
         }
     }
-    for (topic, index, partition, required, leader_epoch) in waits {
-        if let Err(code) = partition
-            .wait_for_high_watermark(required, leader_epoch, timeout)
-            .await
-        {
-            fail(&mut responses, topic, index, code);
+    for p in &pending {
+        if let Err(e) = p.delayed.wait_replicated(timeout).await {
+            fail(&mut responses, p, e);
         }
     }
     Some(ProduceResponse::default().with_responses(responses))

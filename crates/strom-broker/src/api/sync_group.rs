@@ -31,7 +31,7 @@ pub(crate) async fn handle(
             .map(|a| (a.member_id.to_string(), a.assignment))
             .collect(),
     };
-    match ctx.broker.groups.sync(ctx.broker, req).await {
+    match ctx.broker.groups.sync(req).await {
         None => SyncGroupResponse::default().with_error_code(Code::CoordinatorNotAvailable.code()),
         Some(Err(e)) => {
             SyncGroupResponse::default().with_error_code(error_code::group_error(&e).code())
