@@ -34,9 +34,8 @@ use strom_group::{
 };
 use strom_metadata::NewTopic;
 use strom_protocol::clock::now_ms;
-use strom_protocol::kafka_protocol::records::{
-    Compression, Record as KafkaRecord, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use strom_protocol::kafka_protocol::records::Compression;
+use strom_protocol::records::{encode_record_batch, OwnedRecord};
 use tokio::sync::{oneshot, watch};
 use tracing::{error, info, warn};
 
@@ -345,38 +344,22 @@ impl GroupCoordinatorService {
     }
 }
 
+/// The coordinator's records as v2 batches, one batch per record (each record is its own append unit, so a large
+/// offset commit never makes one batch past the topic's `max.message.bytes`), through the one shared encoder.
 fn encode_batch(records: &[&Record], now: i64) -> Result<Bytes, Code> {
-    let records: Vec<KafkaRecord> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| KafkaRecord {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1,
-            timestamp: now,
-            key: Some(r.key()),
-            value: r.value(),
-            headers: Default::default(),
-        })
-        .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .map_err(|e| {
-        error!("encoding a {OFFSETS_TOPIC} batch failed: {e}");
-        Code::UnknownServerError
-    })?;
+    for record in records {
+        let one = OwnedRecord {
+            key: Some(record.key()),
+            value: record.value(),
+            headers: Vec::new(),
+            timestamp: Some(now),
+        };
+        let batch = encode_record_batch(&[one], Compression::None, now).map_err(|e| {
+            error!("encoding a {OFFSETS_TOPIC} batch failed: {e}");
+            Code::UnknownServerError
+        })?;
+        buf.extend_from_slice(&batch);
+    }
     Ok(buf.freeze())
 }

@@ -38,7 +38,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use strom_metadata::{MetadataImage, MetadataRecord, TopicError};
-use strom_protocol::kafka_protocol::protocol::StrBytes;
 use strom_protocol::Request;
 
 use crate::broker::Broker;
@@ -125,9 +124,8 @@ pub(crate) fn cluster_authorized_operations() -> i32 {
     .fold(0, |acc, op| acc | (1 << op))
 }
 
-pub(crate) fn str_bytes(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
-}
+/// The one `&str` → `StrBytes` helper lives in strom-protocol; handlers import it from here.
+pub(crate) use strom_protocol::str_bytes;
 
 /// One partition's outcome as a handler writes it into a response: Kafka's error code and message.
 pub(crate) type Outcome = Result<(), (Code, String)>;
