@@ -36,7 +36,7 @@ pub use record::{
     GroupValue, MemberValue, OffsetValue, Record, TopicMeta,
 };
 pub use types::{
-    CommitOffsets, CommitPartition, ConsumerGroupDescription, ConsumerHeartbeat,
+    CommitOffsets, CommitPartition, CommittedOffset, ConsumerGroupDescription, ConsumerHeartbeat,
     ConsumerHeartbeatResult, ConsumerMemberDescription, Effects, GroupDescription, GroupListing,
     GroupState, JoinGroup, JoinMember, JoinResult, LeaveMember, MemberDescription, Protocol, Reply,
     SyncGroup, SyncResult, Token, TopicPartitionResult,

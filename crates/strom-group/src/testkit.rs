@@ -311,8 +311,9 @@ impl Harness {
                     }
                 }
                 "fetch" => {
-                    for (t, p, v) in self.c.fetch_offsets("g", None) {
-                        writeln!(self.out, "  {t}-{p}={}", v.map_or(-1, |v| v.offset)).unwrap();
+                    for c in self.c.fetch_offsets("g", None) {
+                        let offset = c.offset.map_or(-1, |v| v.offset);
+                        writeln!(self.out, "  {}-{}={offset}", c.topic, c.partition).unwrap();
                     }
                 }
                 "delete-offsets" => {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::assignor::Assignment;
 use crate::error::Error;
-use crate::record::Record;
+use crate::record::{OffsetValue, Record};
 
 /// Identifies a JoinGroup or SyncGroup request waiting for its answer; chosen by the caller.
 pub type Token = u64;
@@ -259,4 +259,13 @@ pub struct ConsumerGroupDescription {
     pub assignment_epoch: i32,
     pub assignor_name: String,
     pub members: Vec<ConsumerMemberDescription>,
+}
+
+/// One partition's committed offset as OffsetFetch answers it; `offset` is `None` for a partition the group
+/// never committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: Option<OffsetValue>,
 }

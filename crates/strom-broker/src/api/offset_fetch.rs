@@ -37,10 +37,11 @@ fn fetch(
         .groups
         .read(|c| c.fetch_offsets(group_id, wanted.as_deref()));
     let mut out: Fetched = Vec::new();
-    for (t, p, v) in rows {
+    for row in rows {
+        let entry = (row.partition, row.offset);
         match out.last_mut() {
-            Some((last, ps)) if *last == t => ps.push((p, v)),
-            _ => out.push((t, vec![(p, v)])),
+            Some((last, ps)) if *last == row.topic => ps.push(entry),
+            _ => out.push((row.topic, vec![entry])),
         }
     }
     out

@@ -296,7 +296,7 @@ async fn rebalance_commit_and_restart() {
     let broker = start(dir.path()).await;
     let offsets = broker.groups.read(|c| c.fetch_offsets("g", None));
     assert_eq!(offsets.len(), 1);
-    assert_eq!(offsets[0].2.as_ref().map(|v| v.offset), Some(17));
+    assert_eq!(offsets[0].offset.as_ref().map(|v| v.offset), Some(17));
     let d = broker.groups.read(|c| c.describe_group("g")).unwrap();
     assert_eq!(d.state, strom_group::GroupState::Stable);
     assert_eq!(d.members.len(), 2);

@@ -26,7 +26,7 @@ use crate::types::{GroupDescription, GroupState, MemberDescription};
 
 pub(crate) use heartbeat::{heartbeat, leave_group};
 pub(crate) use join::join_group;
-pub(crate) use rebalance::{next_deadline, tick};
+pub(crate) use rebalance::tick;
 pub(crate) use sync::sync_group;
 
 /// DescribeGroups for one group; `None` when it does not exist.

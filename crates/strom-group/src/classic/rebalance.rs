@@ -74,21 +74,6 @@ pub(crate) fn tick(
     }
 }
 
-/// The earliest time at which [`tick`] has something to do, if any.
-pub(crate) fn next_deadline(groups: &BTreeMap<String, Group>) -> Option<i64> {
-    groups
-        .values()
-        .flat_map(|g| {
-            g.pending_members
-                .values()
-                .copied()
-                .chain(g.join_deadline)
-                .chain(g.sync_deadline)
-                .chain(g.members.values().map(|m| m.session_deadline))
-        })
-        .min()
-}
-
 /// The JoinGroup answer for `member_id` in the current generation; only the leader gets every member's
 /// metadata.
 pub(crate) fn current_join_result(

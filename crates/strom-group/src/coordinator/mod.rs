@@ -14,11 +14,11 @@ use std::collections::BTreeMap;
 use crate::config::GroupConfig;
 use crate::error::Error;
 use crate::group::{Group, MemberIds};
-use crate::record::{OffsetValue, Record, TopicMeta};
+use crate::record::{Record, TopicMeta};
 use crate::types::{
-    CommitOffsets, ConsumerGroupDescription, ConsumerHeartbeat, ConsumerHeartbeatResult, Effects,
-    GroupDescription, GroupListing, GroupState, JoinGroup, LeaveMember, SyncGroup, Token,
-    TopicPartitionResult,
+    CommitOffsets, CommittedOffset, ConsumerGroupDescription, ConsumerHeartbeat,
+    ConsumerHeartbeatResult, Effects, GroupDescription, GroupListing, GroupState, JoinGroup,
+    LeaveMember, SyncGroup, Token, TopicPartitionResult,
 };
 use crate::{classic, consumer, offsets};
 
@@ -51,10 +51,6 @@ impl GroupCoordinator {
     /// them. Their changes are already in effect in memory (like classic GroupMetadata records).
     pub fn take_records(&mut self) -> Vec<Record> {
         std::mem::take(&mut self.pending_records)
-    }
-
-    pub fn config(&self) -> &GroupConfig {
-        &self.config
     }
 
     /// Forgets every group (members, state, committed offsets) for which `keep` is false: their
@@ -174,7 +170,7 @@ impl GroupCoordinator {
         &self,
         group_id: &str,
         partitions: Option<&[(String, i32)]>,
-    ) -> Vec<(String, i32, Option<OffsetValue>)> {
+    ) -> Vec<CommittedOffset> {
         offsets::fetch_offsets(&self.groups, group_id, partitions)
     }
 
@@ -221,11 +217,6 @@ impl GroupCoordinator {
         fx.records.append(&mut self.pending_records);
         classic::tick(&mut self.groups, &self.config, now, &mut fx);
         fx
-    }
-
-    /// The earliest time at which [`tick`](Self::tick) has something to do for a classic group, if any.
-    pub fn next_deadline(&self) -> Option<i64> {
-        classic::next_deadline(&self.groups)
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -149,14 +149,17 @@ fn replay_restores_groups_and_offsets() {
     let offsets = restored.fetch_offsets("g", None);
     assert_eq!(offsets.len(), 1);
     assert_eq!(
-        offsets[0].2.as_ref().map(|v| (v.offset, v.leader_epoch)),
+        offsets[0]
+            .offset
+            .as_ref()
+            .map(|v| (v.offset, v.leader_epoch)),
         Some((42, 3))
     );
     assert_eq!(
         restored
             .fetch_offsets("simple", Some(&[("t".into(), 1), ("t".into(), 2)]))
             .iter()
-            .map(|(_, _, v)| v.as_ref().map(|v| v.offset))
+            .map(|c| c.offset.as_ref().map(|v| v.offset))
             .collect::<Vec<_>>(),
         vec![Some(7), None]
     );

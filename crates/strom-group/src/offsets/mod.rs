@@ -12,7 +12,7 @@ use crate::consumer;
 use crate::error::Error;
 use crate::group::Group;
 use crate::record::{OffsetValue, Record};
-use crate::types::{CommitOffsets, GroupState, TopicPartitionResult};
+use crate::types::{CommitOffsets, CommittedOffset, GroupState, TopicPartitionResult};
 
 #[cfg(test)]
 mod tests;
@@ -117,21 +117,29 @@ pub(crate) fn fetch_offsets(
     groups: &BTreeMap<String, Group>,
     group_id: &str,
     partitions: Option<&[(String, i32)]>,
-) -> Vec<(String, i32, Option<OffsetValue>)> {
+) -> Vec<CommittedOffset> {
     let group = groups.get(group_id);
     match partitions {
         Some(list) => list
             .iter()
             .map(|(t, p)| {
-                let v = group.and_then(|g| g.offsets.get(&(t.clone(), *p)).cloned());
-                (t.clone(), *p, v)
+                let offset = group.and_then(|g| g.offsets.get(&(t.clone(), *p)).cloned());
+                CommittedOffset {
+                    topic: t.clone(),
+                    partition: *p,
+                    offset,
+                }
             })
             .collect(),
         None => group
             .map(|g| {
                 g.offsets
                     .iter()
-                    .map(|((t, p), v)| (t.clone(), *p, Some(v.clone())))
+                    .map(|((t, p), v)| CommittedOffset {
+                        topic: t.clone(),
+                        partition: *p,
+                        offset: Some(v.clone()),
+                    })
                     .collect()
             })
             .unwrap_or_default(),

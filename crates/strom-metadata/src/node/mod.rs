@@ -203,8 +203,9 @@ impl MetadataNode {
         self.quorum.images.clone()
     }
 
-    /// Whether this node is the active controller (the raft leader) now.
-    pub fn is_controller(&self) -> bool {
+    /// Whether this node is the active controller (the raft leader) now; only the cluster tests ask.
+    #[cfg(test)]
+    pub(crate) fn is_controller(&self) -> bool {
         self.quorum.is_leader()
     }
 
