@@ -13,12 +13,15 @@ use std::time::Duration;
 use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use strom_test_support::cluster::create_replicated_topic;
 use strom_test_support::kafka::{Record, TestProducer};
-use strom_test_support::{wire, TestBroker};
+use strom_test_support::{wait_until, wire, TestBroker};
 
+use crate::cluster::FAILOVER_TIMEOUT;
 use crate::util::{create_topic, start_broker};
 
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const INVALID_REQUEST: i16 = 42;
 const KAFKA_STORAGE_ERROR: i16 = 56;
 const LOG_DIR_NOT_FOUND: i16 = 57;
 
@@ -187,6 +190,15 @@ fn describe_topic_partitions_matches_metadata_and_pages_through_every_partition(
         .map(|p| p.partition_index)
         .collect();
     assert_eq!(indexes, [3, 4]);
+
+    // A cursor naming a topic outside the list is INVALID_REQUEST for every listed topic (Kafka's answer).
+    let cursor = Cursor::default()
+        .with_topic_name(name("dtp-b"))
+        .with_partition_index(0);
+    let response = describe_page(&broker, &["dtp-a"], 100, Some(cursor));
+    assert_eq!(response.topics.len(), 1);
+    assert_eq!(response.topics[0].error_code, INVALID_REQUEST);
+    assert!(response.topics[0].partitions.is_empty());
     broker.assert_no_panic();
 }
 
@@ -451,11 +463,13 @@ fn describe_quorum_of_a_single_node_follows_its_metadata_log() {
     broker.assert_no_panic();
 }
 
-/// Every node of a three-node cluster answers with the same leader (the controller Metadata names), and a
-/// follower's answer comes from the leader: all three voters with their log end offsets.
+/// On three nodes: every node's DescribeQuorum names the same leader (the controller Metadata names) and all
+/// voters, a follower's answer coming from the leader; every replica of a replicated partition reports, on
+/// its own node, the size of its segment files (equal on all three once replicated, offset lag 0); and a
+/// killed broker shows up as an offline replica in DescribeTopicPartitions, which keeps agreeing with Metadata.
 #[test]
-fn describe_quorum_from_any_node_of_a_cluster_names_the_leader_and_all_voters() {
-    let cluster = crate::cluster::start_cluster(&[]);
+fn on_a_cluster_every_node_answers_from_what_it_holds() {
+    let mut cluster = crate::cluster::start_cluster(&[]);
     let ids = cluster.ids();
     for &id in &ids {
         let node = cluster.node(id);
@@ -479,4 +493,97 @@ fn describe_quorum_from_any_node_of_a_cluster_names_the_leader_and_all_voters() 
             .count();
         assert!(holding >= 2, "{p:?}");
     }
+
+    replicated_partitions_on_every_node(&mut cluster);
+}
+
+fn replicated_partitions_on_every_node(cluster: &mut strom_test_support::TestCluster) {
+    let nodes = cluster.ids();
+    let bootstrap = cluster.bootstrap();
+    create_replicated_topic(&bootstrap, "replicated", 2, 3, &[]).unwrap();
+    let producer = TestProducer::with(&bootstrap, &[("acks", "all")]).unwrap();
+    let value = vec![b'r'; 500];
+    for _ in 0..40 {
+        producer
+            .send(&Record::new("replicated").partition(0).value(&value))
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    wait_until(
+        "every replica's size matches its files",
+        FAILOVER_TIMEOUT,
+        || {
+            let mut sizes = Vec::new();
+            for &id in &nodes {
+                let node = cluster.node(id);
+                let held = self::sizes(&describe_log_dirs(
+                    node,
+                    Some(vec![("replicated", vec![0])]),
+                ));
+                let on_disk = segment_bytes(&node.partition_dir("replicated", 0));
+                match held.get(&("replicated".to_string(), 0)) {
+                    Some(&(size, 0)) if size == on_disk => sizes.push(size),
+                    _ => return Ok(false),
+                }
+            }
+            Ok(sizes.iter().all(|&s| s == sizes[0] && s > 40 * 500))
+        },
+    )
+    .unwrap();
+
+    // DescribeTopicPartitions agrees with Metadata on every node.
+    let only_replicated = |layout: Layout| -> Layout {
+        layout
+            .into_iter()
+            .filter(|((t, _), _)| t == "replicated")
+            .collect()
+    };
+    let layout_of = |node: &TestBroker| -> Layout {
+        let response = describe_page(node, &["replicated"], 100, None);
+        let t = &response.topics[0];
+        t.partitions
+            .iter()
+            .map(|p| {
+                let state = (
+                    p.leader_id.0,
+                    p.leader_epoch,
+                    ids(&p.replica_nodes),
+                    ids(&p.isr_nodes),
+                );
+                (("replicated".to_string(), p.partition_index), state)
+            })
+            .collect()
+    };
+    for &id in &nodes {
+        let node = cluster.node(id);
+        assert_eq!(
+            layout_of(node),
+            only_replicated(metadata_layout(node)),
+            "node {id}"
+        );
+    }
+
+    // A killed broker (not the controller) is an offline replica once it is fenced.
+    let controller = controller_id(cluster.node(nodes[0]));
+    let victim = *nodes.iter().find(|&&id| id != controller).unwrap();
+    cluster.node_mut(victim).kill9().unwrap();
+    let witness = cluster.node(controller);
+    wait_until(
+        "the killed broker listed as an offline replica",
+        FAILOVER_TIMEOUT,
+        || {
+            let response = describe_page(witness, &["replicated"], 100, None);
+            Ok(response.topics[0]
+                .partitions
+                .iter()
+                .all(|p| ids(&p.offline_replicas) == [victim] && p.leader_id.0 != victim))
+        },
+    )
+    .unwrap();
+    wait_until(
+        "DescribeTopicPartitions agrees with Metadata",
+        FAILOVER_TIMEOUT,
+        || Ok(layout_of(witness) == only_replicated(metadata_layout(witness))),
+    )
+    .unwrap();
 }
