@@ -179,6 +179,23 @@ fn describe_topic_partitions_matches_metadata_and_pages_through_every_partition(
     );
     assert!(response.next_cursor.is_none());
 
+    // A page that ends exactly at a topic's end points the cursor at the next topic's partition 0.
+    let first = describe_page(&broker, &["dtp-a", "dtp-b"], 5, None);
+    assert_eq!(first.topics.len(), 1);
+    assert_eq!(first.topics[0].partitions.len(), 5);
+    let next = first.next_cursor.expect("a cursor to dtp-b");
+    assert_eq!(
+        (next.topic_name.0.as_str(), next.partition_index),
+        ("dtp-b", 0)
+    );
+    let cursor = Cursor::default()
+        .with_topic_name(next.topic_name)
+        .with_partition_index(0);
+    let second = describe_page(&broker, &["dtp-a", "dtp-b"], 5, Some(cursor));
+    assert_eq!(second.topics.len(), 1);
+    assert_eq!(second.topics[0].partitions.len(), 3);
+    assert!(second.next_cursor.is_none());
+
     // A cursor in the middle of a named topic resumes there.
     let cursor = Cursor::default()
         .with_topic_name(name("dtp-a"))
