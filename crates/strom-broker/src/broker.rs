@@ -32,6 +32,19 @@ use crate::producer_id::ProducerIdManager;
 use crate::replica_fetcher::ReplicaFetchers;
 use crate::topic_config::log_config;
 
+/// One `log.dirs` entry ([`Broker::log_dirs`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LogDir {
+    pub(crate) path: PathBuf,
+    pub(crate) online: bool,
+}
+
+/// Kafka's `toAbsolutePath`: relative to the working directory, not resolved further (no symlinks followed),
+/// so the same entry always gives the same name. A path the OS cannot make absolute stays as written.
+pub(crate) fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// Failures that stop the broker from starting.
 #[derive(Debug, Error)]
 pub enum BrokerError {
@@ -126,6 +139,21 @@ impl Broker {
     /// The current metadata snapshot; handlers take one per request.
     pub(crate) fn image(&self) -> Arc<MetadataImage> {
         self.metadata.image()
+    }
+
+    /// Every `log.dirs` entry as an absolute path (how Kafka names log dirs on the wire), and whether it is
+    /// online. Only the first holds data (`LogManager` opens it; start-up warns about the rest), so the others
+    /// count as offline, as Kafka reports a log dir it cannot use.
+    pub(crate) fn log_dirs(&self) -> Vec<LogDir> {
+        self.config
+            .log_dir_paths()
+            .iter()
+            .enumerate()
+            .map(|(i, dir)| LogDir {
+                path: absolute(dir),
+                online: i == 0,
+            })
+            .collect()
     }
 
     pub fn node_id(&self) -> i32 {

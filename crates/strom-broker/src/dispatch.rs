@@ -62,6 +62,16 @@ pub(crate) const SUPPORTED: &[(ApiKey, RangeInclusive<i16>)] = &[
         ApiKey::ListPartitionReassignments,
         api::list_partition_reassignments::VERSIONS,
     ),
+    (
+        ApiKey::DescribeTopicPartitions,
+        api::describe_topic_partitions::VERSIONS,
+    ),
+    (ApiKey::DescribeLogDirs, api::describe_log_dirs::VERSIONS),
+    (
+        ApiKey::AlterReplicaLogDirs,
+        api::alter_replica_log_dirs::VERSIONS,
+    ),
+    (ApiKey::DescribeQuorum, api::describe_quorum::VERSIONS),
 ];
 
 /// The served version range of an API, for the decoder.
@@ -180,6 +190,18 @@ pub(crate) async fn handle(
         RequestKind::ListPartitionReassignments(r) => ResponseKind::ListPartitionReassignments(
             api::list_partition_reassignments::handle(&ctx, r),
         ),
+        RequestKind::DescribeTopicPartitions(r) => {
+            ResponseKind::DescribeTopicPartitions(api::describe_topic_partitions::handle(&ctx, r))
+        }
+        RequestKind::DescribeLogDirs(r) => {
+            ResponseKind::DescribeLogDirs(api::describe_log_dirs::handle(&ctx, r))
+        }
+        RequestKind::AlterReplicaLogDirs(r) => {
+            ResponseKind::AlterReplicaLogDirs(api::alter_replica_log_dirs::handle(&ctx, r))
+        }
+        RequestKind::DescribeQuorum(r) => {
+            ResponseKind::DescribeQuorum(api::describe_quorum::handle(&ctx, r).await)
+        }
         _ => return Err(NoHandler(request.api_key)),
     };
     Ok(Some((response, Vec::new())))
@@ -581,6 +603,38 @@ pub(crate) mod tests {
                         .with_name(t())
                         .with_partition_indexes(vec![0, 1]),
                 ])),
+            ),
+            // Both topics, one partition per page, from a cursor at partition 1 of "t"; then a missing topic.
+            ApiKey::DescribeTopicPartitions => RequestKind::DescribeTopicPartitions(
+                DescribeTopicPartitionsRequest::default()
+                    .with_topics(
+                        ["t", "missing", "bad/name"]
+                            .map(|n| describe_topic_partitions_request::TopicRequest::default().with_name(TopicName(s(n))))
+                            .to_vec(),
+                    )
+                    .with_response_partition_limit(1)
+                    .with_cursor(Some(
+                        describe_topic_partitions_request::Cursor::default()
+                            .with_topic_name(t())
+                            .with_partition_index(1),
+                    )),
+            ),
+            ApiKey::DescribeLogDirs => RequestKind::DescribeLogDirs(DescribeLogDirsRequest::default()),
+            ApiKey::AlterReplicaLogDirs => RequestKind::AlterReplicaLogDirs(
+                AlterReplicaLogDirsRequest::default().with_dirs(vec![
+                    alter_replica_log_dirs_request::AlterReplicaLogDir::default()
+                        .with_path(s("/nonexistent"))
+                        .with_topics(vec![alter_replica_log_dirs_request::AlterReplicaLogDirTopic::default()
+                            .with_name(t())
+                            .with_partitions(vec![0, 9])]),
+                ]),
+            ),
+            ApiKey::DescribeQuorum => RequestKind::DescribeQuorum(
+                DescribeQuorumRequest::default().with_topics(vec![
+                    describe_quorum_request::TopicData::default()
+                        .with_topic_name(TopicName(s("__cluster_metadata")))
+                        .with_partitions(vec![describe_quorum_request::PartitionData::default()]),
+                ]),
             ),
             other => panic!("test has no request for {other:?}"),
         }

@@ -132,6 +132,26 @@ pub(crate) fn metadata_error(e: &MetadataError) -> Code {
     }
 }
 
+/// DescribeQuorum could not get the leader's view. Kafka's raft answers NOT_LEADER_OR_FOLLOWER when asked
+/// away from the leader (retriable: the client asks again); a leader that did not answer in time is
+/// REQUEST_TIMED_OUT; anything else is a broken quorum, logged here.
+pub(crate) fn describe_quorum_error(e: &MetadataError) -> Code {
+    match e {
+        MetadataError::NotLeader { .. } => Code::NotLeaderOrFollower,
+        MetadataError::Timeout { .. } | MetadataError::Forward { .. } => Code::RequestTimedOut,
+        MetadataError::Io { .. }
+        | MetadataError::Corrupt { .. }
+        | MetadataError::Stopped(_)
+        | MetadataError::Raft(_)
+        | MetadataError::StartupTimeout(..)
+        | MetadataError::Listen { .. }
+        | MetadataError::Config(_) => {
+            error!("describing the metadata quorum failed: {e}");
+            Code::UnknownServerError
+        }
+    }
+}
+
 pub(crate) fn group_error(e: &GroupError) -> Code {
     match e {
         GroupError::InvalidGroupId => Code::InvalidGroupId,

@@ -47,5 +47,5 @@ pub use controller::{
 pub use error::{MetadataError, TopicError};
 pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
 pub use liveness::BrokerHeartbeat;
-pub use node::{MetadataNode, MetadataNodeConfig};
+pub use node::{MetadataNode, MetadataNodeConfig, QuorumInfo, ReplicaInfo};
 pub use record::{ConfigResource, MetadataRecord, PartitionChange};

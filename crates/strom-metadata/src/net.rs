@@ -6,8 +6,8 @@
 //! is `[u32 BE length][JSON body]`. A connection carries one request at a time. Frames longer
 //! than `MAX_FRAME_BYTES` or of an unknown kind close the connection, and bodies are buffered
 //! only as their bytes arrive, so hostile bytes cost at most one frame of memory per connection
-//! and never a panic. What the JSON means (raft RPCs, forwarded proposals, broker heartbeats)
-//! is the handler's business (node/mod.rs), not this file's.
+//! and never a panic. What the JSON means (raft RPCs, forwarded proposals, broker heartbeats,
+//! DescribeQuorum) is the handler's business (node/mod.rs), not this file's.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -50,6 +50,8 @@ pub(crate) enum RequestKind {
     Propose = 4,
     /// A `BrokerHeartbeat` for the active controller; reply `HeartbeatResponse`.
     Heartbeat = 5,
+    /// DescribeQuorum asked of the leader (no body); reply `DescribeQuorumReply`.
+    DescribeQuorum = 6,
 }
 
 impl RequestKind {
@@ -60,6 +62,7 @@ impl RequestKind {
             3 => RequestKind::InstallSnapshot,
             4 => RequestKind::Propose,
             5 => RequestKind::Heartbeat,
+            6 => RequestKind::DescribeQuorum,
             _ => return None,
         })
     }

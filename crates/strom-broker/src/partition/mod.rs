@@ -23,6 +23,7 @@ mod leader;
 mod state;
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use strom_storage::{AppendError, LogConfig, PartitionLog, StorageError};
@@ -76,6 +77,15 @@ pub(crate) enum PartitionError {
     UnknownOffsetSpec(i64),
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+/// One replica as DescribeLogDirs reports it ([`Partition::log_dir_info`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LogDirReplica {
+    /// The `log.dirs` entry holding the partition's dir.
+    pub(crate) log_dir: PathBuf,
+    pub(crate) size_bytes: u64,
+    pub(crate) offset_lag: i64,
 }
 
 /// One hosted partition. The log sits behind a plain mutex: appends and reads are short, synchronous page
@@ -202,6 +212,27 @@ impl Partition {
         drop(state);
         self.notify_changed();
         new_role.then_some(role)
+    }
+
+    /// What DescribeLogDirs reports of this replica (Kafka's `ReplicaManager.describeLogDirs`): the log dir it
+    /// lives in (its partition dir's parent), its size (Kafka's `UnifiedLog.size`: the segments' log files)
+    /// and its offset lag as Kafka's `getLogEndOffsetLag` computes it for a current (non-future) replica,
+    /// `max(high watermark - log end offset, 0)`: 0 on a leader, and on a follower whatever its high
+    /// watermark (the leader's, capped at this log's end) is ahead of its log. `None` once closed.
+    pub(crate) fn log_dir_info(&self) -> Option<LogDirReplica> {
+        let guard = self.lock();
+        let log = guard.as_ref()?;
+        let log_end = log.log_end_offset();
+        let replica = LogDirReplica {
+            log_dir: log
+                .dir()
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+            size_bytes: log.size_bytes(),
+            offset_lag: (self.state().high_watermark - log_end).max(0),
+        };
+        Some(replica)
     }
 
     /// Takes a changed topic config (the caller reconciles with the image); a no-op when it is unchanged.

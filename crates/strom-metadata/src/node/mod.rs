@@ -9,6 +9,8 @@
 //! - `forward`: proposals through the leader, wherever it is, and the leader's side of them.
 //! - `active_controller`: while this node leads, the `Liveness` state, heartbeat answers and
 //!   the periodic duties (Kafka's `QuorumController`).
+//! - `describe_quorum`: the quorum as DescribeQuorum reports it (leader, epoch, high watermark,
+//!   each voter's log end), asked of the leader from any node.
 //! - `broker_lifecycle`: this broker's heartbeats, registration and controlled shutdown
 //!   (Kafka's `BrokerLifecycleManager`).
 //! - `cluster_tests` (tests only): three voters in one process over the real listener; the
@@ -25,6 +27,7 @@ mod broker_lifecycle;
 #[cfg(test)]
 mod cluster_tests;
 mod config;
+mod describe_quorum;
 mod forward;
 mod quorum;
 
@@ -40,6 +43,7 @@ use self::active_controller::ActiveController;
 use self::broker_lifecycle::BrokerLifecycleManager;
 pub use self::config::MetadataNodeConfig;
 pub(crate) use self::config::Tuning;
+pub use self::describe_quorum::{QuorumInfo, ReplicaInfo};
 use self::quorum::{watch_controller, Quorum, PROPOSE_TIMEOUT, RETRY_DELAY};
 use crate::controller::new_cluster_id;
 use crate::error::{MetadataError, TopicError};
@@ -203,6 +207,12 @@ impl MetadataNode {
         self.quorum.images.clone()
     }
 
+    /// The metadata quorum as its leader reports it (Kafka's DescribeQuorum); a follower asks the
+    /// leader. `MetadataError::NotLeader` when no leader is known (retriable).
+    pub async fn describe_quorum(&self) -> Result<QuorumInfo, MetadataError> {
+        self.quorum.describe().await
+    }
+
     /// Whether this node is the active controller (the raft leader) now; only the cluster tests ask.
     #[cfg(test)]
     pub(crate) fn is_controller(&self) -> bool {
@@ -293,6 +303,9 @@ impl RequestHandler for ControllerService {
             RequestKind::Heartbeat => {
                 let heartbeat: BrokerHeartbeat = serde_json::from_slice(&body).ok()?;
                 serde_json::to_vec(&self.controller.handle_heartbeat(&heartbeat).await)
+            }
+            RequestKind::DescribeQuorum => {
+                serde_json::to_vec(&self.quorum.describe_forwarded().await)
             }
         };
         match reply {

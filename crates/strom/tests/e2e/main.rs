@@ -38,5 +38,7 @@ mod group_cli;
 mod cluster;
 // A consumer group on a three-node cluster survives the kill -9 of its group coordinator.
 mod cluster_groups;
+// DescribeTopicPartitions, DescribeLogDirs, AlterReplicaLogDirs, DescribeQuorum checked against what the brokers hold.
+mod admin_apis;
 // Helpers shared by the modules above.
 mod util;
