@@ -57,14 +57,17 @@ pub(crate) fn commit_offsets(
                 Some(e)
             } else if req.generation_id < 0 && group.state == GroupState::Empty {
                 None
-            } else if group.state == GroupState::CompletingRebalance {
-                Some(Error::RebalanceInProgress)
             } else if let Some(member) = group.members.get_mut(&req.member_id) {
+                // Member and generation first, then the rebalance (Kafka's
+                // `ClassicGroup.validateOffsetCommit`): a stale generation is ILLEGAL_GENERATION even
+                // while the group completes a rebalance.
                 if req.generation_id != group.generation_id {
                     Some(Error::IllegalGeneration {
                         expected: group.generation_id,
                         got: req.generation_id,
                     })
+                } else if group.state == GroupState::CompletingRebalance {
+                    Some(Error::RebalanceInProgress)
                 } else {
                     // A commit proves the member alive, as in Kafka.
                     member.session_deadline = now + i64::from(member.session_timeout_ms);

@@ -71,6 +71,8 @@ fn commit_during_rebalance() {
         join a
         join b
         commit a gen=3 t-0=2
+        commit b gen=2 t-0=3
+        commit z gen=3 t-0=4
         ",
         "
         join a v3
@@ -95,6 +97,10 @@ fn commit_during_rebalance() {
           join c: gen=3 proto=range leader=a
         commit a gen=3 t-0=2
           t-0: Some(RebalanceInProgress)
+        commit b gen=2 t-0=3
+          t-0: Some(IllegalGeneration { expected: 3, got: 2 })
+        commit z gen=3 t-0=4
+          t-0: Some(UnknownMemberId)
         ",
     );
 }
