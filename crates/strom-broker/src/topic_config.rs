@@ -41,7 +41,7 @@ use ConfigType::{Boolean, Int, List, Long, String as Str};
 /// Every topic config a Kafka 4.1 broker lists (minus tiered storage), in Kafka's order, plus Strom's
 /// `write.caching` at the end.
 pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
-    key("cleanup.policy", Some("log.cleanup.policy"), "delete", List, "delete (time/size retention), compact (keep the latest record per key; keyless records refused), or compact,delete (both). Enforced."),
+    key("cleanup.policy", Some("log.cleanup.policy"), "delete", List, "delete (time/size retention), compact (keep the latest record per key; keyless records refused), compact,delete (both), or empty (neither: kept until DeleteRecords). Enforced."),
     key("compression.type", Some("compression.type"), "producer", Str, "Stored compression; only `producer` (keep batches as sent) is honoured."),
     key("delete.retention.ms", Some("log.cleaner.delete.retention.ms"), "86400000", Long, "How long the cleaner keeps tombstones of compacted topics, counted from the tombstone batch's timestamp (enforced)."),
     key("file.delete.delay.ms", Some("log.segment.delete.delay.ms"), "60000", Long, "Delay before a deleted segment's files are removed."),
@@ -123,9 +123,9 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), TopicConfigE
         "message.timestamp.type" if !matches!(value, "CreateTime" | "LogAppendTime") => {
             Err(invalid("must be CreateTime or LogAppendTime"))
         }
-        "cleanup.policy" if parse_cleanup_policy(value).is_none() => {
-            Err(invalid("must be `delete`, `compact` or `compact,delete`"))
-        }
+        "cleanup.policy" if parse_cleanup_policy(value).is_none() => Err(invalid(
+            "must be `delete`, `compact`, `compact,delete` or empty",
+        )),
         "min.cleanable.dirty.ratio"
             if !value
                 .trim()
@@ -141,9 +141,12 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), TopicConfigE
     }
 }
 
-/// Kafka `cleanup.policy` as a list: `delete`, `compact`, or both in either order. None for
-/// anything else (an empty list included).
+/// Kafka `cleanup.policy` as a list: `delete`, `compact`, both in either order, or empty (neither:
+/// infinite retention, as Kafka 4.2). None for anything else.
 pub fn parse_cleanup_policy(value: &str) -> Option<CleanupPolicy> {
+    if value.trim().is_empty() {
+        return Some(CleanupPolicy::Empty);
+    }
     let (mut compact, mut delete) = (false, false);
     for item in value.split(',') {
         match item.trim() {
@@ -156,7 +159,7 @@ pub fn parse_cleanup_policy(value: &str) -> Option<CleanupPolicy> {
         (true, true) => Some(CleanupPolicy::CompactDelete),
         (true, false) => Some(CleanupPolicy::Compact),
         (false, true) => Some(CleanupPolicy::Delete),
-        (false, false) => None,
+        (false, false) => Some(CleanupPolicy::Empty),
     }
 }
 
@@ -244,7 +247,9 @@ mod tests {
         assert!(validate_topic_config("cleanup.policy", "compact,delete").is_ok());
         assert!(validate_topic_config("cleanup.policy", "delete, compact").is_ok());
         assert!(validate_topic_config("cleanup.policy", "delete").is_ok());
-        assert!(validate_topic_config("cleanup.policy", "").is_err());
+        assert!(validate_topic_config("cleanup.policy", "").is_ok());
+        assert_eq!(parse_cleanup_policy(""), Some(CleanupPolicy::Empty));
+        assert!(validate_topic_config("cleanup.policy", "compact,").is_err());
         assert!(validate_topic_config("cleanup.policy", "compact,nope").is_err());
         assert!(validate_topic_config("min.cleanable.dirty.ratio", "0.1").is_ok());
         assert!(validate_topic_config("min.cleanable.dirty.ratio", "1.5").is_err());

@@ -23,6 +23,9 @@ pub enum CleanupPolicy {
     Compact,
     /// `compact,delete`: both.
     CompactDelete,
+    /// An empty list (Kafka 4.2+): neither. No retention and no compaction; segments are kept
+    /// until DeleteRecords moves the log start past them, as with `compact`.
+    Empty,
 }
 
 impl CleanupPolicy {

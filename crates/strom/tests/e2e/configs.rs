@@ -1,0 +1,130 @@
+//! Topic and broker configs over raw Kafka requests against a real broker: `cleanup.policy` accepts the
+//! empty list (IncrementalAlterConfigs SUBTRACT of the last policy, AlterConfigs with an empty value), as
+//! Kafka 4.2 does.
+
+use std::time::Duration;
+
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use strom_test_support::{wire, TestBroker};
+
+use crate::util::{create_topic, start_broker};
+
+const RESOURCE_TOPIC: i8 = 2;
+const TOPIC_CONFIG: i8 = 1;
+const SUBTRACT: i8 = 3;
+
+/// One request at `version` on a fresh connection, and its decoded response.
+fn call<Req, Resp>(broker: &TestBroker, key: ApiKey, version: i16, request: &Req) -> Resp
+where
+    Req: Encodable + HeaderVersion,
+    Resp: Decodable + HeaderVersion,
+{
+    let mut stream = wire::connect(broker.addr()).unwrap();
+    let frame = wire::encode_request(key as i16, version, 1, request).unwrap();
+    wire::send(&mut stream, &frame).unwrap();
+    let wire::Reply::Frame(reply) = wire::read_reply(&mut stream, Duration::from_secs(10)).unwrap()
+    else {
+        panic!("no {key:?} v{version} response");
+    };
+    wire::decode_response::<Resp>(&reply, version).unwrap().1
+}
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+/// (value, source) of each named config of one resource.
+fn describe(
+    broker: &TestBroker,
+    resource_type: i8,
+    name: &str,
+    keys: &[&str],
+) -> Vec<(Option<String>, i8)> {
+    let request = DescribeConfigsRequest::default().with_resources(vec![
+        describe_configs_request::DescribeConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(s(name))
+            .with_configuration_keys(Some(keys.iter().map(|k| s(k)).collect())),
+    ]);
+    let response: DescribeConfigsResponse = call(broker, ApiKey::DescribeConfigs, 4, &request);
+    let result = &response.results[0];
+    assert_eq!(result.error_code, 0, "{:?}", result.error_message);
+    keys.iter()
+        .map(|k| {
+            let c = result
+                .configs
+                .iter()
+                .find(|c| c.name.as_str() == *k)
+                .unwrap_or_else(|| panic!("{k} not described"));
+            (c.value.as_ref().map(|v| v.to_string()), c.config_source)
+        })
+        .collect()
+}
+
+#[test]
+fn cleanup_policy_may_be_an_empty_list() {
+    let broker = start_broker(&[]);
+    create_topic(
+        &broker,
+        "empty-policy",
+        1,
+        &[("cleanup.policy", "compact,delete")],
+    );
+    create_topic(&broker, "empty-policy-legacy", 1, &[]);
+
+    let subtract = |value: &str| {
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            incremental_alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(RESOURCE_TOPIC)
+                .with_resource_name(s("empty-policy"))
+                .with_configs(vec![
+                    incremental_alter_configs_request::AlterableConfig::default()
+                        .with_name(s("cleanup.policy"))
+                        .with_config_operation(SUBTRACT)
+                        .with_value(Some(s(value))),
+                ]),
+        ]);
+        let response: IncrementalAlterConfigsResponse =
+            call(&broker, ApiKey::IncrementalAlterConfigs, 1, &request);
+        let r = &response.responses[0];
+        (
+            r.error_code,
+            r.error_message.as_ref().map(|m| m.to_string()),
+        )
+    };
+    assert_eq!(subtract("compact"), (0, None));
+    assert_eq!(
+        describe(&broker, RESOURCE_TOPIC, "empty-policy", &["cleanup.policy"]),
+        [(Some("delete".into()), TOPIC_CONFIG)]
+    );
+    // Subtracting the last policy leaves the empty list, which Kafka accepts.
+    assert_eq!(subtract("delete"), (0, None));
+    assert_eq!(
+        describe(&broker, RESOURCE_TOPIC, "empty-policy", &["cleanup.policy"]),
+        [(Some(String::new()), TOPIC_CONFIG)]
+    );
+
+    // The legacy AlterConfigs with `cleanup.policy=` too.
+    let request = AlterConfigsRequest::default().with_resources(vec![
+        alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(RESOURCE_TOPIC)
+            .with_resource_name(s("empty-policy-legacy"))
+            .with_configs(vec![alter_configs_request::AlterableConfig::default()
+                .with_name(s("cleanup.policy"))
+                .with_value(Some(s("")))]),
+    ]);
+    let response: AlterConfigsResponse = call(&broker, ApiKey::AlterConfigs, 2, &request);
+    let r = &response.responses[0];
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    assert_eq!(
+        describe(
+            &broker,
+            RESOURCE_TOPIC,
+            "empty-policy-legacy",
+            &["cleanup.policy"]
+        ),
+        [(Some(String::new()), TOPIC_CONFIG)]
+    );
+    broker.assert_no_panic();
+}
