@@ -1,6 +1,7 @@
-//! Topic and broker configs over raw Kafka requests against a real broker: `cleanup.policy` accepts the
-//! empty list (IncrementalAlterConfigs SUBTRACT of the last policy, AlterConfigs with an empty value), as
-//! Kafka 4.2 does.
+//! Topic and broker configs over raw Kafka requests against a real broker: DescribeConfigs of the BROKER
+//! resource reports values nobody set as DEFAULT_CONFIG and values set by flag as STATIC_BROKER_CONFIG;
+//! `cleanup.policy` accepts the empty list (IncrementalAlterConfigs SUBTRACT of the last policy,
+//! AlterConfigs with an empty value), as Kafka 4.2 does.
 
 use std::time::Duration;
 
@@ -11,6 +12,9 @@ use strom_test_support::{wire, TestBroker};
 use crate::util::{create_topic, start_broker};
 
 const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+const STATIC_BROKER_CONFIG: i8 = 4;
+const DEFAULT_CONFIG: i8 = 5;
 const TOPIC_CONFIG: i8 = 1;
 const SUBTRACT: i8 = 3;
 
@@ -60,6 +64,30 @@ fn describe(
             (c.value.as_ref().map(|v| v.to_string()), c.config_source)
         })
         .collect()
+}
+
+#[test]
+fn broker_configs_nobody_set_are_default_config() {
+    let broker = start_broker(&["--log-retention-ms", "3600000"]);
+    let got = describe(
+        &broker,
+        RESOURCE_BROKER,
+        &broker.node_id().to_string(),
+        &[
+            "log.retention.ms",
+            "node.id",
+            "log.segment.bytes",
+            "num.partitions",
+        ],
+    );
+    assert_eq!(got[0], (Some("3600000".into()), STATIC_BROKER_CONFIG));
+    assert_eq!(
+        got[1],
+        (Some(broker.node_id().to_string()), STATIC_BROKER_CONFIG)
+    );
+    assert_eq!(got[2].1, DEFAULT_CONFIG, "log.segment.bytes: {got:?}");
+    assert_eq!(got[3], (Some("1".into()), DEFAULT_CONFIG));
+    broker.assert_no_panic();
 }
 
 #[test]

@@ -40,7 +40,7 @@ mod cluster;
 mod cluster_groups;
 // DescribeTopicPartitions, DescribeLogDirs, AlterReplicaLogDirs, DescribeQuorum checked against what the brokers hold.
 mod admin_apis;
-// Configs: an empty cleanup.policy via IncrementalAlterConfigs and AlterConfigs.
+// Configs: DescribeConfigs sources of broker settings; an empty cleanup.policy via IncrementalAlterConfigs and AlterConfigs.
 mod configs;
 // Helpers shared by the modules above.
 mod util;
