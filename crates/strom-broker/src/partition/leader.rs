@@ -271,7 +271,7 @@ impl Partition {
             }),
             EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => offset(log.log_start_offset()),
             EARLIEST_PENDING_UPLOAD_TIMESTAMP => None,
-            MAX_TIMESTAMP => log.max_timestamp(),
+            MAX_TIMESTAMP => log.max_timestamp()?,
             ts if ts < 0 => return Err(PartitionError::UnknownOffsetSpec(ts)),
             ts => log.offset_for_timestamp(ts)?,
         })

@@ -227,19 +227,22 @@ impl PartitionLog {
         Ok(None)
     }
 
-    /// ListOffsets MAX_TIMESTAMP: the largest batch max timestamp and the last offset of the
-    /// first batch that carried it. None when no batch has a timestamp.
-    pub fn max_timestamp(&self) -> Option<TimestampOffset> {
-        let mut best: Option<TimestampOffset> = None;
+    /// ListOffsets MAX_TIMESTAMP (Kafka 3.8+): the largest timestamp and the offset of the first
+    /// record carrying it (not the last offset of its batch). None when no batch has a timestamp.
+    pub fn max_timestamp(&self) -> Result<Option<TimestampOffset>, StorageError> {
+        let mut best: Option<(i64, &Segment)> = None;
         for seg in self.segments() {
-            if seg.max_timestamp() >= 0 && best.is_none_or(|b| seg.max_timestamp() > b.timestamp) {
-                best = Some(TimestampOffset {
-                    timestamp: seg.max_timestamp(),
-                    offset: seg.offset_of_max_timestamp(),
-                });
+            if seg.max_timestamp() >= 0 && best.is_none_or(|(ts, _)| seg.max_timestamp() > ts) {
+                best = Some((seg.max_timestamp(), seg));
             }
         }
-        best
+        let Some((timestamp, seg)) = best else {
+            return Ok(None);
+        };
+        Ok(Some(TimestampOffset {
+            timestamp,
+            offset: seg.offset_of_max_timestamp_record()?,
+        }))
     }
 
     /// For group commit: a handle that fsyncs the data of everything appended so far, to be used

@@ -20,7 +20,7 @@ use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
 
-use crate::batch::{BatchHeader, RecordIter, HEADER_LEN, LOG_OVERHEAD};
+use crate::batch::{decode_batch, BatchHeader, RecordIter, HEADER_LEN, LOG_OVERHEAD};
 use crate::checkpoint;
 use crate::config::TimestampType;
 use crate::index::{Index, OffsetEntry, TimeEntry, TimestampOffset};
@@ -118,10 +118,6 @@ impl Segment {
 
     pub(crate) fn max_timestamp(&self) -> i64 {
         self.max_timestamp
-    }
-
-    pub(crate) fn offset_of_max_timestamp(&self) -> i64 {
-        self.offset_of_max_timestamp
     }
 
     fn log_path(&self) -> PathBuf {
@@ -298,6 +294,34 @@ impl Segment {
             position,
             len: len as usize,
         }
+    }
+
+    /// ListOffsets MAX_TIMESTAMP within this segment (Kafka 3.8+): the offset of the first record
+    /// carrying the segment's max timestamp, found by walking the records of the batch that first
+    /// reached it (LogAppendTime records all carry it: the batch's first record). The batch's last
+    /// offset if no record matches.
+    pub(crate) fn offset_of_max_timestamp_record(&self) -> io::Result<i64> {
+        let Some((pos, h)) = self.find_batch(self.offset_of_max_timestamp)? else {
+            return Ok(self.offset_of_max_timestamp);
+        };
+        let append_time = h.timestamp_type() == TimestampType::LogAppendTime;
+        let mut buf = vec![0u8; h.total_len()];
+        self.file.read_exact_at(&mut buf, pos)?;
+        if h.compression() == 0 {
+            for record in RecordIter::new(&buf[HEADER_LEN..]) {
+                let record = record.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                if append_time || h.base_timestamp + record.timestamp_delta == self.max_timestamp {
+                    return Ok(h.base_offset + i64::from(record.offset_delta));
+                }
+            }
+        } else {
+            for record in decode_batch(&buf)? {
+                if append_time || record.timestamp == self.max_timestamp {
+                    return Ok(record.offset);
+                }
+            }
+        }
+        Ok(h.last_offset())
     }
 
     /// Earliest record at or after `log_start` with timestamp >= `ts` in this segment.

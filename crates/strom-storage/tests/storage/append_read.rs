@@ -286,7 +286,7 @@ fn log_append_time_rewrites_max_timestamp_and_crc() {
     assert_eq!(n, 2);
     // Consumers take every record's timestamp from max_timestamp when bit 3 is set.
     assert_eq!(decode(&stored).len(), 5);
-    assert_eq!(log.max_timestamp().unwrap().timestamp, now);
+    assert_eq!(log.max_timestamp().unwrap().unwrap().timestamp, now);
 }
 
 #[test]

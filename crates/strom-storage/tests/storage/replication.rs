@@ -424,7 +424,10 @@ fn truncate_within_active_segment() {
     assert_eq!(log.truncate_to(58).unwrap(), 58);
     assert_eq!(log.segment_count(), segments);
     assert_eq!(values(&log), expected_values(29));
-    assert_eq!(log.max_timestamp().unwrap().timestamp, NOW + 28 + 1);
+    assert_eq!(
+        log.max_timestamp().unwrap().unwrap().timestamp,
+        NOW + 28 + 1
+    );
 }
 
 #[test]

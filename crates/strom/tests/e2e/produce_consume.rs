@@ -1,6 +1,6 @@
 //! Produce and consume through librdkafka: volume with idempotence and Kafka's key partitioning, every record field
-//! (headers, CreateTime, null key, null value), the record size limit, ListOffsets (earliest, latest, by time) and
-//! fetches from an offset beyond the log end.
+//! (headers, CreateTime, null key, null value), the record size limit, ListOffsets (earliest, latest, by time,
+//! MAX_TIMESTAMP over raw wire) and fetches from an offset beyond the log end.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -370,6 +370,62 @@ fn list_offsets_earliest_latest_and_by_time() {
             ts - base
         );
     }
+    broker.assert_no_panic();
+}
+
+/// ListOffsets MAX_TIMESTAMP (-3, raw ListOffsets v9): the offset and timestamp of the record carrying the
+/// highest timestamp (Kafka 3.8+), not the last offset of the batch holding it. Three records stamped +100,
+/// +400, +200 in one batch give offset 1.
+#[test]
+fn list_offsets_max_timestamp_names_the_record() {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    use strom_test_support::wire;
+
+    let broker = start_broker(&[]);
+    let topic = "max-ts";
+    create_topic(&broker, topic, 1, &[]);
+    // A long linger so the three records travel as one batch.
+    let producer = TestProducer::with(
+        &broker.bootstrap(),
+        &[("acks", "all"), ("linger.ms", "500")],
+    )
+    .unwrap();
+    let base = now_ms() - 100_000;
+    for (i, delta) in [100, 400, 200].into_iter().enumerate() {
+        let value = format!("m{i}");
+        let r = Record::new(topic)
+            .partition(0)
+            .value(value.as_bytes())
+            .timestamp(base + delta);
+        producer.send(&r).unwrap();
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+    assert_eq!(producer.failed(), 0, "{:?}", producer.failures());
+
+    let version = 9;
+    let request = ListOffsetsRequest::default()
+        .with_replica_id((-1).into())
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str(topic)))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_current_leader_epoch(-1)
+                .with_timestamp(-3)])]);
+    let mut stream = wire::connect(broker.addr()).unwrap();
+    let frame = wire::encode_request(ApiKey::ListOffsets as i16, version, 1, &request).unwrap();
+    wire::send(&mut stream, &frame).unwrap();
+    let wire::Reply::Frame(reply) = wire::read_reply(&mut stream, Duration::from_secs(10)).unwrap()
+    else {
+        panic!("no ListOffsets response");
+    };
+    let response = wire::decode_response::<ListOffsetsResponse>(&reply, version)
+        .unwrap()
+        .1;
+    let p = &response.topics[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    assert_eq!((p.offset, p.timestamp), (1, base + 400));
     broker.assert_no_panic();
 }
 
