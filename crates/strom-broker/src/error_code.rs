@@ -13,6 +13,7 @@ use crate::partition::PartitionError;
 pub(crate) fn append_error(e: &AppendError) -> Code {
     match e {
         AppendError::CorruptMessage(_) => Code::CorruptMessage,
+        AppendError::InvalidRecord(_) => Code::InvalidRecord,
         AppendError::UnsupportedMagic(_) => Code::UnsupportedForMessageFormat,
         AppendError::RecordTooLarge { .. } => Code::MessageTooLarge,
         AppendError::InvalidTimestamp => Code::InvalidTimestamp,

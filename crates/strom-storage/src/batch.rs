@@ -20,7 +20,7 @@ use bytes::Bytes;
 use kafka_protocol::records::{Record, RecordBatchDecoder};
 
 use crate::config::TimestampType;
-use crate::error::AppendError;
+use crate::error::{AppendError, RecordError};
 
 /// Size of the v2 batch header, up to and including `recordsCount`.
 pub const HEADER_LEN: usize = 61;
@@ -307,20 +307,34 @@ pub(crate) fn decode_batch(bytes: &[u8]) -> io::Result<Vec<Record>> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
 
-/// Whether every non-control record in `records` (whole batches) has a key: a compacted log
-/// refuses keyless records, as Kafka does.
-pub(crate) fn all_records_keyed(records: &[u8]) -> Result<(), String> {
+/// Checks that every non-control record in `records` (whole batches) has a key: a compacted log
+/// refuses keyless records, as Kafka's `LogValidator` does, naming each one by its index within its
+/// batch. `tp` is the partition's name (`topic-partition`) for the message.
+pub(crate) fn all_records_keyed(records: &[u8], tp: &str) -> Result<(), AppendError> {
+    let mut errors = Vec::new();
     for item in iter_batches(records) {
-        let (h, bytes) = item.map_err(|e| e.to_string())?;
+        let (h, bytes) = item?;
         if h.is_control() {
             continue;
         }
-        let decoded = decode_batch(bytes).map_err(|e| e.to_string())?;
-        if decoded.iter().any(|r| r.key.is_none()) {
-            return Err("compacted topic cannot accept a record without a key".to_string());
+        let decoded =
+            decode_batch(bytes).map_err(|e| AppendError::CorruptMessage(e.to_string()))?;
+        for (index, record) in decoded.iter().enumerate() {
+            if record.key.is_none() {
+                errors.push(RecordError {
+                    batch_index: i32::try_from(index).unwrap_or(i32::MAX),
+                    message: format!(
+                        "Compacted topic cannot accept message without key in topic partition {tp}."
+                    ),
+                });
+            }
         }
     }
-    Ok(())
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppendError::InvalidRecord(errors))
+    }
 }
 
 /// The two fields of an uncompressed record the log needs.

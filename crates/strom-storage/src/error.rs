@@ -14,6 +14,12 @@ pub enum AppendError {
     /// uncompressed records section that does not parse. Kafka `CORRUPT_MESSAGE`.
     #[error("corrupt record batch: {0}")]
     CorruptMessage(String),
+    /// Records the log refuses one by one (KIP-467), e.g. keyless records in a compacted log: each
+    /// entry is the record's index within its batch and Kafka's message for it. Kafka
+    /// `INVALID_RECORD`, with the entries as the response's `record_errors`; the batch is refused
+    /// whole, as Kafka does.
+    #[error("{}", .0.first().map(|e| e.message.as_str()).unwrap_or("invalid record"))]
+    InvalidRecord(Vec<RecordError>),
     /// Batch magic other than 2. Kafka `UNSUPPORTED_FOR_MESSAGE_FORMAT`.
     #[error("unsupported record batch magic {0}; only magic 2 is supported")]
     UnsupportedMagic(i8),
@@ -46,6 +52,15 @@ pub enum AppendError {
     OffsetMismatch { expected: i64, actual: i64 },
     #[error("i/o error appending to the log: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// One refused record of [`AppendError::InvalidRecord`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordError {
+    /// The record's index within its batch (Kafka's `batch_index`).
+    pub batch_index: i32,
+    /// Why it was refused (Kafka's `batch_index_error_message`).
+    pub message: String,
 }
 
 /// Why [`crate::PartitionLog::read`] could not serve a fetch.

@@ -29,7 +29,7 @@ mod segment;
 
 pub use cleaner::CompactionStats;
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
-pub use error::{AppendError, ReadError, StorageError};
+pub use error::{AppendError, ReadError, RecordError, StorageError};
 pub use index::TimestampOffset;
 pub use log::{AppendInfo, FetchData, FetchSlice, PartitionLog, SyncHandle};
 pub use manager::{LogManager, PartitionDir};

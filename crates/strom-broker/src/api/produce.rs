@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use strom_protocol::clock::now_ms;
 use strom_protocol::kafka_protocol::messages::produce_response::{
-    PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
 use strom_protocol::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use strom_storage::AppendError;
 
 use super::{str_bytes, RequestContext};
 use crate::error_code::{self, Code};
@@ -107,9 +108,29 @@ pub(crate) async fn handle(
                         PartitionError::Append {
                             error,
                             log_start_offset,
-                        } => failed
-                            .with_log_start_offset(*log_start_offset)
-                            .with_error_message(Some(str_bytes(&error.to_string()))),
+                        } => {
+                            let failed = failed
+                                .with_log_start_offset(*log_start_offset)
+                                .with_error_message(Some(str_bytes(&error.to_string())));
+                            match error {
+                                // KIP-467: v8+ names each refused record; older versions
+                                // get the code alone, as from Kafka.
+                                AppendError::InvalidRecord(records) if ctx.version >= 8 => failed
+                                    .with_record_errors(
+                                        records
+                                            .iter()
+                                            .map(|r| {
+                                                BatchIndexAndErrorMessage::default()
+                                                    .with_batch_index(r.batch_index)
+                                                    .with_batch_index_error_message(Some(
+                                                        str_bytes(&r.message),
+                                                    ))
+                                            })
+                                            .collect(),
+                                    ),
+                                _ => failed,
+                            }
+                        }
                         _ => failed,
                     });
                 }

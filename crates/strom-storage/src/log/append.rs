@@ -71,7 +71,12 @@ impl PartitionLog {
             pos += bytes.len();
         }
         if self.config.cleanup_policy.compacts() {
-            batch::all_records_keyed(records).map_err(AppendError::CorruptMessage)?;
+            let tp = self
+                .dir
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            batch::all_records_keyed(records, &tp)?;
         }
 
         let log_append_time = self.config.message_timestamp_type == TimestampType::LogAppendTime;

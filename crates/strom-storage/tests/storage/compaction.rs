@@ -313,15 +313,22 @@ fn keyless_records_are_refused_by_compacted_logs() {
         NOW,
         Compression::None,
     );
-    assert!(matches!(
-        log.append(&keyless, NOW),
-        Err(AppendError::CorruptMessage(_))
-    ));
+    // INVALID_RECORD naming the keyless record by its index within the batch (KIP-467).
+    match log.append(&keyless, NOW) {
+        Err(AppendError::InvalidRecord(errors)) => {
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert_eq!(errors[0].batch_index, 1);
+            assert!(errors[0].message.starts_with(
+                "Compacted topic cannot accept message without key in topic partition "
+            ));
+        }
+        other => panic!("expected InvalidRecord, got {other:?}"),
+    }
     let gz = kv(&[(None, Some("2"))], NOW, Compression::Gzip);
-    assert!(matches!(
-        log.append(&gz, NOW),
-        Err(AppendError::CorruptMessage(_))
-    ));
+    match log.append(&gz, NOW) {
+        Err(AppendError::InvalidRecord(errors)) => assert_eq!(errors[0].batch_index, 0),
+        other => panic!("expected InvalidRecord, got {other:?}"),
+    }
     assert_eq!(log.log_end_offset(), 0);
 
     let dir = tempfile::tempdir().unwrap();
