@@ -12,34 +12,18 @@ use std::time::Duration;
 
 use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use strom_test_support::cluster::create_replicated_topic;
 use strom_test_support::kafka::{Record, TestProducer};
-use strom_test_support::{wait_until, wire, TestBroker};
+use strom_test_support::{wait_until, TestBroker};
 
 use crate::cluster::FAILOVER_TIMEOUT;
-use crate::util::{create_topic, start_broker};
+use crate::util::{call, create_topic, start_broker};
 
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const INVALID_REQUEST: i16 = 42;
 const KAFKA_STORAGE_ERROR: i16 = 56;
 const LOG_DIR_NOT_FOUND: i16 = 57;
-
-/// One request at `version` on a fresh connection, and its decoded response.
-fn call<Req, Resp>(broker: &TestBroker, key: ApiKey, version: i16, request: &Req) -> Resp
-where
-    Req: Encodable + HeaderVersion,
-    Resp: Decodable + HeaderVersion,
-{
-    let mut stream = wire::connect(broker.addr()).unwrap();
-    let frame = wire::encode_request(key as i16, version, 1, request).unwrap();
-    wire::send(&mut stream, &frame).unwrap();
-    let wire::Reply::Frame(reply) = wire::read_reply(&mut stream, Duration::from_secs(10)).unwrap()
-    else {
-        panic!("no {key:?} v{version} response");
-    };
-    wire::decode_response::<Resp>(&reply, version).unwrap().1
-}
 
 fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))

@@ -3,13 +3,11 @@
 //! `cleanup.policy` accepts the empty list (IncrementalAlterConfigs SUBTRACT of the last policy,
 //! AlterConfigs with an empty value), as Kafka 4.2 does.
 
-use std::time::Duration;
-
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
-use strom_test_support::{wire, TestBroker};
+use kafka_protocol::protocol::StrBytes;
+use strom_test_support::TestBroker;
 
-use crate::util::{create_topic, start_broker};
+use crate::util::{call, create_topic, start_broker};
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
@@ -17,22 +15,6 @@ const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
 const TOPIC_CONFIG: i8 = 1;
 const SUBTRACT: i8 = 3;
-
-/// One request at `version` on a fresh connection, and its decoded response.
-fn call<Req, Resp>(broker: &TestBroker, key: ApiKey, version: i16, request: &Req) -> Resp
-where
-    Req: Encodable + HeaderVersion,
-    Resp: Decodable + HeaderVersion,
-{
-    let mut stream = wire::connect(broker.addr()).unwrap();
-    let frame = wire::encode_request(key as i16, version, 1, request).unwrap();
-    wire::send(&mut stream, &frame).unwrap();
-    let wire::Reply::Frame(reply) = wire::read_reply(&mut stream, Duration::from_secs(10)).unwrap()
-    else {
-        panic!("no {key:?} v{version} response");
-    };
-    wire::decode_response::<Resp>(&reply, version).unwrap().1
-}
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())

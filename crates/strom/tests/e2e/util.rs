@@ -1,8 +1,12 @@
-//! Small helpers shared by the e2e modules: where the binary is, starting a broker, creating a topic in one line.
+//! Small helpers shared by the e2e modules: where the binary is, starting a broker, creating a topic in one line,
+//! one raw-wire request/response round trip.
 
 use std::path::Path;
+use std::time::Duration;
 
-use strom_test_support::{kafka, TestBroker};
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
+use strom_test_support::{kafka, wire, TestBroker};
 
 /// The `strom` binary cargo built for this test run.
 pub(crate) fn strom_bin() -> &'static Path {
@@ -32,4 +36,20 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")
         .as_millis() as i64
+}
+
+/// One request at `version` on a fresh connection, and its decoded response.
+pub(crate) fn call<Req, Resp>(broker: &TestBroker, key: ApiKey, version: i16, request: &Req) -> Resp
+where
+    Req: Encodable + HeaderVersion,
+    Resp: Decodable + HeaderVersion,
+{
+    let mut stream = wire::connect(broker.addr()).unwrap();
+    let frame = wire::encode_request(key as i16, version, 1, request).unwrap();
+    wire::send(&mut stream, &frame).unwrap();
+    let wire::Reply::Frame(reply) = wire::read_reply(&mut stream, Duration::from_secs(10)).unwrap()
+    else {
+        panic!("no {key:?} v{version} response");
+    };
+    wire::decode_response::<Resp>(&reply, version).unwrap().1
 }
