@@ -127,29 +127,19 @@ pub(crate) fn metadata_error(e: &MetadataError) -> Code {
         | MetadataError::StartupTimeout(..)
         | MetadataError::Listen { .. }
         | MetadataError::Config(_) => {
-            error!("metadata proposal failed: {e}");
+            error!("metadata quorum request failed: {e}");
             Code::UnknownServerError
         }
     }
 }
 
 /// DescribeQuorum could not get the leader's view. Kafka's raft answers NOT_LEADER_OR_FOLLOWER when asked
-/// away from the leader (retriable: the client asks again); a leader that did not answer in time is
-/// REQUEST_TIMED_OUT; anything else is a broken quorum, logged here.
+/// away from the leader (retriable: the client asks again); every other case is a proposal's failure too, so it
+/// maps as [`metadata_error`] does (whose match stays exhaustive, so a new variant still needs a choice there).
 pub(crate) fn describe_quorum_error(e: &MetadataError) -> Code {
     match e {
         MetadataError::NotLeader { .. } => Code::NotLeaderOrFollower,
-        MetadataError::Timeout { .. } | MetadataError::Forward { .. } => Code::RequestTimedOut,
-        MetadataError::Io { .. }
-        | MetadataError::Corrupt { .. }
-        | MetadataError::Stopped(_)
-        | MetadataError::Raft(_)
-        | MetadataError::StartupTimeout(..)
-        | MetadataError::Listen { .. }
-        | MetadataError::Config(_) => {
-            error!("describing the metadata quorum failed: {e}");
-            Code::UnknownServerError
-        }
+        other => metadata_error(other),
     }
 }
 
