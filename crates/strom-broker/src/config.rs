@@ -182,6 +182,8 @@ broker_config! {
     group_consumer_heartbeat_interval_ms: i32 = "group.consumer.heartbeat.interval.ms", Int, "5000";
     /// KIP-848 consumer groups: server-side assignors (`uniform`, `range`); the first is the default.
     group_consumer_assignors: String = "group.consumer.assignors", List, "uniform,range";
+    /// KIP-848 online classic/consumer group conversion: `bidirectional`, `upgrade`, `downgrade`, `disabled`.
+    group_consumer_migration_policy: String = "group.consumer.migration.policy", String, "bidirectional";
     /// Roles of this node: `broker,controller` (combined, the default) or `broker`.
     process_roles: String = "process.roles", List, "broker,controller";
     /// Metadata quorum voters, `id@host:port` of each CONTROLLER listener; empty runs a single-node quorum.

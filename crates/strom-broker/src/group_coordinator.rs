@@ -29,8 +29,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use strom_group::{
-    CommitOffsets, Effects, Error, GroupConfig, GroupCoordinator, JoinGroup, JoinResult, Record,
-    Reply, SyncGroup, SyncResult, Token, TopicPartitionResult,
+    CommitOffsets, Effects, Error, GroupConfig, GroupCoordinator, JoinGroup, JoinResult,
+    MigrationPolicy, Record, Reply, SyncGroup, SyncResult, Token, TopicMeta, TopicPartitionResult,
 };
 use strom_metadata::NewTopic;
 use strom_protocol::clock::now_ms;
@@ -94,6 +94,16 @@ impl GroupCoordinatorService {
                 .map(|s| s.trim().to_ascii_lowercase())
                 .filter(|s| strom_group::assignor::ASSIGNORS.contains(&s.as_str()))
                 .collect(),
+            consumer_migration_policy: MigrationPolicy::parse(
+                &config.group_consumer_migration_policy,
+            )
+            .unwrap_or_else(|| {
+                warn!(
+                    value = %config.group_consumer_migration_policy,
+                    "unknown group.consumer.migration.policy; using bidirectional"
+                );
+                MigrationPolicy::Bidirectional
+            }),
             ..GroupConfig::default()
         };
         let (stop, _) = watch::channel(false);
@@ -178,9 +188,17 @@ impl GroupCoordinatorService {
     }
 
     /// JoinGroup; waits until the rebalance completes. `None` when the coordinator stopped meanwhile.
-    pub(crate) async fn join(&self, req: JoinGroup) -> Option<Result<JoinResult, Error>> {
-        self.delayed(Waiter::Join, |c, token, now| c.join_group(token, req, now))
-            .await
+    /// `topics` looks a topic up in the request's metadata (a classic member of a consumer group subscribes
+    /// by name).
+    pub(crate) async fn join(
+        &self,
+        req: JoinGroup,
+        topics: &(dyn Fn(&str) -> Option<TopicMeta> + Sync),
+    ) -> Option<Result<JoinResult, Error>> {
+        self.delayed(Waiter::Join, |c, token, now| {
+            c.join_group(token, req, topics, now)
+        })
+        .await
     }
 
     /// SyncGroup; followers wait for the leader's assignment.

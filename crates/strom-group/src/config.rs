@@ -23,6 +23,52 @@ pub struct GroupConfig {
     pub consumer_heartbeat_interval_ms: i32,
     /// `group.consumer.assignors`: the server-side assignors members may ask for; the first is the default.
     pub consumer_assignors: Vec<String>,
+    /// `group.consumer.migration.policy`: whether a classic group may turn into a consumer group when a
+    /// KIP-848 member joins it, and back when its last KIP-848 member leaves (KIP-848's online migration).
+    pub consumer_migration_policy: MigrationPolicy,
+}
+
+/// Kafka's `ConsumerGroupMigrationPolicy`: which online conversions between the classic and the consumer
+/// protocol a group may make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrationPolicy {
+    /// Both ways (Kafka's default).
+    Bidirectional,
+    /// Classic to consumer only.
+    Upgrade,
+    /// Consumer to classic only.
+    Downgrade,
+    /// Neither: a group keeps its protocol while it has members.
+    Disabled,
+}
+
+impl MigrationPolicy {
+    /// Parses a `group.consumer.migration.policy` value, case-insensitively as Kafka does.
+    pub fn parse(value: &str) -> Option<MigrationPolicy> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "bidirectional" => Some(MigrationPolicy::Bidirectional),
+            "upgrade" => Some(MigrationPolicy::Upgrade),
+            "downgrade" => Some(MigrationPolicy::Downgrade),
+            "disabled" => Some(MigrationPolicy::Disabled),
+            _ => None,
+        }
+    }
+
+    /// A KIP-848 member joining a classic group converts it to a consumer group.
+    pub fn upgrade_enabled(self) -> bool {
+        matches!(
+            self,
+            MigrationPolicy::Bidirectional | MigrationPolicy::Upgrade
+        )
+    }
+
+    /// The last KIP-848 member leaving a group of classic members converts it back to a classic group.
+    pub fn downgrade_enabled(self) -> bool {
+        matches!(
+            self,
+            MigrationPolicy::Bidirectional | MigrationPolicy::Downgrade
+        )
+    }
 }
 
 impl Default for GroupConfig {
@@ -37,6 +83,7 @@ impl Default for GroupConfig {
             consumer_session_timeout_ms: 45_000,
             consumer_heartbeat_interval_ms: 5_000,
             consumer_assignors: vec!["uniform".to_string(), "range".to_string()],
+            consumer_migration_policy: MigrationPolicy::Bidirectional,
         }
     }
 }

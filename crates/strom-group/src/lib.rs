@@ -28,12 +28,12 @@ mod testkit;
 mod types;
 
 pub use assignor::Assignment;
-pub use config::GroupConfig;
+pub use config::{GroupConfig, MigrationPolicy};
 pub use coordinator::GroupCoordinator;
 pub use error::{Error, RecordError};
 pub use record::{
-    partition_for, ConsumerKey, ConsumerMemberValue, ConsumerValue, CurrentAssignmentValue,
-    GroupValue, MemberValue, OffsetValue, Record, TopicMeta,
+    partition_for, ClassicMemberValue, ConsumerKey, ConsumerMemberValue, ConsumerValue,
+    CurrentAssignmentValue, GroupValue, MemberValue, OffsetValue, Record, TopicMeta,
 };
 pub use types::{
     CommitOffsets, CommitPartition, CommittedOffset, ConsumerGroupDescription, ConsumerHeartbeat,

@@ -74,6 +74,18 @@ pub struct ConsumerMemberValue {
     pub rebalance_timeout_ms: i32,
     pub subscribed_topic_names: Vec<String>,
     pub server_assignor: Option<String>,
+    /// Set for a member that joined through the classic protocol (JoinGroup) while the group is a consumer
+    /// group (Kafka's `ClassicMemberMetadata`). Written after the other fields, so values of members without
+    /// it read as before.
+    pub classic: Option<ClassicMemberValue>,
+}
+
+/// A classic-protocol member of a consumer group: its session timeout and the protocols it sent in
+/// JoinGroup (name and ConsumerProtocolSubscription bytes), in its order of preference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassicMemberValue {
+    pub session_timeout_ms: i32,
+    pub protocols: Vec<(String, Bytes)>,
 }
 
 /// A KIP-848 member's reconciliation state (ConsumerGroupCurrentMemberAssignmentValue).
@@ -414,6 +426,14 @@ fn encode_consumer_value(buf: &mut BytesMut, v: &ConsumerValue) {
                 put_str(buf, name);
             }
             put_nullable_str(buf, m.server_assignor.as_deref());
+            if let Some(c) = &m.classic {
+                buf.put_i32(c.session_timeout_ms);
+                put_nullable_len(buf, c.protocols.len());
+                for (name, metadata) in &c.protocols {
+                    put_str(buf, name);
+                    put_bytes(buf, metadata);
+                }
+            }
         }
         ConsumerValue::TargetMetadata { assignment_epoch } => buf.put_i32(*assignment_epoch),
         ConsumerValue::TargetMember(a) => put_assignment(buf, a),
@@ -480,6 +500,20 @@ fn decode_consumer_value(buf: &mut &[u8], key: &ConsumerKey) -> Result<ConsumerV
             for _ in 0..get_count(buf)? {
                 subscribed_topic_names.push(get_str(buf)?);
             }
+            let server_assignor = get_nullable_str(buf)?;
+            let classic = if buf.is_empty() {
+                None
+            } else {
+                let session_timeout_ms = get_i32(buf)?;
+                let mut protocols = Vec::new();
+                for _ in 0..get_count(buf)? {
+                    protocols.push((get_str(buf)?, get_bytes(buf)?));
+                }
+                Some(ClassicMemberValue {
+                    session_timeout_ms,
+                    protocols,
+                })
+            };
             ConsumerValue::Member(ConsumerMemberValue {
                 instance_id,
                 rack_id,
@@ -487,7 +521,8 @@ fn decode_consumer_value(buf: &mut &[u8], key: &ConsumerKey) -> Result<ConsumerV
                 client_host,
                 rebalance_timeout_ms,
                 subscribed_topic_names,
-                server_assignor: get_nullable_str(buf)?,
+                server_assignor,
+                classic,
             })
         }
         ConsumerKey::TargetMetadata => ConsumerValue::TargetMetadata {

@@ -211,7 +211,7 @@ impl Harness {
                         protocols,
                         require_known_member_id: !flag("v3"),
                     };
-                    let fx = self.c.join_group(token, req, self.now);
+                    let fx = self.c.join_group(token, req, &|_| None, self.now);
                     self.effects(fx);
                 }
                 "sync" => {

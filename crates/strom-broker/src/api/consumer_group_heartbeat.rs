@@ -19,6 +19,19 @@ use crate::group_coordinator::OFFSETS_TOPIC;
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 0..=1;
 
+/// A topic as the group coordinator sees it in this request's metadata image (`__consumer_offsets` is never
+/// a subscription target). Also used by JoinGroup: a classic member of a consumer group subscribes by name.
+pub(crate) fn topic_meta(ctx: &RequestContext<'_>, name: &str) -> Option<TopicMeta> {
+    if name == OFFSETS_TOPIC {
+        return None;
+    }
+    ctx.image.topic(name).map(|t| TopicMeta {
+        id: t.topic_id,
+        name: name.to_string(),
+        partitions: i32::try_from(t.partitions.len()).unwrap_or(i32::MAX),
+    })
+}
+
 pub(crate) async fn handle(
     ctx: &RequestContext<'_>,
     request: ConsumerGroupHeartbeatRequest,
@@ -57,24 +70,10 @@ pub(crate) async fn handle(
         client_id: client_id.to_string(),
         client_host: ctx.client_host(),
     };
-    let image = &ctx.image;
-    let lookup = |name: &str| -> Option<TopicMeta> {
-        if name == OFFSETS_TOPIC {
-            return None;
-        }
-        image.topic(name).map(|t| TopicMeta {
-            id: t.topic_id,
-            name: name.to_string(),
-            partitions: i32::try_from(t.partitions.len()).unwrap_or(i32::MAX),
-        })
-    };
+    let lookup = |name: &str| topic_meta(ctx, name);
     let result = ctx.broker.groups.with(|c, now| {
         let result = c.consumer_heartbeat(req, &lookup, now);
-        let fx = strom_group::Effects {
-            replies: Vec::new(),
-            records: c.take_records(),
-        };
-        (result, fx)
+        (result, c.take_effects())
     });
     match result {
         Err(e) => ConsumerGroupHeartbeatResponse::default()

@@ -56,7 +56,8 @@ pub(crate) async fn handle(
             .collect(),
         require_known_member_id: ctx.version >= 4,
     };
-    match ctx.broker.groups.join(req).await {
+    let lookup = |name: &str| super::consumer_group_heartbeat::topic_meta(ctx, name);
+    match ctx.broker.groups.join(req, &lookup).await {
         None => fail(Code::CoordinatorNotAvailable, &request_member_id),
         Some(Err(Error::MemberIdRequired { member_id })) => {
             fail(Code::MemberIdRequired, &member_id)

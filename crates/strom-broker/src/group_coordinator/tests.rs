@@ -12,6 +12,11 @@ async fn start(dir: &std::path::Path) -> Arc<Broker> {
     Broker::start(config).await.unwrap()
 }
 
+/// JoinGroup's topic lookup for tests whose groups stay classic.
+fn no_topics(_: &str) -> Option<TopicMeta> {
+    None
+}
+
 fn join(member_id: &str) -> JoinGroup {
     JoinGroup {
         group_id: "g".into(),
@@ -100,7 +105,7 @@ async fn stale_unknown_and_fenced_members_are_refused_and_other_groups_carry_on(
     // Another group, stable at generation 1, checked after every step.
     let mut other = join("");
     other.group_id = "other".into();
-    let o = groups.join(other).await.unwrap().unwrap();
+    let o = groups.join(other, &no_topics).await.unwrap().unwrap();
     let synced = groups.sync(sync_req("other", 1, &o.member_id)).await;
     assert_eq!(code(synced.unwrap()), 0);
     let other_ok = async |step: &str| {
@@ -110,17 +115,21 @@ async fn stale_unknown_and_fenced_members_are_refused_and_other_groups_carry_on(
     };
 
     // g: a alone at generation 1, then a and b at generation 2.
-    let a = groups.join(join("")).await.unwrap().unwrap();
+    let a = groups.join(join(""), &no_topics).await.unwrap().unwrap();
     assert_eq!(
         code(groups.sync(sync_req("g", 1, &a.member_id)).await.unwrap()),
         0
     );
     let b_join = {
         let broker = Arc::clone(&broker);
-        tokio::spawn(async move { broker.groups.join(join("")).await })
+        tokio::spawn(async move { broker.groups.join(join(""), &no_topics).await })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let a2 = groups.join(join(&a.member_id)).await.unwrap().unwrap();
+    let a2 = groups
+        .join(join(&a.member_id), &no_topics)
+        .await
+        .unwrap()
+        .unwrap();
     let b = b_join.await.unwrap().unwrap().unwrap();
     assert_eq!((a2.generation_id, b.generation_id), (2, 2));
     let b_sync = {
@@ -188,11 +197,11 @@ async fn stale_unknown_and_fenced_members_are_refused_and_other_groups_carry_on(
     let mut s1 = join("");
     s1.group_id = "static".into();
     s1.group_instance_id = Some("i".into());
-    let first = groups.join(s1.clone()).await.unwrap().unwrap();
+    let first = groups.join(s1.clone(), &no_topics).await.unwrap().unwrap();
     let mut sync = sync_req("static", 1, &first.member_id);
     sync.group_instance_id = Some("i".into());
     assert_eq!(code(groups.sync(sync).await.unwrap()), 0);
-    let second = groups.join(s1).await.unwrap().unwrap();
+    let second = groups.join(s1, &no_topics).await.unwrap().unwrap();
     assert_ne!(second.member_id, first.member_id);
     assert_eq!(
         second.generation_id, 1,
@@ -228,16 +237,20 @@ async fn rebalance_commit_and_restart() {
     let broker = start(dir.path()).await;
     let groups = &broker.groups;
     broker.ensure_offsets_topic().await.unwrap();
-    let a = groups.join(join("")).await.unwrap().unwrap();
+    let a = groups.join(join(""), &no_topics).await.unwrap().unwrap();
     assert_eq!(a.generation_id, 1);
     // b's join parks until a rejoins.
     let b_join = {
         let broker = Arc::clone(&broker);
-        tokio::spawn(async move { broker.groups.join(join("")).await })
+        tokio::spawn(async move { broker.groups.join(join(""), &no_topics).await })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(!b_join.is_finished());
-    let a2 = groups.join(join(&a.member_id)).await.unwrap().unwrap();
+    let a2 = groups
+        .join(join(&a.member_id), &no_topics)
+        .await
+        .unwrap()
+        .unwrap();
     let b = b_join.await.unwrap().unwrap().unwrap();
     assert_eq!((a2.generation_id, b.generation_id), (2, 2));
     assert_eq!(a2.members.len(), 2);

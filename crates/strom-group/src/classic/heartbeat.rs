@@ -1,12 +1,14 @@
 //! Heartbeat and LeaveGroup (Kafka's `GroupMetadataManager.classicGroupHeartbeat` and `classicGroupLeave`):
 //! a heartbeat refreshes the member's session and tells it to rejoin while a rebalance is in progress; a
 //! leave (v3+ batches members, static ones by instance id) removes members and rebalances the rest. Session
-//! expiry itself is the timers' (`rebalance.rs`).
+//! expiry itself is the timers' (`rebalance.rs`). Both go to `consumer::classic_*` when the group is a
+//! consumer group.
 
 use std::collections::BTreeMap;
 
 use super::rebalance::{remove_member_and_update_group, try_complete_join};
 use crate::config::GroupConfig;
+use crate::consumer;
 use crate::error::Error;
 use crate::group::Group;
 use crate::types::{Effects, GroupState, LeaveMember};
@@ -23,6 +25,15 @@ pub(crate) fn heartbeat(
     let Some(group) = groups.get_mut(group_id) else {
         return Err(Error::UnknownMemberId);
     };
+    if group.consumer.is_some() {
+        return consumer::classic_heartbeat(
+            group,
+            member_id,
+            group_instance_id,
+            generation_id,
+            now,
+        );
+    }
     if matches!(group.state, GroupState::Empty | GroupState::Dead) {
         return Err(Error::UnknownMemberId);
     }
@@ -57,6 +68,11 @@ pub(crate) fn leave_group(
     let Some(group) = groups.get_mut(group_id) else {
         return (vec![Err(Error::UnknownMemberId); leaving.len()], fx);
     };
+    if group.consumer.is_some() {
+        let (results, records) = consumer::classic_leave(group, leaving, now);
+        fx.records.extend(records);
+        return (results, fx);
+    }
     let mut results = Vec::with_capacity(leaving.len());
     for l in leaving {
         let member_id = match &l.group_instance_id {

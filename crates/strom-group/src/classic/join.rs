@@ -2,7 +2,8 @@
 //! v4+ clients must come back with it), a known member's join starts or joins a rebalance, and a static
 //! member that rejoins without its member id takes its old place (KIP-345), without a rebalance when
 //! nothing changed. The answer is among the returned replies when it is known at once; otherwise the
-//! rebalance (`rebalance.rs`) answers it later. A KIP-848 group turns classic here once it is empty.
+//! rebalance (`rebalance.rs`) answers it later. A KIP-848 group turns classic here once it is empty; while it
+//! has members, the member joins it as a classic member (`consumer::classic_join`).
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,7 @@ use crate::config::GroupConfig;
 use crate::consumer;
 use crate::error::Error;
 use crate::group::{Group, Member, MemberIds};
-use crate::record::Record;
+use crate::record::{Record, TopicMeta};
 use crate::types::{Effects, GroupState, JoinGroup, Reply, Token};
 
 /// Handles a JoinGroup. Its answer (under `token`) is among the returned replies when it is known at
@@ -24,21 +25,24 @@ pub(crate) fn join_group(
     member_ids: &mut MemberIds,
     token: Token,
     req: JoinGroup,
+    topics: &dyn Fn(&str) -> Option<TopicMeta>,
     now: i64,
 ) -> Effects {
     let mut fx = Effects::default();
-    if let Err(e) = join_inner(groups, config, member_ids, token, req, now, &mut fx) {
+    if let Err(e) = join_inner(groups, config, member_ids, token, req, topics, now, &mut fx) {
         fx.replies.push(Reply::Join(token, Err(e)));
     }
     fx
 }
 
+#[allow(clippy::too_many_arguments)]
 fn join_inner(
     groups: &mut BTreeMap<String, Group>,
     config: &GroupConfig,
     member_ids: &mut MemberIds,
     token: Token,
     req: JoinGroup,
+    topics: &dyn Fn(&str) -> Option<TopicMeta>,
     now: i64,
     fx: &mut Effects,
 ) -> Result<(), Error> {
@@ -66,9 +70,14 @@ fn join_inner(
         .entry(req.group_id.clone())
         .or_insert_with(|| Group::new(&req.group_id, now));
     if let Some(cg) = &group.consumer {
-        // A consumer (KIP-848) group turns classic only once it is empty.
+        // A consumer (KIP-848) group with members takes the member in as a classic member; an empty one
+        // turns classic.
         if !cg.members.is_empty() {
-            return Err(Error::InconsistentGroupProtocol);
+            let (result, records) =
+                consumer::classic_join(group, config, req, new_member_id, topics, now);
+            fx.records.extend(records);
+            fx.replies.push(Reply::Join(token, Ok(result?)));
+            return Ok(());
         }
         fx.records.extend(consumer::tombstones(&req.group_id, cg));
         group.consumer = None;

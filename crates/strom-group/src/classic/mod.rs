@@ -1,7 +1,8 @@
 //! Kafka's classic group protocol over the coordinator's groups (the classic half of Kafka's
 //! `GroupMetadataManager`): JoinGroup (`join.rs`), SyncGroup (`sync.rs`), Heartbeat and LeaveGroup
 //! (`heartbeat.rs`), and the rebalance with its timers (`rebalance.rs`), which the three request files drive
-//! and which imports none of them. Here: DescribeGroups and the replay of a GroupMetadata record.
+//! and which imports none of them; `downgrade.rs` turns a consumer group whose last KIP-848 member left back
+//! into a classic group (KIP-848's online downgrade). Here: DescribeGroups and the replay of a GroupMetadata record.
 //!
 //! Membership changes take effect in memory at once and come back as GroupMetadata records to persist;
 //! JoinGroup and SyncGroup answers may come later, from another call (a join completing a rebalance answers
@@ -9,6 +10,7 @@
 //! choosing. Committed offsets are `offsets/`'s, KIP-848 groups `consumer/`'s; the group's data is
 //! `crate::group`. Does not know the wire format, topics' existence, or the clock.
 
+mod downgrade;
 mod heartbeat;
 mod join;
 mod rebalance;
@@ -20,14 +22,30 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use crate::config::GroupConfig;
 use crate::group::Group;
 use crate::record::GroupValue;
-use crate::types::{GroupDescription, GroupState, MemberDescription};
+use crate::types::{Effects, GroupDescription, GroupState, MemberDescription};
 
 pub(crate) use heartbeat::{heartbeat, leave_group};
 pub(crate) use join::join_group;
 pub(crate) use rebalance::tick;
 pub(crate) use sync::sync_group;
+
+/// Turns consumer group `group_id` classic without `leaving`, its last KIP-848 member (see
+/// `downgrade.rs`).
+pub(crate) fn downgrade_group(
+    groups: &mut BTreeMap<String, Group>,
+    config: &GroupConfig,
+    group_id: &str,
+    leaving: &str,
+    now: i64,
+    fx: &mut Effects,
+) {
+    if let Some(group) = groups.get_mut(group_id) {
+        downgrade::downgrade(group, config, leaving, now, fx);
+    }
+}
 
 /// DescribeGroups for one group; `None` when it does not exist.
 pub(crate) fn describe(
@@ -70,8 +88,8 @@ pub(crate) fn describe(
 }
 
 /// Applies one replayed GroupMetadata record: a value restores the group as of its generation (members come
-/// back Stable, with a fresh session); a tombstone removes the group unless members (classic or KIP-848)
-/// are still in it.
+/// back Stable, with a fresh session); a tombstone ends the classic group (its members with it) unless the
+/// group is a consumer group by now.
 pub(crate) fn replay(
     groups: &mut BTreeMap<String, Group>,
     group_id: &str,
@@ -86,10 +104,26 @@ pub(crate) fn replay(
             group.restore(v, now);
         }
         None => {
-            if groups.get(group_id).is_some_and(|g| {
-                g.members.is_empty() && g.consumer.as_ref().is_none_or(|cg| cg.members.is_empty())
-            }) {
+            // Kafka removes the classic group (a group deleted, or converted to a consumer group by a KIP-848
+            // member joining it); its committed offsets, kept in the same entry here, stay.
+            let Some(g) = groups.get_mut(group_id) else {
+                return;
+            };
+            if g.consumer.is_some() {
+                return;
+            }
+            if g.offsets.is_empty() {
                 groups.remove(group_id);
+            } else {
+                let empty = GroupValue {
+                    protocol_type: String::new(),
+                    generation_id: g.generation_id,
+                    protocol_name: None,
+                    leader: None,
+                    current_state_timestamp: now,
+                    members: Vec::new(),
+                };
+                g.restore(&empty, now);
             }
         }
     }

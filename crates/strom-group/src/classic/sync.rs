@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use crate::consumer;
 use crate::error::Error;
 use crate::group::{Group, Member};
 use crate::record::Record;
@@ -37,6 +38,11 @@ fn sync_inner(
     let Some(group) = groups.get_mut(&req.group_id) else {
         return Err(Error::UnknownMemberId);
     };
+    if group.consumer.is_some() {
+        let result = consumer::classic_sync(group, &req, now)?;
+        fx.replies.push(Reply::Sync(token, Ok(result)));
+        return Ok(());
+    }
     group.check_static(&req.member_id, req.group_instance_id.as_deref())?;
     if !group.members.contains_key(&req.member_id) {
         return Err(Error::UnknownMemberId);

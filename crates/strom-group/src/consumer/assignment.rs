@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 use crate::assignor::{self, Assignment, AssignorMember};
+use crate::config::GroupConfig;
 use crate::group::{ConsumerGroup, MemberState};
+use crate::record::TopicMeta;
 
 pub(crate) fn total(a: &Assignment) -> usize {
     a.values().map(BTreeSet::len).sum()
@@ -57,6 +59,41 @@ fn overlaps(a: &Assignment, b: &Assignment) -> bool {
     total(&intersect(a, b)) > 0
 }
 
+/// Refreshes the subscribed topics' metadata (a topic created, deleted or grown changes the target), bumps
+/// the group epoch once if that or the caller's member `changed` (as Kafka does, one bump per request), and
+/// recomputes the target assignment when the group epoch moved past it.
+pub(crate) fn refresh_and_assign(
+    cg: &mut ConsumerGroup,
+    mut changed: bool,
+    topics: &dyn Fn(&str) -> Option<TopicMeta>,
+    default_assignor: &str,
+) {
+    let wanted: BTreeSet<&String> = cg.members.values().flat_map(|m| &m.subscribed).collect();
+    let metadata: BTreeMap<String, TopicMeta> = wanted
+        .into_iter()
+        .filter_map(|name| topics(name).map(|t| (name.clone(), t)))
+        .collect();
+    if metadata != cg.topics {
+        cg.topics = metadata;
+        changed = true;
+    }
+    if changed {
+        cg.group_epoch += 1;
+    }
+    if cg.group_epoch > cg.target_epoch {
+        compute_target(cg, default_assignor);
+    }
+}
+
+/// The assignor a target is computed with when no member asks for one: the first configured.
+pub(crate) fn default_assignor(config: &GroupConfig) -> String {
+    config
+        .consumer_assignors
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "uniform".to_string())
+}
+
 /// Recomputes the target assignment for the current group epoch.
 pub(crate) fn compute_target(cg: &mut ConsumerGroup, default_assignor: &str) {
     // The assignor most members ask for, else the default (Kafka's preferred server assignor).
@@ -92,8 +129,15 @@ pub(crate) fn compute_target(cg: &mut ConsumerGroup, default_assignor: &str) {
     cg.assignor = assignor;
 }
 
-/// Moves one member towards its target (Kafka's `CurrentAssignmentBuilder`).
-pub(crate) fn reconcile(cg: &mut ConsumerGroup, member_id: &str, now: i64) {
+/// Moves one member towards its target (Kafka's `CurrentAssignmentBuilder`). `owned_now` is what the member
+/// said it owns in this request: partitions to revoke that it no longer reports are revoked at once;
+/// without a report it is assumed to still hold them.
+pub(crate) fn reconcile(
+    cg: &mut ConsumerGroup,
+    member_id: &str,
+    owned_now: Option<&Assignment>,
+    now: i64,
+) {
     let Some(member) = cg.members.get(member_id) else {
         return;
     };
@@ -128,7 +172,7 @@ pub(crate) fn reconcile(cg: &mut ConsumerGroup, member_id: &str, now: i64) {
     let Some(member) = cg.members.get_mut(member_id) else {
         return;
     };
-    if total(&revoke) > 0 {
+    if total(&revoke) > 0 && owned_now.is_none_or(|o| overlaps(o, &revoke)) {
         member.state = MemberState::UnrevokedPartitions;
         member.assigned = kept;
         member.pending_revocation = revoke;

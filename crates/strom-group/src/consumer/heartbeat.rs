@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use uuid::Uuid;
 
-use super::assignment::{compute_target, minus, normalize, reconcile, total};
+use super::assignment::{default_assignor, minus, normalize, reconcile, refresh_and_assign, total};
+use super::classic::from_classic;
 use super::records::{diff, group_snapshot, snapshot};
 use crate::assignor::Assignment;
 use crate::config::GroupConfig;
@@ -18,7 +19,8 @@ use crate::error::Error;
 use crate::group::{ConsumerMember, Group, MemberIds, MemberState};
 use crate::record::{Record, TopicMeta};
 use crate::types::{
-    ConsumerGroupDescription, ConsumerHeartbeat, ConsumerHeartbeatResult, ConsumerMemberDescription,
+    ConsumerGroupDescription, ConsumerHeartbeat, ConsumerHeartbeatResult,
+    ConsumerMemberDescription, Reply,
 };
 
 /// Epoch a member sends to join.
@@ -28,9 +30,20 @@ const LEAVE_EPOCH: i32 = -1;
 /// Epoch a static member sends to leave for a while (it may come back under its instance id).
 const STATIC_LEAVE_EPOCH: i32 = -2;
 
+/// What a ConsumerGroupHeartbeat did: the answer, the records of what changed, answers for classic
+/// requests a conversion ended, and the KIP-848 member whose leaving should turn the group classic (it is
+/// still in the group: the caller converts the group without it, `classic/downgrade.rs`).
+pub(crate) struct HeartbeatOutcome {
+    pub(crate) result: Result<ConsumerHeartbeatResult, Error>,
+    pub(crate) records: Vec<Record>,
+    pub(crate) replies: Vec<Reply>,
+    pub(crate) downgrade: Option<String>,
+}
+
 /// Handles a ConsumerGroupHeartbeat: join (epoch 0), leave (epoch -1/-2), or keep alive and reconcile.
-/// `topics` looks a topic up by name in the broker's current metadata. Returns the answer and the records
-/// of what changed.
+/// `topics` looks a topic up by name in the broker's current metadata. A join into a classic group of
+/// consumer-protocol members converts it to a consumer group first (KIP-848's online upgrade, when
+/// `group.consumer.migration.policy` allows).
 pub(crate) fn heartbeat(
     groups: &mut BTreeMap<String, Group>,
     config: &GroupConfig,
@@ -38,13 +51,19 @@ pub(crate) fn heartbeat(
     req: ConsumerHeartbeat,
     topics: &dyn Fn(&str) -> Option<TopicMeta>,
     now: i64,
-) -> (Result<ConsumerHeartbeatResult, Error>, Vec<Record>) {
+) -> HeartbeatOutcome {
     let group_id = req.group_id.clone();
     let before = group_snapshot(groups.get(&group_id));
-    let result = heartbeat_inner(groups, config, member_ids, req, topics, now);
+    let mut out = HeartbeatOutcome {
+        result: Err(Error::UnknownMemberId),
+        records: Vec::new(),
+        replies: Vec::new(),
+        downgrade: None,
+    };
+    out.result = heartbeat_inner(groups, config, member_ids, req, topics, now, &mut out);
     let after = group_snapshot(groups.get(&group_id));
-    let records = diff(&group_id, &before, &after);
-    (result, records)
+    out.records.extend(diff(&group_id, &before, &after));
+    out
 }
 
 fn heartbeat_inner(
@@ -54,6 +73,7 @@ fn heartbeat_inner(
     req: ConsumerHeartbeat,
     topics: &dyn Fn(&str) -> Option<TopicMeta>,
     now: i64,
+    out: &mut HeartbeatOutcome,
 ) -> Result<ConsumerHeartbeatResult, Error> {
     if req.group_id.is_empty() {
         return Err(Error::InvalidGroupId);
@@ -77,18 +97,23 @@ fn heartbeat_inner(
     }
     let interval = config.consumer_heartbeat_interval_ms;
     let session = i64::from(config.consumer_session_timeout_ms);
-    let default_assignor = config
-        .consumer_assignors
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "uniform".to_string());
+    let default_assignor = default_assignor(config);
 
     // Leaving needs no group to exist.
     if req.member_epoch == LEAVE_EPOCH || req.member_epoch == STATIC_LEAVE_EPOCH {
         if let Some(group) = groups.get_mut(&req.group_id) {
             if let Some(cg) = group.consumer.as_mut() {
-                cg.remove_member(&req.member_id);
-                group.update_consumer_group_state(now);
+                // Kafka's validateOnlineDowngradeWithFencedMember: the last KIP-848 member leaving for good
+                // turns a group of classic members back into a classic group.
+                if req.member_epoch == LEAVE_EPOCH
+                    && config.consumer_migration_policy.downgrade_enabled()
+                    && cg.only_classic_members_without(&req.member_id)
+                {
+                    out.downgrade = Some(req.member_id.clone());
+                } else {
+                    cg.remove_member(&req.member_id);
+                    group.update_consumer_group_state(now);
+                }
             }
         }
         return Ok(ConsumerHeartbeatResult {
@@ -121,11 +146,22 @@ fn heartbeat_inner(
         .entry(req.group_id.clone())
         .or_insert_with(|| Group::new(&req.group_id, now));
     if group.consumer.is_none() {
-        // A classic group may become a consumer group only while it has no members.
-        if !group.members.is_empty() || !group.pending_members.is_empty() {
-            return Err(Error::InconsistentGroupProtocol);
+        if group.members.is_empty() {
+            group.pending_members.clear();
+            group.start_consumer_group();
+        } else if joining
+            && config.consumer_migration_policy.upgrade_enabled()
+            && group.protocol_type.as_deref() == Some("consumer")
+        {
+            // Kafka's validateOnlineUpgrade + convertToConsumerGroup: the classic members carry on as
+            // classic members of the consumer group.
+            let (replies, records) = from_classic(group, topics, now);
+            out.replies.extend(replies);
+            out.records.extend(records);
+        } else {
+            // Kafka's getOrMaybeCreateConsumerGroup: "Group ... is not a consumer group".
+            return Err(Error::GroupIdNotFound);
         }
-        group.start_consumer_group();
     }
     let Some(cg) = group.consumer.as_mut() else {
         return Err(Error::InconsistentGroupProtocol);
@@ -171,6 +207,7 @@ fn heartbeat_inner(
                 owned: Assignment::new(),
                 session_deadline: now + session,
                 revocation_deadline: None,
+                classic: None,
             },
         );
         changed = true;
@@ -224,33 +261,18 @@ fn heartbeat_inner(
         member.server_assignor = req.server_assignor;
         changed = true;
     }
-    if let Some(owned) = req.owned {
-        member.owned = normalize(owned);
+    // A KIP-848 heartbeat makes the member a KIP-848 member (Kafka clears its classic metadata).
+    member.classic = None;
+    let owned_now = req.owned.map(normalize);
+    if let Some(owned) = &owned_now {
+        member.owned = owned.clone();
     }
-
-    // The subscribed topics' metadata: a topic created, deleted or grown changes the target.
-    let wanted: BTreeSet<&String> = cg.members.values().flat_map(|m| &m.subscribed).collect();
-    let metadata: BTreeMap<String, TopicMeta> = wanted
-        .into_iter()
-        .filter_map(|name| topics(name).map(|t| (name.clone(), t)))
-        .collect();
-    if metadata != cg.topics {
-        cg.topics = metadata;
-        changed = true;
-    }
-    // One bump per heartbeat, whatever changed (as Kafka does).
-    if changed {
-        cg.group_epoch += 1;
-    }
-
-    if cg.group_epoch > cg.target_epoch {
-        compute_target(cg, &default_assignor);
-    }
+    refresh_and_assign(cg, changed, topics, &default_assignor);
     let before = cg
         .members
         .get(&member_id)
         .map(|m| (m.epoch, m.assigned.clone()));
-    reconcile(cg, &member_id, now);
+    reconcile(cg, &member_id, owned_now.as_ref(), now);
     let Some(member) = cg.members.get(&member_id) else {
         return Err(Error::UnknownMemberId);
     };
@@ -265,10 +287,18 @@ fn heartbeat_inner(
     Ok(result)
 }
 
-/// Removes consumer-group members whose session expired or who did not give up revoked partitions in
-/// time, and returns the records of their removal. Called from `GroupCoordinator::tick`.
-pub(crate) fn expire_members(groups: &mut BTreeMap<String, Group>, now: i64) -> Vec<Record> {
+/// Removes consumer-group members whose session expired, who did not give up revoked partitions in time, or
+/// (classic members) who did not rejoin or sync in time, and returns the records of their removal. A
+/// KIP-848 member whose removal would leave only classic members is not removed but returned with its group
+/// (the caller turns the group classic without it, as Kafka's fencing does). Called from
+/// `GroupCoordinator::tick`.
+pub(crate) fn expire_members(
+    groups: &mut BTreeMap<String, Group>,
+    config: &GroupConfig,
+    now: i64,
+) -> (Vec<Record>, Vec<(String, String)>) {
     let mut records = Vec::new();
+    let mut downgrades = Vec::new();
     for (group_id, group) in groups.iter_mut() {
         let Some(cg) = group.consumer.as_mut() else {
             continue;
@@ -277,7 +307,12 @@ pub(crate) fn expire_members(groups: &mut BTreeMap<String, Group>, now: i64) -> 
             .members
             .values()
             .filter(|m| {
-                m.session_deadline <= now || m.revocation_deadline.is_some_and(|d| d <= now)
+                m.session_deadline <= now
+                    || m.revocation_deadline.is_some_and(|d| d <= now)
+                    || m.classic.as_ref().is_some_and(|c| {
+                        c.join_deadline.is_some_and(|d| d <= now)
+                            || c.sync_deadline.is_some_and(|d| d <= now)
+                    })
             })
             .map(|m| m.member_id.clone())
             .collect();
@@ -286,13 +321,19 @@ pub(crate) fn expire_members(groups: &mut BTreeMap<String, Group>, now: i64) -> 
         }
         let before = snapshot(cg);
         for m in &expired {
+            if config.consumer_migration_policy.downgrade_enabled()
+                && cg.only_classic_members_without(m)
+            {
+                downgrades.push((group_id.clone(), m.clone()));
+                break;
+            }
             cg.remove_member(m);
         }
         let after = snapshot(cg);
         records.extend(diff(group_id, &before, &after));
         group.update_consumer_group_state(now);
     }
-    records
+    (records, downgrades)
 }
 
 /// ConsumerGroupDescribe for one group: `Err(GroupIdNotFound)` when it does not exist or is classic.

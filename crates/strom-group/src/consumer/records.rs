@@ -9,10 +9,12 @@ use std::collections::BTreeMap;
 
 use crate::assignor::Assignment;
 use crate::config::GroupConfig;
-use crate::group::{ConsumerGroup, ConsumerMember, Group, MemberState};
+use crate::group::{ClassicMember, ConsumerGroup, ConsumerMember, Group, MemberState};
 use crate::record::{
-    ConsumerKey, ConsumerMemberValue, ConsumerValue, CurrentAssignmentValue, Record,
+    ClassicMemberValue, ConsumerKey, ConsumerMemberValue, ConsumerValue, CurrentAssignmentValue,
+    Record,
 };
+use crate::types::Protocol;
 
 /// The group's state as KIP-848 records, by key. Session and revocation deadlines are not persisted.
 pub(crate) fn snapshot(cg: &ConsumerGroup) -> BTreeMap<ConsumerKey, ConsumerValue> {
@@ -45,6 +47,14 @@ pub(crate) fn snapshot(cg: &ConsumerGroup) -> BTreeMap<ConsumerKey, ConsumerValu
                 rebalance_timeout_ms: m.rebalance_timeout_ms,
                 subscribed_topic_names: m.subscribed.clone(),
                 server_assignor: m.server_assignor.clone(),
+                classic: m.classic.as_ref().map(|c| ClassicMemberValue {
+                    session_timeout_ms: c.session_timeout_ms,
+                    protocols: c
+                        .protocols
+                        .iter()
+                        .map(|p| (p.name.clone(), p.metadata.clone()))
+                        .collect(),
+                }),
             }),
         );
         out.insert(
@@ -153,6 +163,7 @@ pub(crate) fn replay(
         owned: Assignment::new(),
         session_deadline: now + session,
         revocation_deadline: None,
+        classic: None,
     };
     match (key, value) {
         (ConsumerKey::Metadata, Some(ConsumerValue::Metadata { epoch, assignor })) => {
@@ -186,7 +197,20 @@ pub(crate) fn replay(
             m.rebalance_timeout_ms = v.rebalance_timeout_ms;
             m.subscribed = v.subscribed_topic_names.clone();
             m.server_assignor = v.server_assignor.clone();
-            m.session_deadline = now + session;
+            m.classic = v.classic.as_ref().map(|c| ClassicMember {
+                session_timeout_ms: c.session_timeout_ms,
+                protocols: c
+                    .protocols
+                    .iter()
+                    .map(|(name, metadata)| Protocol {
+                        name: name.clone(),
+                        metadata: metadata.clone(),
+                    })
+                    .collect(),
+                join_deadline: None,
+                sync_deadline: None,
+            });
+            m.session_deadline = now + m.session_timeout_ms(session);
         }
         (ConsumerKey::Member(id), None) => {
             cg.members.remove(id);
@@ -215,7 +239,7 @@ pub(crate) fn replay(
             m.owned = owned;
             m.revocation_deadline = (m.state == MemberState::UnrevokedPartitions)
                 .then(|| now + i64::from(m.rebalance_timeout_ms).max(1));
-            m.session_deadline = now + session;
+            m.session_deadline = now + m.session_timeout_ms(session);
         }
         (ConsumerKey::CurrentAssignment(id), None) => {
             if let Some(m) = cg.members.get_mut(id) {

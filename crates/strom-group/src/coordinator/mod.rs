@@ -18,7 +18,7 @@ use crate::record::{Record, TopicMeta};
 use crate::types::{
     CommitOffsets, CommittedOffset, ConsumerGroupDescription, ConsumerHeartbeat,
     ConsumerHeartbeatResult, Effects, GroupDescription, GroupListing, GroupState, JoinGroup,
-    LeaveMember, SyncGroup, Token, TopicPartitionResult,
+    LeaveMember, Reply, SyncGroup, Token, TopicPartitionResult,
 };
 use crate::{classic, consumer, offsets};
 
@@ -34,6 +34,9 @@ pub struct GroupCoordinator {
     /// KIP-848 records produced by consumer-group changes, handed out by
     /// [`take_records`](Self::take_records) (and by [`tick`](Self::tick) in its effects).
     pending_records: Vec<Record>,
+    /// Answers to waiting JoinGroup/SyncGroup requests that a consumer-group call produced (a classic group
+    /// converted under them), handed out by [`take_effects`](Self::take_effects) and [`tick`](Self::tick).
+    pending_replies: Vec<Reply>,
 }
 
 impl GroupCoordinator {
@@ -43,6 +46,7 @@ impl GroupCoordinator {
             groups: BTreeMap::new(),
             member_ids: MemberIds::default(),
             pending_records: Vec::new(),
+            pending_replies: Vec::new(),
         }
     }
 
@@ -51,6 +55,16 @@ impl GroupCoordinator {
     /// them. Their changes are already in effect in memory (like classic GroupMetadata records).
     pub fn take_records(&mut self) -> Vec<Record> {
         std::mem::take(&mut self.pending_records)
+    }
+
+    /// What consumer-group calls produced since the last call: the records of
+    /// [`take_records`](Self::take_records), and answers for JoinGroup/SyncGroup requests a conversion
+    /// between the classic and the consumer protocol ended.
+    pub fn take_effects(&mut self) -> Effects {
+        Effects {
+            replies: std::mem::take(&mut self.pending_replies),
+            records: std::mem::take(&mut self.pending_records),
+        }
     }
 
     /// Forgets every group (members, state, committed offsets) for which `keep` is false: their
@@ -66,14 +80,22 @@ impl GroupCoordinator {
     // Classic groups
 
     /// Handles a JoinGroup. Its answer (under `token`) is among the returned replies when it is known at
-    /// once; otherwise it comes from a later call, when the rebalance completes.
-    pub fn join_group(&mut self, token: Token, req: JoinGroup, now: i64) -> Effects {
+    /// once; otherwise it comes from a later call, when the rebalance completes. `topics` looks a topic up by
+    /// name in the broker's current metadata (a classic member of a consumer group subscribes by name).
+    pub fn join_group(
+        &mut self,
+        token: Token,
+        req: JoinGroup,
+        topics: &dyn Fn(&str) -> Option<TopicMeta>,
+        now: i64,
+    ) -> Effects {
         classic::join_group(
             &mut self.groups,
             &self.config,
             &mut self.member_ids,
             token,
             req,
+            topics,
             now,
         )
     }
@@ -130,7 +152,8 @@ impl GroupCoordinator {
         topics: &dyn Fn(&str) -> Option<TopicMeta>,
         now: i64,
     ) -> Result<ConsumerHeartbeatResult, Error> {
-        let (result, records) = consumer::heartbeat(
+        let group_id = req.group_id.clone();
+        let out = consumer::heartbeat(
             &mut self.groups,
             &self.config,
             &mut self.member_ids,
@@ -138,8 +161,22 @@ impl GroupCoordinator {
             topics,
             now,
         );
-        self.pending_records.extend(records);
-        result
+        self.pending_records.extend(out.records);
+        self.pending_replies.extend(out.replies);
+        if let Some(leaving) = out.downgrade {
+            let mut fx = Effects::default();
+            classic::downgrade_group(
+                &mut self.groups,
+                &self.config,
+                &group_id,
+                &leaving,
+                now,
+                &mut fx,
+            );
+            self.pending_records.extend(fx.records);
+            self.pending_replies.extend(fx.replies);
+        }
+        out.result
     }
 
     /// ConsumerGroupDescribe for one group: `Err(GroupIdNotFound)` when it does not exist or is classic.
@@ -212,9 +249,20 @@ impl GroupCoordinator {
     /// record too.
     pub fn tick(&mut self, now: i64) -> Effects {
         let mut fx = Effects::default();
-        let expired = consumer::expire_members(&mut self.groups, now);
+        let (expired, downgrades) = consumer::expire_members(&mut self.groups, &self.config, now);
         self.pending_records.extend(expired);
         fx.records.append(&mut self.pending_records);
+        fx.replies.append(&mut self.pending_replies);
+        for (group_id, leaving) in downgrades {
+            classic::downgrade_group(
+                &mut self.groups,
+                &self.config,
+                &group_id,
+                &leaving,
+                now,
+                &mut fx,
+            );
+        }
         classic::tick(&mut self.groups, &self.config, now, &mut fx);
         fx
     }

@@ -85,6 +85,7 @@ fn replay_restores_groups_and_offsets() {
             }],
             require_known_member_id: false,
         },
+        &|_| None,
         0,
     );
     let Some(Reply::Join(_, Ok(join))) = fx.replies.first().cloned() else {

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::assignor::Assignment;
 use crate::error::Error;
 use crate::record::TopicMeta;
+use crate::types::Protocol;
 
 /// Kafka's member states during reconciliation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +45,38 @@ pub(crate) struct ConsumerMember {
     pub(crate) session_deadline: i64,
     /// The member is fenced if it has not given up `pending_revocation` by then.
     pub(crate) revocation_deadline: Option<i64>,
+    /// Set for a member that speaks the classic protocol (JoinGroup, SyncGroup, Heartbeat) to this consumer
+    /// group (Kafka's `ClassicMemberMetadata`).
+    pub(crate) classic: Option<ClassicMember>,
+}
+
+/// What the consumer group keeps of a classic-protocol member: its session timeout, the protocols of its
+/// last JoinGroup, and the deadlines by which it must rejoin or sync (Kafka's join and sync timeouts).
+#[derive(Debug, Clone)]
+pub(crate) struct ClassicMember {
+    pub(crate) session_timeout_ms: i32,
+    pub(crate) protocols: Vec<Protocol>,
+    /// Told to rejoin (REBALANCE_IN_PROGRESS); fenced if it has not by then.
+    pub(crate) join_deadline: Option<i64>,
+    /// Answered its JoinGroup; fenced if it has not sent SyncGroup by then.
+    pub(crate) sync_deadline: Option<i64>,
+}
+
+impl ConsumerMember {
+    /// How long this member may go without a heartbeat: its own session timeout when it speaks the classic
+    /// protocol, else the group's (`group.consumer.session.timeout.ms`, passed in).
+    pub(crate) fn session_timeout_ms(&self, consumer_session_ms: i64) -> i64 {
+        self.classic
+            .as_ref()
+            .map_or(consumer_session_ms, |c| i64::from(c.session_timeout_ms))
+    }
+}
+
+impl ClassicMember {
+    /// The protocol its JoinGroup and SyncGroup answers name: the first it supports (as Kafka does).
+    pub(crate) fn protocol_name(&self) -> &str {
+        self.protocols.first().map_or("", |p| p.name.as_str())
+    }
 }
 
 /// The consumer-protocol part of a group.
@@ -110,9 +143,44 @@ impl ConsumerGroup {
         set.into_iter().collect()
     }
 
+    /// Whether a classic member with these protocols may join (Kafka's `supportsClassicProtocols`): protocol
+    /// type "consumer", and one protocol every classic member already in the group supports.
+    pub(crate) fn supports_classic_protocols(
+        &self,
+        protocol_type: &str,
+        protocols: &[Protocol],
+    ) -> bool {
+        if protocol_type != "consumer" || protocols.is_empty() {
+            return false;
+        }
+        let classic: Vec<&ClassicMember> = self
+            .members
+            .values()
+            .filter_map(|m| m.classic.as_ref())
+            .collect();
+        protocols.iter().any(|p| {
+            classic
+                .iter()
+                .all(|c| c.protocols.iter().any(|q| q.name == p.name))
+        })
+    }
+
+    /// Kafka's `allMembersUseClassicProtocolExcept` plus "someone is left": removing `member_id` (a
+    /// consumer-protocol member) would leave only classic members, at least one.
+    pub(crate) fn only_classic_members_without(&self, member_id: &str) -> bool {
+        self.members
+            .get(member_id)
+            .is_some_and(|m| m.classic.is_none())
+            && self.members.len() > 1
+            && self
+                .members
+                .values()
+                .all(|m| m.member_id == member_id || m.classic.is_some())
+    }
+
     /// Validates an OffsetCommit against a consumer group (Kafka's `ConsumerGroup.validateOffsetCommit`): an
     /// admin commit (epoch < 0, no member id) only while the group is empty; otherwise the member must exist
-    /// and send its current epoch.
+    /// and send its current epoch (a classic member's generation is its epoch: ILLEGAL_GENERATION when not).
     pub(crate) fn validate_offset_commit(
         &self,
         member_id: &str,
@@ -125,9 +193,16 @@ impl ConsumerGroup {
             return Err(Error::UnknownMemberId);
         };
         if member_epoch != member.epoch {
-            return Err(Error::StaleMemberEpoch {
-                expected: member.epoch,
-                got: member_epoch,
+            return Err(if member.classic.is_some() {
+                Error::IllegalGeneration {
+                    expected: member.epoch,
+                    got: member_epoch,
+                }
+            } else {
+                Error::StaleMemberEpoch {
+                    expected: member.epoch,
+                    got: member_epoch,
+                }
             });
         }
         Ok(())

@@ -10,16 +10,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 use indexmap::IndexMap;
-use strom_protocol::kafka_protocol::messages::ConsumerProtocolSubscription;
-use strom_protocol::kafka_protocol::protocol::Decodable;
 
 use crate::error::Error;
 use crate::record::{GroupValue, MemberValue, OffsetValue};
 use crate::types::{GroupState, Protocol, Token};
 
 mod consumer;
+pub(crate) mod embedded;
 
-pub(crate) use consumer::{ConsumerGroup, ConsumerMember, MemberState};
+pub(crate) use consumer::{ClassicMember, ConsumerGroup, ConsumerMember, MemberState};
 
 /// Makes generated member ids unique within this coordinator's life; `now` separates lives.
 #[derive(Debug, Default)]
@@ -330,13 +329,7 @@ impl Group {
         let protocol = self.protocol_name.clone().unwrap_or_default();
         let mut topics = Vec::new();
         for m in self.members.values() {
-            let mut buf = m.metadata(&protocol);
-            if buf.len() < 2 {
-                continue;
-            }
-            let version = i16::from_be_bytes([buf[0], buf[1]]);
-            let mut body = buf.split_off(2);
-            if let Ok(sub) = ConsumerProtocolSubscription::decode(&mut body, version.clamp(0, 3)) {
+            if let Some(sub) = embedded::decode_subscription(&m.metadata(&protocol)) {
                 topics.extend(sub.topics.into_iter().map(|t| t.to_string()));
             }
         }
