@@ -24,7 +24,7 @@ use crate::groups::{keeps_consuming_the_partitions_that_do_not_move, Member};
 use crate::util::{create_topic, start_broker};
 
 /// No initial delay, few offsets partitions, and a short KIP-848 heartbeat so reconciliation is quick.
-const KIP848_ARGS: &[&str] = &[
+pub(crate) const KIP848_ARGS: &[&str] = &[
     "--group-initial-rebalance-delay-ms",
     "0",
     "--offsets-topic-num-partitions",
@@ -37,7 +37,7 @@ const KIP848_ARGS: &[&str] = &[
 
 /// A consumer of the KIP-848 protocol. librdkafka refuses the classic session/heartbeat/assignment settings
 /// with `group.protocol=consumer`; the broker decides them.
-fn kip848_config(bootstrap: &str, group: &str) -> ClientConfig {
+pub(crate) fn kip848_config(bootstrap: &str, group: &str) -> ClientConfig {
     let mut config: ClientConfig = kafka::consumer_config(bootstrap);
     config
         .set("group.id", group)
@@ -46,7 +46,7 @@ fn kip848_config(bootstrap: &str, group: &str) -> ClientConfig {
     config
 }
 
-fn produce(bootstrap: &str, topic: &str, partitions: i32, per_partition: usize) {
+pub(crate) fn produce(bootstrap: &str, topic: &str, partitions: i32, per_partition: usize) {
     let producer = TestProducer::with(bootstrap, &[("acks", "all")]).unwrap();
     for p in 0..partitions {
         for i in 0..per_partition {

@@ -29,6 +29,8 @@ mod groups;
 mod groups_killed_member;
 // KIP-848 consumer groups (group.protocol=consumer): server-side assignment, reconciliation, epoch commits.
 mod groups_kip848;
+// KIP-848 online migration: classic and group.protocol=consumer members in one group, both directions.
+mod groups_migration;
 // The `strom topic/produce/consume` subcommands, and kcat when installed.
 mod cli;
 // `strom group list/describe/delete/reset-offsets` against a group driven by librdkafka.
