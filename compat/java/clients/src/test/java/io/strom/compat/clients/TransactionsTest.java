@@ -112,4 +112,17 @@ class TransactionsTest {
                 .get(30, TimeUnit.SECONDS);
         assertEquals(42, offsets.get(tp).offset());
     }
+
+    /** Admin.fenceProducers (FindCoordinator TRANSACTION + InitProducerId): bumps the epoch of a transactional id. */
+    @Test
+    void fenceProducers() throws Exception {
+        String id = Strom.topic("tx-fence");
+        try (KafkaProducer<String, String> p = transactional(id)) {
+            p.initTransactions();
+            admin.fenceProducers(List.of(id)).all().get(30, TimeUnit.SECONDS);
+            p.beginTransaction();
+            p.send(new ProducerRecord<>(Strom.topic("fenced"), "k", "v"));
+            org.junit.jupiter.api.Assertions.assertThrows(org.apache.kafka.common.errors.ProducerFencedException.class, p::commitTransaction);
+        }
+    }
 }
