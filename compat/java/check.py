@@ -107,7 +107,8 @@ def main(argv):
               % (name, cls, c["passed"], c["failed"], c["expected-fail"], c["skipped"]))
     for test_id, reason in sorted(deny.items()):
         if test_id in outcomes and outcomes[test_id][0] != "passed":
-            print("%s:   expected %s: %s  [%s]" % (name, outcomes[test_id][0], test_id, reason))
+            short = reason if len(reason) <= 140 else reason[:139] + "..."
+            print("%s:   expected %s: %s  [%s]" % (name, outcomes[test_id][0], test_id, short))
 
     for p in problems:
         print("%s compat: %s" % (name, p))

@@ -183,7 +183,7 @@ for project in "${projects[@]}"; do
         log "$project: mvn failed (exit $rc) before running tests:"; tail -40 "$work/mvn.log" >&2; status=1
     fi
     if ((status != 0)); then overall=1; fi
-    log "$project: $(printf '%s\n' "$counts" | tail -1), wall time $(($(date +%s) - t0))s"
+    log "$(printf '%s\n' "$counts" | tail -1), wall time $(($(date +%s) - t0))s"
     if [[ ${STROM_COMPAT_KEEP:-} == 1 || $status != 0 ]]; then
         log "$project: kept $work (mvn.log; broker.log; cluster.log and cluster/node-*/strom.log; surefire reports in $dir/target/surefire-reports)"
     else
