@@ -177,8 +177,11 @@ for project in "${projects[@]}"; do
     status=$?
     set -e
     printf '%s\n' "$counts" | sed '$d'
-    read -r p f s <<<"$(printf '%s\n' "$counts" | tail -1 | sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped/\1 \2 \3/')"
-    totals=($((totals[0] + p)) $((totals[1] + f)) $((totals[2] + s)))
+    if [[ $(printf '%s\n' "$counts" | tail -1) =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
+        totals=($((totals[0] + BASH_REMATCH[1])) $((totals[1] + BASH_REMATCH[2])) $((totals[2] + BASH_REMATCH[3])))
+    else
+        log "$project: check.py gave no counts"; status=1
+    fi
     if ((rc != 0 && rc != 124 && rc != 137)) && [[ ! -d $dir/target/surefire-reports ]]; then
         log "$project: mvn failed (exit $rc) before running tests:"; tail -40 "$work/mvn.log" >&2; status=1
     fi
