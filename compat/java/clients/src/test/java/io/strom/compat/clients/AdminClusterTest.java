@@ -24,6 +24,7 @@ import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionReplica;
 import org.apache.kafka.common.errors.ElectionNotNeededException;
+import org.apache.kafka.common.errors.LogDirNotFoundException;
 import org.apache.kafka.common.ElectionType;
 import org.apache.kafka.common.errors.NoReassignmentInProgressException;
 import org.apache.kafka.clients.admin.NewPartitionReassignment;
@@ -85,6 +86,24 @@ class AdminClusterTest {
         DescribeReplicaLogDirsResult rr = admin.describeReplicaLogDirs(List.of(new TopicPartitionReplica(topic, 0, 1)));
         DescribeReplicaLogDirsResult.ReplicaLogDirInfo info = rr.all().get(30, TimeUnit.SECONDS).get(new TopicPartitionReplica(topic, 0, 1));
         assertEquals(dirs.keySet().iterator().next(), info.getCurrentReplicaLogDir());
+    }
+
+    /**
+     * AlterReplicaLogDirs (API 34) on a broker with one log dir: a move to the dir the replica is in is a no-op; a path
+     * that is not one of log.dirs is LOG_DIR_NOT_FOUND. (Strom keeps all data in the first log dir and never moves a
+     * replica between dirs.)
+     */
+    @Test
+    void alterReplicaLogDirs() throws Exception {
+        String topic = Strom.topic("movedir");
+        Strom.createTopic(admin, topic, 1);
+        TopicPartitionReplica r = new TopicPartitionReplica(topic, 0, 1);
+        String dir = admin.describeReplicaLogDirs(List.of(r)).all().get(30, TimeUnit.SECONDS).get(r).getCurrentReplicaLogDir();
+        admin.alterReplicaLogDirs(Map.of(r, dir)).all().get(30, TimeUnit.SECONDS);
+        ExecutionException e = assertThrows(ExecutionException.class,
+                () -> admin.alterReplicaLogDirs(Map.of(r, "/no/such/log/dir")).all().get(30, TimeUnit.SECONDS));
+        assertInstanceOf(LogDirNotFoundException.class, e.getCause());
+        assertEquals(dir, admin.describeReplicaLogDirs(List.of(r)).all().get(30, TimeUnit.SECONDS).get(r).getCurrentReplicaLogDir());
     }
 
     @Test
