@@ -24,7 +24,7 @@
 #   STROM_BIN               broker binary (default: target/debug/strom of this repo, built if missing)
 #   JAVA_TEST               surefire -Dtest selection (e.g. ProducerTest or 'AdminTopicsTest#createsTopics')
 #   JAVA_TOTAL_TIMEOUT      limit for one project's mvn run in seconds (default 900)
-#   JAVA_MVN_ARGS           extra arguments for mvn (e.g. '-o' offline, '-Dorg.slf4j.simpleLogger.defaultLogLevel=debug')
+#   JAVA_MVN_ARGS           extra mvn arguments (e.g. -o, or -Dorg.slf4j.simpleLogger.defaultLogLevel=debug)
 #   STROM_COMPAT_KEEP=1     keep the work dirs (broker data and logs, mvn output) even when the run passes
 # The local Maven repository (~/.m2, or what -Dmaven.repo.local in JAVA_MVN_ARGS names) is the download cache.
 set -euo pipefail
@@ -99,7 +99,9 @@ PY
 wait_port() {  # host:port pid log
     local hp=$1 pid=$2 logf=$3
     for _ in $(seq 200); do
-        if python3 -c "import socket; socket.create_connection(('${hp%:*}', ${hp##*:}), 0.2)" 2>/dev/null; then return 0; fi
+        if python3 -c "import socket; socket.create_connection(('${hp%:*}', ${hp##*:}), 0.2)" 2>/dev/null; then
+            return 0
+        fi
         if ! kill -0 "$pid" 2>/dev/null; then log "broker exited:"; tail -20 "$logf" >&2; return 1; fi
         sleep 0.1
     done
@@ -111,7 +113,10 @@ stop_pid() {
     [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 250); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then log "pid $pid still running 25 s after SIGTERM; killing it"; kill -9 "$pid" 2>/dev/null || true; fi
+    if kill -0 "$pid" 2>/dev/null; then
+        log "pid $pid still running 25 s after SIGTERM; killing it"
+        kill -9 "$pid" 2>/dev/null || true
+    fi
     wait "$pid" 2>/dev/null || true
 }
 
@@ -165,8 +170,12 @@ for project in "${projects[@]}"; do
     rc=$?
     set -e
     if ((rc == 124 || rc == 137)); then log "$project: mvn hit the overall timeout of ${total_timeout}s"; fi
-    if ! kill -0 "$broker_pid" 2>/dev/null; then log "$project: the broker died during the run:"; tail -20 "$work/broker.log" >&2; fi
-    if ! kill -0 "$cluster_pid" 2>/dev/null; then log "$project: the cluster stopped during the run:"; tail -20 "$work/cluster.log" >&2; fi
+    if ! kill -0 "$broker_pid" 2>/dev/null; then
+        log "$project: the broker died during the run:"; tail -20 "$work/broker.log" >&2
+    fi
+    if ! kill -0 "$cluster_pid" 2>/dev/null; then
+        log "$project: the cluster stopped during the run:"; tail -20 "$work/cluster.log" >&2
+    fi
     cleanup
 
     partial=()
@@ -188,7 +197,8 @@ for project in "${projects[@]}"; do
     if ((status != 0)); then overall=1; fi
     log "$(printf '%s\n' "$counts" | tail -1), wall time $(($(date +%s) - t0))s"
     if [[ ${STROM_COMPAT_KEEP:-} == 1 || $status != 0 ]]; then
-        log "$project: kept $work (mvn.log; broker.log; cluster.log and cluster/node-*/strom.log; surefire reports in $dir/target/surefire-reports)"
+        log "$project: kept $work (mvn.log, broker.log, cluster.log, cluster/node-*/strom.log)"
+        log "$project: surefire reports and each test class's output: $dir/target/surefire-reports"
     else
         rm -rf "$work"
     fi
