@@ -261,4 +261,46 @@ class ConsumerGroupTest {
         }
         seen.values().forEach(v -> assertEquals(1, v, "each record once: " + seen));
     }
+
+    /**
+     * subscribe(Pattern): the classic protocol matches the regex in the client against Metadata; the KIP-848 protocol
+     * sends it to the broker (ConsumerGroupHeartbeat SubscribedTopicRegex, RE2J syntax), which resolves it. Both pick up
+     * the two matching topics, not the third, and a matching topic created after the subscription.
+     */
+    private void regexSubscription(String protocol) throws Exception {
+        String prefix = "rx" + java.util.UUID.randomUUID().toString().substring(0, 6);
+        String a = prefix + "-a", b = prefix + "-b", other = "other-" + prefix;
+        for (String t : List.of(a, b, other)) {
+            Strom.createTopic(admin, t, 1);
+            Strom.produceValues(bootstrap(), t, 0, 3);
+        }
+        String group = Strom.topic("g-regex-" + protocol);
+        Listener l = new Listener();
+        Map<String, Integer> seen = new ConcurrentHashMap<>();
+        try (KafkaConsumer<String, String> c = Strom.consumer(bootstrap(), ConsumerConfig.GROUP_ID_CONFIG, group,
+                ConsumerConfig.GROUP_PROTOCOL_CONFIG, protocol, ConsumerConfig.METADATA_MAX_AGE_CONFIG, 1000,
+                // the classic default (range, eager) revokes everything when the late topic joins: auto-commit
+                // commits before that, so the partitions kept resume where they were
+                ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "true")) {
+            c.subscribe(java.util.regex.Pattern.compile(prefix + "-.*"), l);
+            pollUntilRead(List.of(c), seen, 6);
+            assertTrue(seen.keySet().stream().allMatch(k -> k.startsWith(prefix + "-")), "only matching topics: " + seen.keySet());
+            String late = prefix + "-late";
+            Strom.createTopic(admin, late, 1);
+            Strom.produceValues(bootstrap(), late, 0, 2);
+            pollUntilRead(List.of(c), seen, 8);
+            assertEquals(Set.of(a, b, late), l.owned.stream().map(TopicPartition::topic).collect(Collectors.toSet()));
+        }
+        seen.values().forEach(v -> assertEquals(1, v, "each record once"));
+    }
+
+    @Test
+    void regexSubscriptionClassic() throws Exception {
+        regexSubscription("classic");
+    }
+
+    @Test
+    void regexSubscriptionConsumerProtocol() throws Exception {
+        regexSubscription("consumer");
+    }
 }
