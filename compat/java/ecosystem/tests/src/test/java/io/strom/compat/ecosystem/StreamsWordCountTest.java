@@ -96,9 +96,9 @@ class StreamsWordCountTest {
             TestSupport.createTopic(bootstrap, OUTPUT, 4, Map.of());
             String appId = "wordcount-" + name;
             List<String> args = List.of(bootstrap, appId, guarantee, work.resolve("state").toString(), INPUT, OUTPUT);
-            try (ChildJvm a = ChildJvm.start("streams-a", work.resolve("streams-a.log"), List.of(),
+            try (ChildJvm a = ChildJvm.start("streams-a", work.resolve("streams-a.log"), ChildJvm.Classpath.STREAMS,
                             WordCountApp.class.getName(), withState(args, work, "a"));
-                    ChildJvm b = ChildJvm.start("streams-b", work.resolve("streams-b.log"), List.of(),
+                    ChildJvm b = ChildJvm.start("streams-b", work.resolve("streams-b.log"), ChildJvm.Classpath.STREAMS,
                             WordCountApp.class.getName(), withState(args, work, "b"));
                     OutputReader out = new OutputReader(bootstrap)) {
                 for (ChildJvm inst : List.of(a, b)) {

@@ -9,9 +9,10 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
- * A Java main class run in its own JVM (a Kafka Streams instance, a Connect worker, MirrorMaker), with the
- * project's runtime classpath (target/runtime-classpath.txt, written by maven-dependency-plugin) and its output in
- * a log file. {@link #kill()} is SIGKILL (a crash), {@link #stop()} is SIGTERM (Kafka's shutdown hooks run).
+ * A Java main class run in its own JVM (a Kafka Streams instance, a Connect worker, MirrorMaker) with its output in a
+ * log file. {@link Classpath#STREAMS} is the tests module's runtime classpath (Kafka 4.4.0 and this module's
+ * classes), {@link Classpath#CONNECT} the connect-plugins module's (Connect and MirrorMaker, see ../pom.xml); both
+ * are written by maven-dependency-plugin before the tests run. {@link #kill()} is SIGKILL (a crash), {@link #stop()} is SIGTERM (Kafka's shutdown hooks run).
  */
 public final class ChildJvm implements AutoCloseable {
     private final String name;
@@ -24,11 +25,20 @@ public final class ChildJvm implements AutoCloseable {
         this.log = log;
     }
 
-    public static ChildJvm start(String name, Path log, List<String> jvmArgs, String mainClass, List<String> args)
+    public enum Classpath { STREAMS, CONNECT }
+
+    public static ChildJvm start(String name, Path log, Classpath classpath, String mainClass, List<String> args)
             throws IOException {
-        String cpFile = System.getProperty("compat.classpath.file", "target/runtime-classpath.txt");
-        String classes = System.getProperty("compat.classes.dir", "target/classes");
-        String cp = classes + java.io.File.pathSeparator + Files.readString(Path.of(cpFile)).trim();
+        String cp;
+        if (classpath == Classpath.STREAMS) {
+            String cpFile = System.getProperty("compat.classpath.file", "target/runtime-classpath.txt");
+            String classes = System.getProperty("compat.classes.dir", "target/classes");
+            cp = classes + java.io.File.pathSeparator + Files.readString(Path.of(cpFile)).trim();
+        } else {
+            String cpFile = System.getProperty("compat.connect.classpath.file",
+                    "../connect-plugins/target/connect-classpath.txt");
+            cp = Files.readString(Path.of(cpFile)).trim();
+        }
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         // Small heaps and a quick JIT: several of these JVMs share a 2-core machine with the brokers.
@@ -36,7 +46,6 @@ public final class ChildJvm implements AutoCloseable {
                 "-Dorg.slf4j.simpleLogger.showDateTime=true",
                 "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
                 "-Dorg.slf4j.simpleLogger.defaultLogLevel=info"));
-        cmd.addAll(jvmArgs);
         cmd.addAll(List.of("-cp", cp, mainClass));
         cmd.addAll(args);
         Files.createDirectories(log.getParent());

@@ -43,7 +43,11 @@ public final class StromCluster implements AutoCloseable {
         if (env != null && !env.isEmpty()) {
             bin = Path.of(env);
         } else {
-            Path repo = Path.of("").toAbsolutePath().resolve("../../..").normalize();
+            // The repo: the nearest parent of the working directory (compat/java/ecosystem/tests) with crates/.
+            Path repo = Path.of("").toAbsolutePath();
+            while (repo.getParent() != null && !Files.isDirectory(repo.resolve("crates/strom"))) {
+                repo = repo.getParent();
+            }
             String target = System.getenv("CARGO_TARGET_DIR");
             bin = (target != null && !target.isEmpty() ? Path.of(target) : repo.resolve("target"))
                     .resolve("debug/strom");
