@@ -69,7 +69,7 @@ public final class WordCountApp {
                     .REPLACE_THREAD;
         });
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            streams.close(Duration.ofSeconds(20));
+            streams.close(Duration.ofSeconds(10));
             done.countDown();
         }, "wordcount-shutdown"));
         streams.start();

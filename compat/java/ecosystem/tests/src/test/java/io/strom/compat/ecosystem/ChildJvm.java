@@ -98,7 +98,7 @@ public final class ChildJvm implements AutoCloseable {
     @Override
     public void close() throws InterruptedException {
         if (process.isAlive()) {
-            stop(Duration.ofSeconds(30));
+            stop(Duration.ofSeconds(15));
         }
     }
 }

@@ -103,7 +103,9 @@ class StreamsWordCountTest {
                     OutputReader out = new OutputReader(bootstrap)) {
                 for (ChildJvm inst : List.of(a, b)) {
                     assertTrue(TestSupport.waitFor(limit, () -> inst.logContains("-> RUNNING") || !inst.isAlive()),
-                            inst.describe() + " did not reach RUNNING:\n" + TestSupport.tail(inst.log(), 30));
+                            inst.describe() + " did not reach RUNNING:\n" + TestSupport.tail(inst.log(), 20)
+                                    + "\nits log's last lines about transactions:\n"
+                                    + TestSupport.grep(inst.log(), "transactions", 3));
                     assertTrue(inst.isAlive(), inst.describe() + " exited:\n" + TestSupport.tail(inst.log(), 30));
                 }
                 // The input, 30 lines every 100 ms, from a thread: the kill lands while both instances work.

@@ -18,7 +18,8 @@ final class TestSupport {
 
     /** A fresh directory for one test's brokers, child JVM logs and files, under target/compat-work. */
     static Path workDir(String test) throws IOException {
-        Path root = Path.of(System.getProperty("compat.work.dir", "target/compat-work")).toAbsolutePath();
+        Path root = Path.of(System.getProperty("compat.work.dir", "target/compat-work")).toAbsolutePath()
+                .normalize();
         Path dir = root.resolve(test + "-" + System.currentTimeMillis());
         Files.createDirectories(dir);
         return dir;
@@ -50,6 +51,16 @@ final class TestSupport {
                 return false;
             }
             Thread.sleep(250);
+        }
+    }
+
+    /** The last {@code max} lines of a log file that contain {@code text}, for failure messages. */
+    static String grep(Path log, String text, int max) {
+        try {
+            List<String> hits = Files.readAllLines(log).stream().filter(l -> l.contains(text)).toList();
+            return String.join("\n", hits.subList(Math.max(0, hits.size() - max), hits.size()));
+        } catch (IOException e) {
+            return "(cannot read " + log + ": " + e + ")";
         }
     }
 
