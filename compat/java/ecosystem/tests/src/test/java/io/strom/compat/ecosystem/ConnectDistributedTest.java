@@ -42,7 +42,8 @@ import org.junit.jupiter.api.Timeout;
  *       connectors back from the config topic and resumes from the committed offsets, so the sink holds all 400
  *       lines exactly once, in order;
  *   <li>a crash (SIGKILL) while lines are appended, then a restart: every source line is in the sink at least once,
- *       in order of first appearance, and nothing else is.
+ *       in order of first appearance, and nothing else is;
+ *   <li>DELETE of a connector (a tombstone in the config topic): it is gone from GET /connectors.
  * </ol>
  */
 class ConnectDistributedTest {
@@ -152,6 +153,18 @@ class ConnectDistributedTest {
                         lines.size(), got.size(), got.size() - lines.size());
                 JsonNode status = getJson(base + "/connectors/file-sink/status");
                 assertEquals("RUNNING", status.path("tasks").path(0).path("state").asText(), status.toString());
+
+                // 4. DELETE a connector: a tombstone in the compacted config topic.
+                HttpResponse<String> deleted = http.send(HttpRequest.newBuilder(URI.create(base
+                        + "/connectors/file-source")).DELETE().timeout(Duration.ofSeconds(30)).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                assertEquals(204, deleted.statusCode(), "DELETE /connectors/file-source: " + deleted.body());
+                assertTrue(TestSupport.waitFor(Duration.ofSeconds(30),
+                        () -> get(base + "/connectors/file-source/status").statusCode() == 404),
+                        "file-source still has a status after DELETE");
+                Set<String> left = new TreeSet<>();
+                getJson(base + "/connectors").forEach(n -> left.add(n.asText()));
+                assertEquals(Set.of("file-sink"), left, "GET /connectors after DELETE of file-source");
             } finally {
                 worker.close();
             }

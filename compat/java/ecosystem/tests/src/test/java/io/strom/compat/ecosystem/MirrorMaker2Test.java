@@ -35,8 +35,9 @@ import org.junit.jupiter.api.Timeout;
  * connect-mirror-maker.sh runs) between two independent Strom brokers, "src" and "tgt", replicating src -> tgt with
  * the default replication policy:
  * <ul>
- *   <li>topic {@code orders} (3 partitions) appears on tgt as {@code src.orders} with the same partitions and every
- *       record, in order, per partition; records produced while MirrorMaker runs follow;
+ *   <li>topic {@code orders} (3 partitions) appears on tgt as {@code src.orders} with the same partitions, its
+ *       {@code retention.ms} and every record, in order, per partition; records produced while MirrorMaker runs
+ *       follow;
  *   <li>offset syncs ({@code mm2-offset-syncs.tgt.internal} on src) and checkpoints ({@code src.checkpoints.internal}
  *       on tgt) are written;
  *   <li>the offsets group {@code billing} committed on src (the log end of each partition) are translated:
@@ -50,6 +51,8 @@ class MirrorMaker2Test {
     private static final String GROUP = "billing";
     private static final String AUDIT = "audit";
     private static final int PER_PARTITION = 100;
+    /** A topic config of the source topic that MirrorMaker copies to the remote topic. */
+    private static final String RETENTION_MS = "123456789";
 
     @Test
     @Timeout(300)
@@ -58,7 +61,7 @@ class MirrorMaker2Test {
         Path work = TestSupport.workDir("mm2");
         try (StromCluster src = StromCluster.start("src", work);
                 StromCluster tgt = StromCluster.start("tgt", work)) {
-            TestSupport.createTopic(src.bootstrapServers(), TOPIC, 3, Map.of());
+            TestSupport.createTopic(src.bootstrapServers(), TOPIC, 3, Map.of("retention.ms", RETENTION_MS));
             Map<Integer, List<String>> sent = new TreeMap<>();
             produce(src.bootstrapServers(), 0, PER_PARTITION, sent);
             // Group billing on src has read everything; group audit stopped in mid-log.
@@ -110,6 +113,10 @@ class MirrorMaker2Test {
                 try (Admin admin = TestSupport.admin(tgt.bootstrapServers())) {
                     assertEquals(3, admin.describeTopics(List.of(remote)).allTopicNames().get().get(remote)
                             .partitions().size(), "partitions of " + remote);
+                    org.apache.kafka.common.config.ConfigResource res = new org.apache.kafka.common.config
+                            .ConfigResource(org.apache.kafka.common.config.ConfigResource.Type.TOPIC, remote);
+                    assertEquals(RETENTION_MS, admin.describeConfigs(List.of(res)).all().get().get(res)
+                            .get("retention.ms").value(), "retention.ms of " + remote + " (copied from src)");
                 }
                 assertMirrored(tgt, remote, sent, mm2);
                 System.err.printf("mm2: %s mirrored after %.1f s%n", remote, (System.nanoTime() - t0) / 1e9);
