@@ -101,6 +101,8 @@ class MirrorMaker2Test {
                     // Offset syncs of records replicated without a sync are sent when the task commits, every
                     // offset.flush.interval.ms (default 60 s), a worker setting: given per target cluster.
                     "tgt.offset.flush.interval.ms=2000",
+                    // the herder's plugin scan (MirrorMaker's own first scan ignores the setting)
+                    "tgt.plugin.discovery=service_load",
                     "") + "\n");
             try (ChildJvm mm2 = ChildJvm.start("mirror-maker", work.resolve("mirror-maker.log"),
                     ChildJvm.Classpath.CONNECT, "org.apache.kafka.connect.mirror.MirrorMaker",
