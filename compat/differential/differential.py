@@ -31,6 +31,7 @@ from kafka.protocol import admin as A
 from kafka.protocol import consumer as C
 from kafka.protocol import metadata as M
 from kafka.protocol import producer as P
+from kafka.protocol.api_key import ApiKey
 from kafka.record.default_records import DefaultRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecords
 
@@ -184,6 +185,8 @@ class Normaliser:
                     out[k] = decode_records(v, self.t0)
                 elif k in ("timestamp", "log_append_time_ms", "max_timestamp"):
                     out[k] = rel_time(v, self.t0)
+                elif k == "value" and isinstance(v, str) and v.startswith("/"):
+                    out[k] = "<path>"  # log.dirs
                 elif k.endswith("error_code"):
                     out[k] = error_name(v)
                 else:
@@ -247,6 +250,7 @@ class Run:
         self.raw = {}
         self.norm = Normaliser(t0)
         self.topic_ids = {}
+        self.created = set()
 
     def v(self, api):
         return self.versions[api]
@@ -260,25 +264,34 @@ class Run:
 
     # -- helpers
     def create(self, name, partitions=1, rf=1, configs=None, validate_only=False, assignments=None):
-        return self.call("CreateTopics", topics=[dict(
+        resp = self.call("CreateTopics", topics=[dict(
             name=name, num_partitions=partitions, replication_factor=rf, assignments=assignments or [],
             configs=[dict(name=k, value=v) for k, v in (configs or {}).items()])],
             timeout_ms=10000, validate_only=validate_only)
+        if not validate_only:
+            self.created.update(t["name"] for t in resp["topics"] if t["error_code"] == 0)
+        return resp
 
     def metadata(self, topics, auto_create=False):
         return self.call("Metadata", topics=None if topics is None else [dict(name=t) for t in topics],
                          allow_auto_topic_creation=auto_create, include_topic_authorized_operations=False)
 
     def wait_topic(self, name, partitions=None):
-        """Until Metadata shows the topic with a leader on every partition (creation is asynchronous in both)."""
-        for _ in range(100):
+        """Until Metadata shows the topic with a leader on every partition and the leader serves ListOffsets for
+        each (creation is asynchronous in both; Kafka's Metadata can name a leader a moment before that leader
+        has created its replica and answers NOT_LEADER_OR_FOLLOWER)."""
+        for _ in range(150):
             md = self.metadata([name])
             t = md["topics"][0]
             if t["error_code"] == 0 and t["partitions"] and all(p["error_code"] == 0 and p["leader_id"] >= 0
                                                                 for p in t["partitions"]):
                 if partitions is None or len(t["partitions"]) == partitions:
-                    self.topic_ids[name] = t["topic_id"]
-                    return md
+                    lo = self.call("ListOffsets", replica_id=-1, isolation_level=0, topics=[dict(
+                        name=name, partitions=[dict(partition_index=p["partition_index"], current_leader_epoch=-1,
+                                                    timestamp=-1) for p in t["partitions"]])], timeout_ms=10000)
+                    if all(p["error_code"] == 0 for p in lo["topics"][0]["partitions"]):
+                        self.topic_ids[name] = t["topic_id"]
+                        return md
             time.sleep(0.1)
         raise RuntimeError(f"{self.b.name}: topic {name} not ready")
 
@@ -316,12 +329,19 @@ class Run:
             resource_type=rtype, resource_name=name,
             configs=[dict(name=k, config_operation=op, value=v) for k, op, v in ops])], validate_only=validate_only)
 
-    def topic_configs(self, name, keys):
-        """Only the named keys' (value, source) of a topic: the visible result of an alter."""
-        resp = self.describe_configs(2, name, keys)
-        res = resp["results"][0]
-        return {"error_code": res["error_code"],
-                "configs": {c["name"]: {"value": c["value"], "source": c["config_source"]} for c in res["configs"]}}
+    def topic_configs(self, name, keys, want):
+        """Only the named keys' (value, source) of a topic: the visible result of an alter. Kafka's broker answers
+        DescribeConfigs from its copy of the metadata, which follows the controller's commit by a few
+        milliseconds, so this polls (up to 5 s) until the values are the ones Kafka's documentation leads one to
+        expect (want), and records what it then sees."""
+        for _ in range(50):
+            resp = self.describe_configs(2, name, keys)
+            res = resp["results"][0]
+            got = {c["name"]: {"value": c["value"], "source": c["config_source"]} for c in res["configs"]}
+            if all(got.get(k, {}).get("value") == v for k, v in want.items()):
+                break
+            time.sleep(0.1)
+        return {"error_code": res["error_code"], "configs": got}
 
 
 TOPIC, BROKER = 2, 4
@@ -387,6 +407,8 @@ def sequence(r):
     r.record("metadata.unknown", r.metadata(["diff-nope"]))
     r.record("metadata.invalid_name.auto_create", r.metadata(["bad name"], auto_create=True))
     r.record("metadata.no_topics", r.metadata([]))
+    for name in sorted(r.created):  # Metadata of all topics: only once every created topic is visible
+        r.wait_topic(name)
     all_md = r.metadata(None)
     all_md["topics"] = sorted((t for t in all_md["topics"] if t["name"].startswith("diff")), key=lambda t: t["name"])
     r.record("metadata.all_diff_topics", all_md)
@@ -425,31 +447,31 @@ def sequence(r):
         configs=[dict(name="retention.ms", value="1000"), dict(name="cleanup.policy", value="compact")])],
         validate_only=False))
     keys = ["cleanup.policy", "retention.ms", "segment.bytes"]
-    r.record("configs.alter.legacy.after", r.topic_configs("diff-t1", keys))
+    r.record("configs.alter.legacy.after", r.topic_configs("diff-t1", keys, {"retention.ms": "1000", "cleanup.policy": "compact"}))
     r.record("configs.alter.legacy.replaces", r.call("AlterConfigs", resources=[dict(
         resource_type=TOPIC, resource_name="diff-t1", configs=[dict(name="segment.bytes", value="1048576")])],
         validate_only=False))
-    r.record("configs.alter.legacy.replaces.after", r.topic_configs("diff-t1", keys))
+    r.record("configs.alter.legacy.replaces.after", r.topic_configs("diff-t1", keys, {"segment.bytes": "1048576", "retention.ms": "604800000", "cleanup.policy": "delete"}))
     r.record("configs.alter.legacy.invalid", r.call("AlterConfigs", resources=[dict(
         resource_type=TOPIC, resource_name="diff-t1", configs=[dict(name="retention.ms", value="x")])],
         validate_only=False))
     r.record("configs.incremental.set", r.incremental(TOPIC, "diff-t1", [("cleanup.policy", SET, "compact")]))
     r.record("configs.incremental.append", r.incremental(TOPIC, "diff-t1", [("cleanup.policy", APPEND, "delete")]))
-    r.record("configs.incremental.append.after", r.topic_configs("diff-t1", keys))
+    r.record("configs.incremental.append.after", r.topic_configs("diff-t1", keys, {"cleanup.policy": "compact,delete"}))
     r.record("configs.incremental.append_again", r.incremental(TOPIC, "diff-t1", [("cleanup.policy", APPEND,
                                                                                    "delete")]))
-    r.record("configs.incremental.append_again.after", r.topic_configs("diff-t1", keys))
+    r.record("configs.incremental.append_again.after", r.topic_configs("diff-t1", keys, {"cleanup.policy": "compact,delete"}))
     r.record("configs.incremental.subtract", r.incremental(TOPIC, "diff-t1", [("cleanup.policy", SUBTRACT,
                                                                                "compact")]))
-    r.record("configs.incremental.subtract.after", r.topic_configs("diff-t1", keys))
+    r.record("configs.incremental.subtract.after", r.topic_configs("diff-t1", keys, {"cleanup.policy": "delete"}))
     r.record("configs.incremental.subtract_last", r.incremental(TOPIC, "diff-t1", [("cleanup.policy", SUBTRACT,
                                                                                     "delete")]))
-    r.record("configs.incremental.subtract_last.after", r.topic_configs("diff-t1", keys))
+    r.record("configs.incremental.subtract_last.after", r.topic_configs("diff-t1", keys, {"cleanup.policy": ""}))
     r.record("configs.incremental.subtract_absent", r.incremental(TOPIC, "diff-t1", [("cleanup.policy", SUBTRACT,
                                                                                       "compact")]))
     r.record("configs.incremental.delete", r.incremental(TOPIC, "diff-t1", [("cleanup.policy", DELETE, None),
                                                                             ("segment.bytes", DELETE, None)]))
-    r.record("configs.incremental.delete.after", r.topic_configs("diff-t1", keys))
+    r.record("configs.incremental.delete.after", r.topic_configs("diff-t1", keys, {"cleanup.policy": "delete", "segment.bytes": "1073741824"}))
     r.record("configs.incremental.delete_unset", r.incremental(TOPIC, "diff-t1", [("retention.bytes", DELETE, None)]))
     r.record("configs.incremental.append_non_list", r.incremental(TOPIC, "diff-t1", [("retention.ms", APPEND, "5")]))
     r.record("configs.incremental.unknown_key", r.incremental(TOPIC, "diff-t1", [("foo.bar", SET, "1")]))
@@ -460,7 +482,7 @@ def sequence(r):
     r.incremental(TOPIC, "diff-t1", [("retention.ms", DELETE, None)])  # whatever the step above did
     r.record("configs.incremental.validate_only", r.incremental(TOPIC, "diff-t1", [("retention.ms", SET, "7")],
                                                                 validate_only=True))
-    r.record("configs.incremental.validate_only.after", r.topic_configs("diff-t1", keys))
+    r.record("configs.incremental.validate_only.after", r.topic_configs("diff-t1", keys, {"retention.ms": "604800000"}))
     r.record("configs.incremental.unknown_topic", r.incremental(TOPIC, "diff-nope", [("retention.ms", SET, "5")]))
     r.record("configs.incremental.compression_gzip", r.incremental(TOPIC, "diff-t1", [("compression.type", SET,
                                                                                        "gzip")]))
@@ -772,7 +794,8 @@ def main():
         print(f"differential: {b.name}: {len(runs[b.name].results)} steps in {runs[b.name].elapsed:.1f}s",
               file=sys.stderr)
     # ApiVersions: which APIs each broker serves and up to which version.
-    api_names = {req.API_KEY: name for name, (req, _) in REQUESTS.items()}
+    api_names = {k.value: k.name for k in ApiKey}
+    api_names.update({req.API_KEY: name for name, (req, _) in REQUESTS.items()})
     for b in (kafka, strom):
         runs[b.name].results = {"api_versions": [
             {"name": api_names.get(k, f"api-{k}"), "min": lo, "max": hi} for k, (lo, hi) in sorted(b.versions.items())],
