@@ -87,8 +87,9 @@ def main():
     runs = max((r.get("rep", 0) for r in rows), default=0)
     brokers = [b for b in ("strom", "kafka", "tansu") if any(r.get("broker") == b for r in rows)]
     names = {"strom": "Strom", "kafka": "Kafka", "tansu": "Tansu"}
-    print(f"Medians of {runs} runs per broker, interleaved {', '.join(names[b] for b in brokers)}, "
-          f"{names[brokers[0]]}, …" + (" Kafka: the second (JIT-warmed) pass of each round." if "kafka" in brokers else "")
+    order = [b for b in ("strom", "tansu", "kafka") if b in brokers]
+    print(f"Medians of {runs} runs per broker, interleaved {', '.join(names[b] for b in order)}, "
+          f"{names[order[0]]}, …" + (" Kafka: the second (JIT-warmed) pass of each round." if "kafka" in brokers else "")
           + "\n")
     others = [b for b in brokers if b != "strom"]
     print("| metric | " + " | ".join(names[b] for b in brokers) + " | "
@@ -154,7 +155,7 @@ def main():
         ("… of them missing after the restart", None if acked is None or after is None else max(acked - after, 0), 0,
          "0", None if acked is None or after is None else (acked > 0 and after >= acked)),
     ]
-    print("\nStrom only (no Tansu counterpart), medians of the same runs:\n")
+    print("\nStrom only (no Tansu or Kafka counterpart here), medians of the same runs:\n")
     print("| metric | Strom | target | met |")
     print("|---|---:|---|---|")
     for label, v, digits, target, ok in extra:
@@ -193,15 +194,19 @@ def main():
                            ("e2e 10k/s linger.ms=0: p50 / p99 ms, CPU-s", "e2e_linger0")]
         print(f"\nKafka JIT warm-up, rounds 1…{runs} (a new JVM each round): first pass (JIT-cold) and second pass "
               "(warmed) in the same JVM; MB/s and broker CPU-s unless stated:\n")
-        print("| workload | Kafka, first pass | Kafka, second pass | first/second, CPU-s (median) |")
+        print("| workload | Kafka, first pass | Kafka, second pass | first/second: MB/s or p99, CPU-s (medians) |")
         print("|---|---|---|---:|")
         cpu = lambda r: r["broker_cpu_s"]
+
+        def ratio(workload, get):
+            c, _ = median(rows, workload, "kafka-cold", get)
+            w, _ = median(rows, workload, "kafka", get)
+            return f"{c / w:.2f}" if c is not None and w else "—"
         for label, workload in jit:
             cell = e2e_cell if workload.startswith("e2e") else mb_cpu
-            c, _ = median(rows, workload, "kafka-cold", cpu)
-            w, _ = median(rows, workload, "kafka", cpu)
-            ratio = f"{c / w:.2f}" if c is not None and w else "—"
-            print(f"| {label} | {rounds(workload, 'kafka-cold', cell)} | {rounds(workload, 'kafka', cell)} | {ratio} |")
+            speed = (lambda r: r["e2e_latency_ms"]["p99"]) if workload.startswith("e2e") else (lambda r: r["mb_per_sec"])
+            print(f"| {label} | {rounds(workload, 'kafka-cold', cell)} | {rounds(workload, 'kafka', cell)} | "
+                  f"{ratio(workload, speed)}, {ratio(workload, cpu)} |")
 
     def show(key, unit):
         v = machine.get(key)
