@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """compat/differential/differential.py KAFKA_PORT STROM_PORT EXPECTED OUTDIR
+   compat/differential/differential.py --compare EXPECTED OUTDIR   (re-check a kept run against EXPECTED)
 
 Runs one scripted sequence of admin and data requests (STEPS below) against Apache Kafka and against Strom, both
 on 127.0.0.1, and compares the responses: error codes and every visible result, after normalising what differs
@@ -779,6 +780,13 @@ def load_expected(path):
 
 
 def main():
+    if sys.argv[1] == "--compare":  # --compare EXPECTED DIR: re-check a kept run's kafka.json / strom.json
+        expected_path, outdir = sys.argv[2], sys.argv[3]
+        results = {}
+        for name in ("kafka", "strom"):
+            with open(os.path.join(outdir, f"{name}.json")) as f:
+                results[name] = json.load(f)
+        return compare(results, expected_path, outdir)
     kafka_port, strom_port, expected_path, outdir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
     kafka = Broker("kafka", kafka_port)
     strom = Broker("strom", strom_port)
@@ -807,8 +815,12 @@ def main():
         with open(os.path.join(outdir, f"raw-{name}.json"), "w") as f:
             json.dump(r.raw, f, indent=1, default=str)
 
+    return compare({name: r.results for name, r in runs.items()}, expected_path, outdir)
+
+
+def compare(results, expected_path, outdir):
     rules = load_expected(expected_path)
-    k, s = runs["kafka"].results, runs["strom"].results
+    k, s = results["kafka"], results["strom"]
     steps = list(k) + [x for x in s if x not in k]
     same = expected = unexpected = 0
     lines = []
