@@ -846,8 +846,14 @@ def compare(results, expected_path, outdir):
             expected += 1
     with open(os.path.join(outdir, "differences.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
+    # The log names each unexpected difference; expected ones are summed up per expected.txt line (all of them
+    # are in differences.txt).
     for line in lines:
-        print(line)
+        if line.startswith("UNEXPECTED"):
+            print(line)
+    for rule in rules:
+        if rule["hits"]:
+            print(f"expected    {rule['hits']:4d} x {rule['pattern']}  [{rule['reason']}]")
     for rule in rules:
         if rule["hits"] == 0:
             print(f"differential: expected.txt line {rule['line']} matched nothing (fixed? remove it): "
