@@ -83,7 +83,7 @@ done
 log "kafka 4.4.0 on 127.0.0.1:$kafka_port, strom ($strom) on 127.0.0.1:$strom_port; up after $(($(date +%s) - started))s"
 
 set +e
-timeout 180 python3 "$here/differential.py" "$kafka_port" "$strom_port" "$here/expected.txt" "$work"
+PYTHONDONTWRITEBYTECODE=1 timeout 180 python3 "$here/differential.py" "$kafka_port" "$strom_port" "$here/expected.txt" "$work"
 status=$?
 set -e
 log "wall time $(($(date +%s) - started))s"
