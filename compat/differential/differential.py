@@ -35,6 +35,7 @@ from kafka.protocol import producer as P
 from kafka.protocol.api_key import ApiKey
 from kafka.record.default_records import DefaultRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecords
+from kafka.record.util import calc_crc32c
 
 REQUESTS = {}
 for mod in (A, C, M, P):
@@ -514,7 +515,6 @@ def sequence(r):
     struct.pack_into(">i", empty, 8, hdr - 12)
     struct.pack_into(">i", empty, hdr - 4, 0)
     struct.pack_into(">i", empty, 23, -1)  # last offset delta
-    from kafka.record.util import calc_crc32c
     struct.pack_into(">I", empty, 17, calc_crc32c(bytes(empty[21:])))
     r.record("produce.zero_record_batch", r.produce("diff-perr", bytes(empty)))
     r.record("produce.errors.fetch", r.fetch("diff-perr", 0))
