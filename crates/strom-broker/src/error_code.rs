@@ -16,7 +16,7 @@ pub(crate) fn append_error(e: &AppendError) -> Code {
         AppendError::InvalidRecord(_) => Code::InvalidRecord,
         AppendError::UnsupportedMagic(_) => Code::UnsupportedForMessageFormat,
         AppendError::RecordTooLarge { .. } => Code::MessageTooLarge,
-        AppendError::InvalidTimestamp => Code::InvalidTimestamp,
+        AppendError::InvalidTimestamp(_) => Code::InvalidTimestamp,
         AppendError::OutOfOrderSequence { .. } => Code::OutOfOrderSequenceNumber,
         AppendError::InvalidProducerEpoch { .. } => Code::InvalidProducerEpoch,
         // Only the follower path appends at fixed offsets; Kafka has no code for it either.
