@@ -63,6 +63,7 @@ pub(crate) fn partition_error(e: &PartitionError) -> Code {
         PartitionError::FsyncFailed => Code::KafkaStorageError,
         PartitionError::Append { error, .. } => append_error(error),
         PartitionError::OffsetOutOfRange { .. } => Code::OffsetOutOfRange,
+        PartitionError::PolicyViolation(_) => Code::PolicyViolation,
         PartitionError::UnknownOffsetSpec(_) => Code::InvalidRequest,
         PartitionError::Storage(e) => storage_error(e),
     }
@@ -84,6 +85,7 @@ pub(crate) fn coordinator_append_error(e: &PartitionError) -> Code {
         | PartitionError::RequestTimedOut
         | PartitionError::FsyncFailed
         | PartitionError::OffsetOutOfRange { .. }
+        | PartitionError::PolicyViolation(_)
         | PartitionError::UnknownOffsetSpec(_)
         | PartitionError::Storage(_) => Code::CoordinatorNotAvailable,
     }

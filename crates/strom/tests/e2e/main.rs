@@ -36,6 +36,8 @@ mod group_cli;
 // Three-node clusters: kill -9 of a leader, the controller, a group coordinator; a paused follower; two of three
 // down; a divergent tail truncated. Acknowledged writes and concurrent reads checked against the final log.
 mod cluster;
+// DeleteRecords: -1 is the high watermark, leader only, never past the high watermark (three nodes).
+mod delete_records;
 // A consumer group on a three-node cluster survives the kill -9 of its group coordinator.
 mod cluster_groups;
 // DescribeTopicPartitions, DescribeLogDirs, AlterReplicaLogDirs, DescribeQuorum checked against what the brokers hold.
