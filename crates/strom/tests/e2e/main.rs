@@ -25,6 +25,8 @@ mod hostile_input;
 mod validation;
 // Consumer groups: 3 members split 6 partitions, each record consumed once; commit/leave/resume; offsets survive restart.
 mod groups;
+// A cooperative-sticky member drops the partitions of a topic DeleteTopics removed (librdkafka 0113).
+mod groups_deleted_topic;
 // A group member killed with SIGKILL loses its partitions only after its session times out.
 mod groups_killed_member;
 // KIP-848 consumer groups (group.protocol=consumer): server-side assignment, reconciliation, epoch commits.
