@@ -432,6 +432,27 @@ mod tests {
     }
 
     #[test]
+    fn producer_log_append_time_batches_are_refused_on_log_append_time_topics() {
+        let mut bytes = encode(&[record(0, NOW, None), record(1, NOW, None)], Codec::None);
+        bytes[22] |= 1 << 3; // attributes (bytes 21..23, big-endian): the LogAppendTime bit
+        batch::recompute_crc(&mut bytes);
+        // A CreateTime topic checks the batch's maxTimestamp as every record's timestamp (Kafka's
+        // `DefaultRecord.timestamp` of a LogAppendTime batch): in range, so accepted as sent.
+        assert_eq!(run(&bytes, &LogConfig::default()).expect("in range"), None);
+        let log_append = LogConfig {
+            message_timestamp_type: TimestampType::LogAppendTime,
+            ..LogConfig::default()
+        };
+        let Err(AppendError::InvalidTimestamp(errors)) = run(&bytes, &log_append) else {
+            panic!("expected INVALID_TIMESTAMP");
+        };
+        assert_eq!(errors.len(), 2);
+        assert!(errors[0]
+            .message
+            .contains("Producer should not set timestamp type to LogAppendTime"));
+    }
+
+    #[test]
     fn keyless_records_of_compacted_logs_come_before_timestamps() {
         let config = LogConfig {
             cleanup_policy: crate::CleanupPolicy::Compact,
