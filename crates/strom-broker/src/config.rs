@@ -152,8 +152,18 @@ broker_config! {
     log_segment_delete_delay_ms: i64 = "log.segment.delete.delay.ms", Long, "60000";
     /// Default cleanup policy (topic synonym cleanup.policy).
     log_cleanup_policy: String = "log.cleanup.policy", List, "delete";
-    /// Default compression of stored batches (topic synonym compression.type); `producer` keeps what was sent.
+    /// Default compression of stored batches (topic synonym compression.type): `producer` keeps what was sent; `uncompressed`, `gzip`, `snappy`, `lz4` or `zstd` recompress batches sent in another codec.
     compression_type: String = "compression.type", String, "producer";
+    /// gzip level of recompressed batches, -1 (zlib's default) or 1..9 (topic synonym compression.gzip.level).
+    compression_gzip_level: i32 = "compression.gzip.level", Int, "-1";
+    /// lz4 level of recompressed batches, 1..17 (topic synonym compression.lz4.level).
+    compression_lz4_level: i32 = "compression.lz4.level", Int, "9";
+    /// zstd level of recompressed batches, -131072..22 (topic synonym compression.zstd.level).
+    compression_zstd_level: i32 = "compression.zstd.level", Int, "3";
+    /// With CreateTime, records older than this (ms before the broker's clock) are refused (topic synonym message.timestamp.before.max.ms).
+    log_message_timestamp_before_max_ms: i64 = "log.message.timestamp.before.max.ms", Long, "9223372036854775807";
+    /// With CreateTime, records newer than this (ms after the broker's clock) are refused (topic synonym message.timestamp.after.max.ms).
+    log_message_timestamp_after_max_ms: i64 = "log.message.timestamp.after.max.ms", Long, "3600000";
     /// Minimum in-sync replicas for acks=all (topic synonym min.insync.replicas).
     min_insync_replicas: i32 = "min.insync.replicas", Int, "1";
     /// Largest request frame accepted; larger frames close the connection.

@@ -16,7 +16,7 @@ pub(crate) fn append_error(e: &AppendError) -> Code {
         AppendError::InvalidRecord(_) => Code::InvalidRecord,
         AppendError::UnsupportedMagic(_) => Code::UnsupportedForMessageFormat,
         AppendError::RecordTooLarge { .. } => Code::MessageTooLarge,
-        AppendError::InvalidTimestamp => Code::InvalidTimestamp,
+        AppendError::InvalidTimestamp(_) => Code::InvalidTimestamp,
         AppendError::OutOfOrderSequence { .. } => Code::OutOfOrderSequenceNumber,
         AppendError::InvalidProducerEpoch { .. } => Code::InvalidProducerEpoch,
         // Only the follower path appends at fixed offsets; Kafka has no code for it either.
@@ -63,6 +63,7 @@ pub(crate) fn partition_error(e: &PartitionError) -> Code {
         PartitionError::FsyncFailed => Code::KafkaStorageError,
         PartitionError::Append { error, .. } => append_error(error),
         PartitionError::OffsetOutOfRange { .. } => Code::OffsetOutOfRange,
+        PartitionError::PolicyViolation(_) => Code::PolicyViolation,
         PartitionError::UnknownOffsetSpec(_) => Code::InvalidRequest,
         PartitionError::Storage(e) => storage_error(e),
     }
@@ -84,6 +85,7 @@ pub(crate) fn coordinator_append_error(e: &PartitionError) -> Code {
         | PartitionError::RequestTimedOut
         | PartitionError::FsyncFailed
         | PartitionError::OffsetOutOfRange { .. }
+        | PartitionError::PolicyViolation(_)
         | PartitionError::UnknownOffsetSpec(_)
         | PartitionError::Storage(_) => Code::CoordinatorNotAvailable,
     }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use strom_storage::{CleanupPolicy, LogConfig, TimestampType};
+use strom_storage::{CleanupPolicy, Compression, LogConfig, TimestampType};
 
 use crate::config::{BrokerConfig, ConfigType};
 
@@ -42,7 +42,10 @@ use ConfigType::{Boolean, Int, List, Long, String as Str};
 /// `write.caching` at the end.
 pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
     key("cleanup.policy", Some("log.cleanup.policy"), "delete", List, "delete (time/size retention), compact (keep the latest record per key; keyless records refused), compact,delete (both), or empty (neither: kept until DeleteRecords). Enforced."),
-    key("compression.type", Some("compression.type"), "producer", Str, "Stored compression; only `producer` (keep batches as sent) is honoured."),
+    key("compression.type", Some("compression.type"), "producer", Str, "Codec of stored batches: producer (keep each batch as sent), uncompressed, gzip, snappy, lz4 or zstd (batches sent in another codec are recompressed on the broker). Enforced."),
+    key("compression.gzip.level", Some("compression.gzip.level"), "-1", Int, "gzip level used when compression.type is gzip: -1 (default) or 1..9 (enforced)."),
+    key("compression.lz4.level", Some("compression.lz4.level"), "9", Int, "lz4 level used when compression.type is lz4: 1..17 (enforced)."),
+    key("compression.zstd.level", Some("compression.zstd.level"), "3", Int, "zstd level used when compression.type is zstd: -131072..22 (enforced)."),
     key("delete.retention.ms", Some("log.cleaner.delete.retention.ms"), "86400000", Long, "How long the cleaner keeps tombstones of compacted topics, counted from the tombstone batch's timestamp (enforced)."),
     key("file.delete.delay.ms", Some("log.segment.delete.delay.ms"), "60000", Long, "Delay before a deleted segment's files are removed."),
     key("flush.messages", Some("log.flush.interval.messages"), "9223372036854775807", Long, "Messages between forced fsyncs (enforced)."),
@@ -50,8 +53,8 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
     key("index.interval.bytes", Some("log.index.interval.bytes"), "4096", Int, "Bytes between offset index entries (enforced)."),
     key("max.compaction.lag.ms", Some("log.cleaner.max.compaction.lag.ms"), "9223372036854775807", Long, "Compaction only (no effect yet)."),
     key("max.message.bytes", Some("message.max.bytes"), "1048588", Int, "Largest record batch accepted (enforced)."),
-    key("message.timestamp.after.max.ms", Some("log.message.timestamp.after.max.ms"), "3600000", Long, "How far in the future a CreateTime may be (not enforced yet)."),
-    key("message.timestamp.before.max.ms", Some("log.message.timestamp.before.max.ms"), "9223372036854775807", Long, "How far in the past a CreateTime may be (not enforced yet)."),
+    key("message.timestamp.after.max.ms", Some("log.message.timestamp.after.max.ms"), "3600000", Long, "With CreateTime, records whose timestamp is further ahead of the broker's clock are refused with INVALID_TIMESTAMP (enforced)."),
+    key("message.timestamp.before.max.ms", Some("log.message.timestamp.before.max.ms"), "9223372036854775807", Long, "With CreateTime, records whose timestamp is further behind the broker's clock are refused with INVALID_TIMESTAMP (enforced)."),
     key("message.timestamp.type", Some("log.message.timestamp.type"), "CreateTime", Str, "CreateTime or LogAppendTime (enforced)."),
     key("min.cleanable.dirty.ratio", Some("log.cleaner.min.cleanable.ratio"), "0.5", ConfigType::String, "Share of not-yet-cleaned bytes in the sealed segments below which the cleaner skips a compacted log (enforced)."),
     key("min.compaction.lag.ms", Some("log.cleaner.min.compaction.lag.ms"), "0", Long, "Sealed segments with records newer than this are not compacted yet (enforced)."),
@@ -134,11 +137,50 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), TopicConfigE
         {
             Err(invalid("must be a number between 0 and 1"))
         }
-        "compression.type" if value.trim() != "producer" => Err(invalid(
-            "only `producer` is supported; batches are stored as produced",
+        "compression.type" if parse_compression(value, -1, 9, 3).is_none() => Err(invalid(
+            "must be one of producer, uncompressed, gzip, snappy, lz4, zstd",
         )),
+        "compression.gzip.level" if !level_in_range(value, 1..=9, Some(-1)) => {
+            Err(invalid("must be -1 or between 1 and 9"))
+        }
+        "compression.lz4.level" if !level_in_range(value, 1..=17, None) => {
+            Err(invalid("must be between 1 and 17"))
+        }
+        "compression.zstd.level" if !level_in_range(value, -131072..=22, None) => {
+            Err(invalid("must be between -131072 and 22"))
+        }
+        "message.timestamp.before.max.ms" | "message.timestamp.after.max.ms"
+            if value.trim().parse::<i64>().is_ok_and(|v| v < 0) =>
+        {
+            Err(invalid("must be at least 0"))
+        }
         _ => Ok(()),
     }
+}
+
+fn level_in_range(value: &str, range: std::ops::RangeInclusive<i32>, default: Option<i32>) -> bool {
+    value
+        .trim()
+        .parse::<i32>()
+        .is_ok_and(|v| range.contains(&v) || Some(v) == default)
+}
+
+/// Kafka `compression.type` with the levels of its codecs; None for an unknown name.
+pub fn parse_compression(
+    value: &str,
+    gzip_level: i32,
+    lz4_level: i32,
+    zstd_level: i32,
+) -> Option<Compression> {
+    Some(match value.trim() {
+        "producer" => Compression::Producer,
+        "uncompressed" => Compression::Uncompressed,
+        "gzip" => Compression::Gzip { level: gzip_level },
+        "snappy" => Compression::Snappy,
+        "lz4" => Compression::Lz4 { level: lz4_level },
+        "zstd" => Compression::Zstd { level: zstd_level },
+        _ => return None,
+    })
 }
 
 /// Kafka `cleanup.policy` as a list: `delete`, `compact`, both in either order, or empty (neither:
@@ -216,6 +258,21 @@ pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -
         } else {
             TimestampType::CreateTime
         },
+        message_timestamp_before_max_ms: long(
+            "message.timestamp.before.max.ms",
+            defaults.message_timestamp_before_max_ms,
+        ),
+        message_timestamp_after_max_ms: long(
+            "message.timestamp.after.max.ms",
+            defaults.message_timestamp_after_max_ms,
+        ),
+        compression: parse_compression(
+            &get("compression.type"),
+            i32::try_from(long("compression.gzip.level", -1)).unwrap_or(-1),
+            i32::try_from(long("compression.lz4.level", 9)).unwrap_or(9),
+            i32::try_from(long("compression.zstd.level", 3)).unwrap_or(3),
+        )
+        .unwrap_or(defaults.compression),
         file_delete_delay_ms: long("file.delete.delay.ms", defaults.file_delete_delay_ms),
         cleanup_policy: parse_cleanup_policy(&get("cleanup.policy"))
             .unwrap_or(defaults.cleanup_policy),
@@ -253,6 +310,44 @@ mod tests {
         assert!(validate_topic_config("cleanup.policy", "compact,nope").is_err());
         assert!(validate_topic_config("min.cleanable.dirty.ratio", "0.1").is_ok());
         assert!(validate_topic_config("min.cleanable.dirty.ratio", "1.5").is_err());
+        for codec in ["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"] {
+            assert!(validate_topic_config("compression.type", codec).is_ok());
+        }
+        assert!(validate_topic_config("compression.type", "brotli").is_err());
+        assert!(validate_topic_config("compression.gzip.level", "-1").is_ok());
+        assert!(validate_topic_config("compression.gzip.level", "0").is_err());
+        assert!(validate_topic_config("compression.lz4.level", "17").is_ok());
+        assert!(validate_topic_config("compression.lz4.level", "18").is_err());
+        assert!(validate_topic_config("compression.zstd.level", "-5").is_ok());
+        assert!(validate_topic_config("message.timestamp.after.max.ms", "-1").is_err());
+        assert!(validate_topic_config("message.timestamp.before.max.ms", "0").is_ok());
+    }
+
+    #[test]
+    fn compression_and_timestamp_bounds_reach_the_log_config() {
+        let mut broker = BrokerConfig::default();
+        let lc = log_config(&BTreeMap::new(), &broker);
+        assert_eq!(lc.compression, Compression::Producer);
+        assert_eq!(lc.message_timestamp_before_max_ms, i64::MAX);
+        assert_eq!(lc.message_timestamp_after_max_ms, 3_600_000);
+        broker.set("compression.type", "zstd").unwrap();
+        broker.set("compression.zstd.level", "7").unwrap();
+        broker
+            .set("log.message.timestamp.before.max.ms", "1000")
+            .unwrap();
+        let lc = log_config(&BTreeMap::new(), &broker);
+        assert_eq!(lc.compression, Compression::Zstd { level: 7 });
+        assert_eq!(lc.message_timestamp_before_max_ms, 1000);
+        let mut overrides = BTreeMap::new();
+        overrides.insert("compression.type".to_string(), "gzip".to_string());
+        overrides.insert("compression.gzip.level".to_string(), "9".to_string());
+        overrides.insert(
+            "message.timestamp.after.max.ms".to_string(),
+            "5".to_string(),
+        );
+        let lc = log_config(&overrides, &broker);
+        assert_eq!(lc.compression, Compression::Gzip { level: 9 });
+        assert_eq!(lc.message_timestamp_after_max_ms, 5);
     }
 
     #[test]

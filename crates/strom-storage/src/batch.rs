@@ -3,11 +3,11 @@
 //! rewrites the log makes (base offset, partition leader epoch, LogAppendTime).
 //!
 //! Records are decoded into objects (and decompressed) only by [`decode_batch`], with
-//! kafka-protocol's codec, for the two callers that must see every record: the key check of a
-//! compacted log ([`all_records_keyed`]) and the cleaner. Everything else works on the bytes: the
-//! log stores batches byte-for-byte, and uncompressed records sections are walked only to
-//! validate their framing and to find per-record timestamps for ListOffsets. Not here: what to do
-//! with decoded records (the cleaner's rewriting is `cleaner.rs`).
+//! kafka-protocol's codec, for the cleaner and ListOffsets. Everything else works on the bytes:
+//! uncompressed records sections are walked ([`RecordIter`]) to validate their framing and to
+//! find per-record timestamps and null keys. Not here: what to do with decoded records (the
+//! cleaner's rewriting is `cleaner.rs`), the per-record checks and recompression of a producer's
+//! batches (`validator.rs`).
 //!
 //! Layout (big-endian): baseOffset i64 @0, batchLength i32 @8, partitionLeaderEpoch i32 @12,
 //! magic i8 @16, crc u32 @17 (CRC32C of bytes 21..end), attributes i16 @21, lastOffsetDelta i32 @23,
@@ -20,7 +20,7 @@ use bytes::Bytes;
 use kafka_protocol::records::{Record, RecordBatchDecoder};
 
 use crate::config::TimestampType;
-use crate::error::{AppendError, RecordError};
+use crate::error::AppendError;
 
 /// Size of the v2 batch header, up to and including `recordsCount`.
 pub const HEADER_LEN: usize = 61;
@@ -202,14 +202,23 @@ impl<'a> Iterator for BatchIter<'a> {
     }
 }
 
+/// The smallest and largest `timestampDelta` of an uncompressed batch's records, found by
+/// [`validate`] while it walks them (so the timestamp checks of the append need no second walk).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeltaSpan {
+    pub min: i64,
+    pub max: i64,
+}
+
 /// Full producer-side validation of one whole batch (`batch.len() == header.total_len()`):
 /// size limit, CRC, record count consistency, known codec, and for uncompressed batches the
-/// framing of every record.
+/// framing of every record. Returns the span of the records' timestamp deltas for an
+/// uncompressed batch, None for a compressed one (its records are not looked at here).
 pub fn validate(
     header: &BatchHeader,
     batch: &[u8],
     max_message_bytes: u32,
-) -> Result<(), AppendError> {
+) -> Result<Option<DeltaSpan>, AppendError> {
     if batch.len() > max_message_bytes as usize {
         return Err(AppendError::RecordTooLarge {
             size: batch.len(),
@@ -223,12 +232,16 @@ pub fn validate(
 /// limit, and since compacted batches may hold fewer records than their offset span, only
 /// `lastOffsetDelta >= recordsCount - 1` is required.
 pub(crate) fn validate_replicated(header: &BatchHeader, batch: &[u8]) -> Result<(), AppendError> {
-    validate_contents(header, batch, false)
+    validate_contents(header, batch, false).map(|_| ())
 }
 
 /// CRC, record count against `lastOffsetDelta` (equal with `exact`), known codec, and the framing
-/// of every record of an uncompressed batch.
-fn validate_contents(header: &BatchHeader, batch: &[u8], exact: bool) -> Result<(), AppendError> {
+/// of every record of an uncompressed batch (whose timestamp delta span it returns).
+fn validate_contents(
+    header: &BatchHeader,
+    batch: &[u8],
+    exact: bool,
+) -> Result<Option<DeltaSpan>, AppendError> {
     if !verify_crc(batch) {
         return Err(corrupt("CRC32C mismatch"));
     }
@@ -258,8 +271,14 @@ fn validate_contents(header: &BatchHeader, batch: &[u8], exact: bool) -> Result<
     }
     if header.compression() == 0 {
         let mut count: i64 = 0;
+        let mut span = DeltaSpan {
+            min: i64::MAX,
+            max: i64::MIN,
+        };
         for record in RecordIter::new(&batch[HEADER_LEN..]) {
-            record.map_err(corrupt)?;
+            let record = record.map_err(corrupt)?;
+            span.min = span.min.min(record.timestamp_delta);
+            span.max = span.max.max(record.timestamp_delta);
             count += 1;
         }
         if count != i64::from(header.records_count) {
@@ -268,8 +287,9 @@ fn validate_contents(header: &BatchHeader, batch: &[u8], exact: bool) -> Result<
                 header.records_count
             )));
         }
+        return Ok(Some(span));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Writes `base_offset` into the batch header (bytes 0..8, not covered by the CRC).
@@ -287,6 +307,21 @@ pub(crate) fn set_partition_leader_epoch(batch: &mut [u8], leader_epoch: i32) {
 pub(crate) fn recompute_crc(batch: &mut [u8]) {
     let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
     batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Appends to `out` the batch `batch` (one whole batch) with `records` in place of its records
+/// section, compressed with `codec`: the codec bits of the attributes, `batchLength` and the CRC
+/// are rewritten, every other header field is kept (offsets, timestamps, producer fields, count).
+pub(crate) fn write_with_records(out: &mut Vec<u8>, batch: &[u8], codec: u8, records: &[u8]) {
+    let start = out.len();
+    out.extend_from_slice(&batch[..HEADER_LEN]);
+    out.extend_from_slice(records);
+    let b = &mut out[start..];
+    let length = i32::try_from(b.len() - LOG_OVERHEAD).unwrap_or(i32::MAX);
+    b[8..12].copy_from_slice(&length.to_be_bytes());
+    let attributes = (i16::from_be_bytes(array(b, ATTRIBUTES_OFFSET)) & !7) | i16::from(codec);
+    b[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
+    recompute_crc(b);
 }
 
 /// Marks the batch LogAppendTime with `max_timestamp = now_ms` and recomputes the CRC, as Kafka's
@@ -307,41 +342,13 @@ pub(crate) fn decode_batch(bytes: &[u8]) -> io::Result<Vec<Record>> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
 
-/// Checks that every non-control record in `records` (whole batches) has a key: a compacted log
-/// refuses keyless records, as Kafka's `LogValidator` does, naming each one by its index within its
-/// batch. `tp` is the partition's name (`topic-partition`) for the message.
-pub(crate) fn all_records_keyed(records: &[u8], tp: &str) -> Result<(), AppendError> {
-    let mut errors = Vec::new();
-    for item in iter_batches(records) {
-        let (h, bytes) = item?;
-        if h.is_control() {
-            continue;
-        }
-        let decoded =
-            decode_batch(bytes).map_err(|e| AppendError::CorruptMessage(e.to_string()))?;
-        for (index, record) in decoded.iter().enumerate() {
-            if record.key.is_none() {
-                errors.push(RecordError {
-                    batch_index: i32::try_from(index).unwrap_or(i32::MAX),
-                    message: format!(
-                        "Compacted topic cannot accept message without key in topic partition {tp}."
-                    ),
-                });
-            }
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(AppendError::InvalidRecord(errors))
-    }
-}
-
-/// The two fields of an uncompressed record the log needs.
+/// The fields of an uncompressed record the log needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RecordInfo {
     pub(crate) timestamp_delta: i64,
     pub(crate) offset_delta: i32,
+    /// The key is null (length -1).
+    pub(crate) key_null: bool,
 }
 
 /// Walks the records section of an uncompressed batch, checking each record's framing: varint
@@ -380,6 +387,7 @@ impl<'a> RecordIter<'a> {
         }
         let timestamp_delta = read_varlong(body, &mut p)?;
         let offset_delta = read_varint(body, &mut p)?;
+        let key_null = body.get(p) == Some(&1); // zigzag varint -1
         skip_bytes(body, &mut p, -1, "key")?;
         skip_bytes(body, &mut p, -1, "value")?;
         let headers = read_varint(body, &mut p)?;
@@ -396,6 +404,7 @@ impl<'a> RecordIter<'a> {
         Ok(RecordInfo {
             timestamp_delta,
             offset_delta,
+            key_null,
         })
     }
 }

@@ -26,9 +26,12 @@ pub enum AppendError {
     /// One batch larger than `max.message.bytes`. Kafka `MESSAGE_TOO_LARGE`.
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     RecordTooLarge { size: usize, max: u32 },
-    /// Reserved for `message.timestamp.*.max.ms` checks; not produced yet. Kafka `INVALID_TIMESTAMP`.
-    #[error("record timestamp out of the accepted range")]
-    InvalidTimestamp,
+    /// Records whose timestamps the log refuses (`message.timestamp.before.max.ms` /
+    /// `message.timestamp.after.max.ms` with CreateTime, or a producer's LogAppendTime batch),
+    /// named as in [`AppendError::InvalidRecord`] (other refused records of the batch included, as
+    /// Kafka does). Kafka `INVALID_TIMESTAMP` with `record_errors`.
+    #[error("One or more records have been rejected due to invalid timestamp")]
+    InvalidTimestamp(Vec<RecordError>),
     /// Idempotent producer sequence gap or reorder. Kafka `OUT_OF_ORDER_SEQUENCE_NUMBER`.
     #[error("out of order sequence for producer {producer_id}: expected {expected}, got {got}")]
     OutOfOrderSequence {

@@ -1,5 +1,7 @@
 //! DescribeConfigs: every topic config (with its value, source, synonyms, type and documentation, as Kafka
-//! lists them) and every broker setting of this node.
+//! lists them) and every broker setting of this node; a null or empty `configuration_keys` means all of them,
+//! as in Kafka. Broker settings are reported `read_only`: Strom has no dynamic broker configs (AlterConfigs of
+//! a BROKER resource is refused), where Kafka reports its dynamically alterable ones as not read-only.
 
 use std::ops::RangeInclusive;
 
@@ -29,11 +31,12 @@ pub(crate) fn handle(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
+            // Kafka (`ConfigHelper.describeConfigs`): a null or an empty key list asks for every config.
             let wanted = |name: &str| {
                 resource
                     .configuration_keys
                     .as_ref()
-                    .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+                    .is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k.as_str() == name))
             };
             match resource.resource_type {
                 RESOURCE_TOPIC => {

@@ -1,7 +1,8 @@
 //! Produce: validates and appends each partition's record batches to its log and answers with the base
 //! offset. Only the partition's leader appends (others answer NOT_LEADER_OR_FOLLOWER). Batches are stored
 //! byte-for-byte as sent (the storage crate assigns offsets, stamps the leader epoch and, for LogAppendTime
-//! topics, the timestamp). acks=0 gets no response at all, as in Kafka; acks=1 is answered after the leader's
+//! topics, the timestamp; a topic `compression.type` other than `producer` recompresses them). Records the
+//! log refuses one by one (INVALID_RECORD, INVALID_TIMESTAMP) are named in `record_errors` from v8 (KIP-467). acks=0 gets no response at all, as in Kafka; acks=1 is answered after the leader's
 //! append; acks=all first needs `min.insync.replicas` in the ISR (else NOT_ENOUGH_REPLICAS) and is answered
 //! once the high watermark passes the appended records (every ISR member has them), or REQUEST_TIMED_OUT.
 //! The leader checks and the append are one call into the partition layer
@@ -115,8 +116,11 @@ pub(crate) async fn handle(
                             match error {
                                 // KIP-467: v8+ names each refused record; older versions
                                 // get the code alone, as from Kafka.
-                                AppendError::InvalidRecord(records) if ctx.version >= 8 => failed
-                                    .with_record_errors(
+                                AppendError::InvalidRecord(records)
+                                | AppendError::InvalidTimestamp(records)
+                                    if ctx.version >= 8 =>
+                                {
+                                    failed.with_record_errors(
                                         records
                                             .iter()
                                             .map(|r| {
@@ -127,7 +131,8 @@ pub(crate) async fn handle(
                                                     ))
                                             })
                                             .collect(),
-                                    ),
+                                    )
+                                }
                                 _ => failed,
                             }
                         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use strom_storage::{AppendInfo, FileSlice, ReadError, TimestampOffset};
+use strom_storage::{AppendInfo, CleanupPolicy, FileSlice, ReadError, TimestampOffset};
 
 use super::state::{LeaderHwChange, Role};
 use super::{Partition, PartitionError};
@@ -290,15 +290,27 @@ impl Partition {
         Ok(log.end_offset_for_epoch(leader_epoch))
     }
 
-    /// DeleteRecords: moves the log start to `offset` (-1: the log end) and returns the new one (the low
-    /// watermark). Unlike Kafka's `deleteRecordsOnLeader` it neither checks leadership nor bounds the offset
-    /// by the high watermark; that is how Strom has always served it.
+    /// DeleteRecords as leader (Kafka's `deleteRecordsOnLeader`): only the leader deletes (else
+    /// NOT_LEADER_OR_FOLLOWER); a log that compacts without deleting refuses (POLICY_VIOLATION); -1 means the
+    /// high watermark; an offset below zero or above the high watermark is OFFSET_OUT_OF_RANGE (Kafka's
+    /// `maybeIncrementLogStartOffset`). Moves the log start to the offset and returns the new one (the low
+    /// watermark).
     pub(crate) fn delete_records(&self, offset: i64) -> Result<i64, PartitionError> {
         let mut guard = self.lock();
         let log = guard.as_mut().ok_or(PartitionError::Closed)?;
-        let log_end = log.log_end_offset();
-        let offset = if offset == -1 { log_end } else { offset };
-        if offset < 0 || offset > log_end {
+        let high_watermark = {
+            let state = self.state();
+            state.check_leader(-1)?;
+            state.high_watermark
+        };
+        if log.config().cleanup_policy == CleanupPolicy::Compact {
+            return Err(PartitionError::PolicyViolation(format!(
+                "Records of partition {}-{} can not be deleted due to the configured policy",
+                self.topic, self.index
+            )));
+        }
+        let offset = if offset == -1 { high_watermark } else { offset };
+        if offset < 0 || offset > high_watermark {
             return Err(PartitionError::OffsetOutOfRange {
                 log_start_offset: log.log_start_offset(),
             });

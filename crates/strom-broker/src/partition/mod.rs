@@ -69,9 +69,12 @@ pub(crate) enum PartitionError {
         error: AppendError,
         log_start_offset: i64,
     },
-    /// DeleteRecords beyond the log end; `log_start_offset` is the answer's low watermark.
+    /// DeleteRecords below zero or beyond the high watermark; `log_start_offset` is the answer's low watermark.
     #[error("offset out of range")]
     OffsetOutOfRange { log_start_offset: i64 },
+    /// DeleteRecords on a log whose `cleanup.policy` is `compact` alone (Kafka's PolicyViolationException).
+    #[error("{0}")]
+    PolicyViolation(String),
     /// A ListOffsets timestamp below zero that names no offset spec.
     #[error("unknown offset spec {0}")]
     UnknownOffsetSpec(i64),

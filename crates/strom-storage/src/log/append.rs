@@ -19,11 +19,14 @@ use crate::config::TimestampType;
 use crate::error::{AppendError, StorageError};
 use crate::producer_state::Check;
 use crate::segment::ActiveSegment;
+use crate::validator;
 
 impl PartitionLog {
     /// Validates and appends one or more v2 batches as sent by a producer; all or nothing. See the
     /// crate's API notes: offsets are assigned by rewriting `base_offset`, LogAppendTime logs
-    /// stamp `max_timestamp` (and recompute the CRC), the bytes are otherwise stored as sent. A
+    /// stamp `max_timestamp` (and recompute the CRC), batches in another codec than a
+    /// `compression.type` other than `producer` are recompressed (`validator.rs`), the bytes are
+    /// otherwise stored as sent. A
     /// duplicate idempotent batch appends nothing and reports the original offsets. Applies the
     /// flush policy afterwards.
     ///
@@ -62,22 +65,36 @@ impl PartitionLog {
         if records.is_empty() {
             return Err(AppendError::CorruptMessage("empty record set".to_string()));
         }
-        let mut batches: Vec<(usize, BatchHeader)> = Vec::new();
+        let mut checked: Vec<validator::Batch> = Vec::new();
         let mut pos = 0;
         for item in batch::iter_batches(records) {
             let (h, bytes) = item?;
-            batch::validate(&h, bytes, self.config.max_message_bytes)?;
-            batches.push((pos, h));
+            let span = batch::validate(&h, bytes, self.config.max_message_bytes)?;
+            checked.push((pos, h, span));
             pos += bytes.len();
         }
-        if self.config.cleanup_policy.compacts() {
-            let tp = self
-                .dir
-                .file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default();
-            batch::all_records_keyed(records, &tp)?;
-        }
+        // Kafka's LogValidator: per-record checks, and the batches again in the topic's codec
+        // when `compression.type` asks for another one (they replace the request's bytes).
+        let tp = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let rewritten = validator::validate_records(records, &checked, &self.config, now_ms, &tp)?;
+        let records: &[u8] = rewritten.as_deref().unwrap_or(records);
+        let mut batches: Vec<(usize, BatchHeader)> = match &rewritten {
+            None => checked.into_iter().map(|(pos, h, _)| (pos, h)).collect(),
+            Some(bytes) => {
+                let mut batches = Vec::with_capacity(checked.len());
+                let mut pos = 0;
+                for item in batch::iter_batches(bytes) {
+                    let (h, b) = item?;
+                    batches.push((pos, h));
+                    pos += b.len();
+                }
+                batches
+            }
+        };
 
         let log_append_time = self.config.message_timestamp_type == TimestampType::LogAppendTime;
         let log_start_offset = self.log_start_offset;

@@ -4,7 +4,7 @@
 //! job across `log/` (see `log/mod.rs`).
 //!
 //! Not here: rewriting a segment's batches and the crash-safe file swap (`cleaner.rs`), and the
-//! key check of appends to a compacted log (`batch::all_records_keyed`, called by `append.rs`).
+//! key check of appends to a compacted log (`validator.rs`, called by `append.rs`).
 
 use super::PartitionLog;
 use crate::cleaner::{self, CompactionStats};

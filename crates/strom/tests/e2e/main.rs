@@ -25,6 +25,8 @@ mod hostile_input;
 mod validation;
 // Consumer groups: 3 members split 6 partitions, each record consumed once; commit/leave/resume; offsets survive restart.
 mod groups;
+// A cooperative-sticky member drops the partitions of a topic DeleteTopics removed (librdkafka 0113).
+mod groups_deleted_topic;
 // A group member killed with SIGKILL loses its partitions only after its session times out.
 mod groups_killed_member;
 // KIP-848 consumer groups (group.protocol=consumer): server-side assignment, reconciliation, epoch commits.
@@ -36,6 +38,8 @@ mod group_cli;
 // Three-node clusters: kill -9 of a leader, the controller, a group coordinator; a paused follower; two of three
 // down; a divergent tail truncated. Acknowledged writes and concurrent reads checked against the final log.
 mod cluster;
+// DeleteRecords: -1 is the high watermark, leader only, never past the high watermark (three nodes).
+mod delete_records;
 // A consumer group on a three-node cluster survives the kill -9 of its group coordinator.
 mod cluster_groups;
 // DescribeTopicPartitions, DescribeLogDirs, AlterReplicaLogDirs, DescribeQuorum checked against what the brokers hold.
