@@ -79,7 +79,7 @@ def outcomes(test_c, results):
             got[name] = ("passed", "")
         elif state == "SKIPPED":
             got[name] = ("skipped", "")
-        elif rc in ("124", "137"):
+        elif rc == "124":
             got[name] = ("failed", "wall limit")
         else:
             got[name] = ("failed", "state %s, exit %s" % (state or "no report", rc))
