@@ -179,6 +179,7 @@ run_one() {
     mkdir -p "$work/cwd/$name"
     # A subshell that outlives test-runner, so a failing test's abort() is reported in its log, not here.
     (
+        set +e
         cd "$work/cwd/$name" || exit 2
         RDKAFKA_TEST_CONF="$work/test-$scenario.conf" TEST_KAFKA_VERSION=4.0.0 \
             BROKERS="127.0.0.1:$(cat "$work/port-$scenario")" KAFKA_PATH="$here/kafka" \
