@@ -29,6 +29,8 @@ mod groups;
 mod groups_deleted_topic;
 // A group member killed with SIGKILL loses its partitions only after its session times out.
 mod groups_killed_member;
+// A session ends at its deadline: DeleteGroups right after a static member's session ran out deletes the group.
+mod groups_session_expiry;
 // KIP-848 consumer groups (group.protocol=consumer): server-side assignment, reconciliation, epoch commits.
 mod groups_kip848;
 // The `strom topic/produce/consume` subcommands, and kcat when installed.
