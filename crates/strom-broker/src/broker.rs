@@ -112,7 +112,7 @@ impl Broker {
         }
         let log_manager = LogManager::open(root.clone())?;
         let metadata = MetadataNode::start(metadata_config(&config, &advertised, &root)?).await?;
-        let producer_ids = ProducerIdManager::open(root.join("producer-id-block"))?;
+        let producer_ids = ProducerIdManager::open(root.join("producer-id-block"), config.node_id)?;
         let (shutdown, _) = watch::channel(false);
         let replicas = Arc::new(ReplicaManager::new(config.node_id));
         let groups = Arc::new(GroupCoordinatorService::new(&config, Arc::clone(&replicas)));
