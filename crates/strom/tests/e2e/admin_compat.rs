@@ -1,0 +1,150 @@
+//! What the Kafka 4.x AdminClient and CLI tools send or read that older clients did not, over raw requests:
+//! Metadata v12 naming topics by id (as `describeTopics(TopicCollection.ofTopicIds(..))` does, with an empty or
+//! null name); the feature flags in ApiVersions (`describeFeatures`, `kafka-features describe`); the replication
+//! throttles `kafka-reassign-partitions --throttle` sets and `--verify` clears (dynamic broker rates, topic
+//! throttled-replica lists); DescribeQuorum's per-voter fetch and caught-up times on three nodes.
+
+use std::time::Duration;
+
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use strom_test_support::{wait_until, TestBroker};
+use uuid::Uuid;
+
+use crate::util::{call, create_topic, now_ms, start_broker};
+
+const UNKNOWN_TOPIC_ID: i16 = 100;
+const INVALID_REQUEST: i16 = 42;
+const INVALID_CONFIG: i16 = 40;
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const TOPIC_CONFIG: i8 = 1;
+const DYNAMIC_BROKER_CONFIG: i8 = 2;
+const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
+const DEFAULT_CONFIG: i8 = 5;
+const LEADER_RATE: &str = "leader.replication.throttled.rate";
+const FOLLOWER_RATE: &str = "follower.replication.throttled.rate";
+const LOG_DIRS_RATE: &str = "replica.alter.log.dirs.io.max.bytes.per.second";
+const UNLIMITED: &str = "9223372036854775807";
+
+fn topic_name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+fn metadata(
+    broker: &TestBroker,
+    version: i16,
+    topics: Vec<MetadataRequestTopic>,
+) -> MetadataResponse {
+    call(
+        broker,
+        ApiKey::Metadata,
+        version,
+        &MetadataRequest::default()
+            .with_topics(Some(topics))
+            .with_allow_auto_topic_creation(true),
+    )
+}
+
+/// Metadata v12 by topic id: the topic (name, id, partitions) whatever name accompanies the id (empty as the 4.4
+/// AdminClient sends, null, or another topic's name: Kafka then ignores names), UNKNOWN_TOPIC_ID with the id for
+/// an id nobody holds, and nothing auto-created. Before v12 an id is an invalid request.
+#[test]
+fn metadata_v12_resolves_topics_by_id() {
+    let broker = start_broker(&["--auto-create-topics-enable", "true"]);
+    create_topic(&broker, "by-id-a", 3, &[]);
+    create_topic(&broker, "by-id-b", 1, &[]);
+    let by_name = metadata(
+        &broker,
+        12,
+        vec![
+            MetadataRequestTopic::default().with_name(Some(topic_name("by-id-a"))),
+            MetadataRequestTopic::default().with_name(Some(topic_name("by-id-b"))),
+        ],
+    );
+    let id_a = by_name.topics[0].topic_id;
+    let id_b = by_name.topics[1].topic_id;
+    assert!(!id_a.is_nil() && !id_b.is_nil() && id_a != id_b);
+
+    for name in [Some(topic_name("")), None] {
+        let response = metadata(
+            &broker,
+            12,
+            vec![MetadataRequestTopic::default()
+                .with_name(name.clone())
+                .with_topic_id(id_a)],
+        );
+        assert_eq!(response.topics.len(), 1, "{name:?}: {response:?}");
+        let t = &response.topics[0];
+        assert_eq!(t.error_code, 0, "{name:?}: {t:?}");
+        assert_eq!(t.topic_id, id_a);
+        assert_eq!(t.name.as_ref().map(|n| n.0.as_str()), Some("by-id-a"));
+        assert_eq!(t.partitions.len(), 3);
+        assert!(t
+            .partitions
+            .iter()
+            .all(|p| p.leader_id.0 == broker.node_id()));
+    }
+
+    // One id present: every entry is resolved by its id, names ignored (a name-only entry contributes nothing).
+    let unknown = Uuid::from_u128(0x5eed_0000_0000_0000_0000_0000_0000_0001);
+    let response = metadata(
+        &broker,
+        12,
+        vec![
+            MetadataRequestTopic::default()
+                .with_name(Some(topic_name("by-id-a")))
+                .with_topic_id(id_b),
+            MetadataRequestTopic::default().with_topic_id(unknown),
+            MetadataRequestTopic::default().with_name(Some(topic_name("would-be-auto-created"))),
+            MetadataRequestTopic::default().with_topic_id(id_b),
+        ],
+    );
+    let summary: Vec<(i16, Option<String>, Uuid)> = response
+        .topics
+        .iter()
+        .map(|t| {
+            (
+                t.error_code,
+                t.name.as_ref().map(|n| n.0.to_string()),
+                t.topic_id,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (UNKNOWN_TOPIC_ID, None, unknown),
+            (0, Some("by-id-b".to_string()), id_b),
+        ]
+    );
+    let all: MetadataResponse = call(
+        &broker,
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(None),
+    );
+    assert!(
+        all.topics
+            .iter()
+            .all(|t| t.name.as_ref().map(|n| n.0.as_str()) != Some("would-be-auto-created")),
+        "a by-id request must not auto-create the names it carries"
+    );
+
+    // v11 has no topic ids: Kafka refuses the request as invalid.
+    let response = metadata(
+        &broker,
+        11,
+        vec![MetadataRequestTopic::default()
+            .with_name(Some(topic_name("by-id-a")))
+            .with_topic_id(id_a)],
+    );
+    assert_eq!(response.topics.len(), 1);
+    assert_eq!(response.topics[0].error_code, INVALID_REQUEST);
+}
