@@ -148,3 +148,54 @@ fn metadata_v12_resolves_topics_by_id() {
     assert_eq!(response.topics.len(), 1);
     assert_eq!(response.topics[0].error_code, INVALID_REQUEST);
 }
+
+/// ApiVersions v3+ carries the features Strom implements: metadata.version 4.0-IV3 (25) supported and finalized,
+/// group.version 1 (KIP-848) finalized, transaction.version supported only at 0 and not finalized (a level of 2
+/// would switch 4.x producers to KIP-890 transactions), the others listed as supported at level 0 only.
+#[test]
+fn api_versions_reports_the_features_strom_implements() {
+    let broker = start_broker(&[]);
+    let response: ApiVersionsResponse = call(
+        &broker,
+        ApiKey::ApiVersions,
+        3,
+        &ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("strom-e2e"))
+            .with_client_software_version(StrBytes::from_static_str("1")),
+    );
+    assert_eq!(response.error_code, 0);
+    let supported: Vec<(String, i16, i16)> = response
+        .supported_features
+        .iter()
+        .map(|f| (f.name.to_string(), f.min_version, f.max_version))
+        .collect();
+    let finalized: Vec<(String, i16, i16)> = response
+        .finalized_features
+        .iter()
+        .map(|f| (f.name.to_string(), f.min_version_level, f.max_version_level))
+        .collect();
+    let has = |list: &[(String, i16, i16)], name: &str, min: i16, max: i16| {
+        list.iter()
+            .any(|(n, a, b)| n == name && *a == min && *b == max)
+    };
+    assert!(has(&supported, "metadata.version", 25, 25), "{supported:?}");
+    assert!(has(&supported, "group.version", 0, 1), "{supported:?}");
+    assert!(
+        has(&supported, "transaction.version", 0, 0),
+        "{supported:?}"
+    );
+    assert!(has(&supported, "kraft.version", 0, 0), "{supported:?}");
+    assert!(has(&finalized, "metadata.version", 25, 25), "{finalized:?}");
+    assert!(has(&finalized, "group.version", 1, 1), "{finalized:?}");
+    assert_eq!(
+        finalized.len(),
+        2,
+        "only features at a level above 0: {finalized:?}"
+    );
+    assert!(response.finalized_features_epoch >= 0);
+    // Every finalized level lies in the broker's supported range.
+    for (name, _, level) in &finalized {
+        let (_, min, max) = supported.iter().find(|(n, _, _)| n == name).unwrap();
+        assert!((*min..=*max).contains(level), "{name}");
+    }
+}
