@@ -47,7 +47,9 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
     key("file.delete.delay.ms", Some("log.segment.delete.delay.ms"), "60000", Long, "Delay before a deleted segment's files are removed."),
     key("flush.messages", Some("log.flush.interval.messages"), "9223372036854775807", Long, "Messages between forced fsyncs (enforced)."),
     key("flush.ms", Some("log.flush.interval.ms"), "9223372036854775807", Long, "Milliseconds between forced fsyncs (enforced)."),
+    key("follower.replication.throttled.replicas", None, "", List, "Replicas whose follower-side replication is throttled: `*` or `partition:broker,...` (kafka-reassign-partitions --throttle). Validated and stored; Strom does not throttle replication."),
     key("index.interval.bytes", Some("log.index.interval.bytes"), "4096", Int, "Bytes between offset index entries (enforced)."),
+    key("leader.replication.throttled.replicas", None, "", List, "Replicas whose leader-side replication is throttled: `*` or `partition:broker,...` (kafka-reassign-partitions --throttle). Validated and stored; Strom does not throttle replication."),
     key("max.compaction.lag.ms", Some("log.cleaner.max.compaction.lag.ms"), "9223372036854775807", Long, "Compaction only (no effect yet)."),
     key("max.message.bytes", Some("message.max.bytes"), "1048588", Int, "Largest record batch accepted (enforced)."),
     key("message.timestamp.after.max.ms", Some("log.message.timestamp.after.max.ms"), "3600000", Long, "How far in the future a CreateTime may be (not enforced yet)."),
@@ -134,11 +136,34 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), TopicConfigE
         {
             Err(invalid("must be a number between 0 and 1"))
         }
+        "leader.replication.throttled.replicas" | "follower.replication.throttled.replicas"
+            if !valid_throttled_replicas(value) =>
+        {
+            Err(invalid(
+                "must be the literal `*` or a list of replicas as partitionId:brokerId,partitionId:brokerId,...",
+            ))
+        }
         "compression.type" if value.trim() != "producer" => Err(invalid(
             "only `producer` is supported; batches are stored as produced",
         )),
         _ => Ok(()),
     }
+}
+
+/// A throttled-replicas list as Kafka's `ThrottledReplicaListValidator` accepts it: `*` alone, or comma-separated
+/// `partition:broker` pairs of decimal digits (blank elements allowed; an empty value clears the list).
+fn valid_throttled_replicas(value: &str) -> bool {
+    let items: Vec<&str> = value.split(',').map(str::trim).collect();
+    let pair = |s: &str| {
+        s.is_empty()
+            || s.split_once(':').is_some_and(|(p, b)| {
+                !p.is_empty()
+                    && !b.is_empty()
+                    && p.bytes().all(|c| c.is_ascii_digit())
+                    && b.bytes().all(|c| c.is_ascii_digit())
+            })
+    };
+    items.concat() == "*" || items.iter().all(|s| pair(s))
 }
 
 /// Kafka `cleanup.policy` as a list: `delete`, `compact`, both in either order, or empty (neither:
@@ -168,6 +193,7 @@ pub fn parse_cleanup_policy(value: &str) -> Option<CleanupPolicy> {
 pub enum ConfigSource {
     TopicConfig = 1,
     DynamicBrokerConfig = 2,
+    DynamicDefaultBrokerConfig = 3,
     StaticBrokerConfig = 4,
     DefaultConfig = 5,
 }
@@ -253,6 +279,21 @@ mod tests {
         assert!(validate_topic_config("cleanup.policy", "compact,nope").is_err());
         assert!(validate_topic_config("min.cleanable.dirty.ratio", "0.1").is_ok());
         assert!(validate_topic_config("min.cleanable.dirty.ratio", "1.5").is_err());
+    }
+
+    #[test]
+    fn throttled_replicas_lists() {
+        for name in [
+            "leader.replication.throttled.replicas",
+            "follower.replication.throttled.replicas",
+        ] {
+            for ok in ["*", " * ", "", "0:1", "0:1,1:2, 2:3", "0:1,,1:2"] {
+                assert!(validate_topic_config(name, ok).is_ok(), "{name}={ok:?}");
+            }
+            for bad in ["0", "a:1", "0:-1", "*,0:1", "0:1:2", ":1", "0:"] {
+                assert!(validate_topic_config(name, bad).is_err(), "{name}={bad:?}");
+            }
+        }
     }
 
     #[test]

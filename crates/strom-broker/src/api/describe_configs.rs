@@ -1,5 +1,5 @@
 //! DescribeConfigs: every topic config (with its value, source, synonyms, type and documentation, as Kafka
-//! lists them) and every broker setting of this node.
+//! lists them) and every broker setting of this node, static ones and the dynamic throttle rates.
 
 use std::ops::RangeInclusive;
 
@@ -10,6 +10,7 @@ use strom_protocol::kafka_protocol::messages::{DescribeConfigsRequest, DescribeC
 
 use super::{str_bytes, RequestContext};
 use crate::config::BrokerConfig;
+use crate::dynamic_broker_config::describe_dynamic_broker_configs;
 use crate::error_code::Code;
 use crate::topic_config::{ConfigSource, TOPIC_CONFIGS};
 
@@ -65,7 +66,7 @@ pub(crate) fn handle(
                             )));
                     }
                     let cfg = &ctx.broker.config;
-                    let configs = BrokerConfig::KEYS
+                    let mut configs: Vec<_> = BrokerConfig::KEYS
                         .iter()
                         .filter(|k| wanted(k.name))
                         .map(|k| {
@@ -104,6 +105,13 @@ pub(crate) fn handle(
                             entry
                         })
                         .collect();
+                    configs.extend(describe_dynamic_broker_configs(
+                        &ctx.image,
+                        (!name.is_empty()).then(|| ctx.broker.node_id()),
+                        &wanted,
+                        request.include_synonyms,
+                        request.include_documentation,
+                    ));
                     result.with_configs(configs)
                 }
                 _ => result

@@ -1,4 +1,5 @@
-//! IncrementalAlterConfigs (KIP-339): SET, DELETE, APPEND and SUBTRACT on individual topic configs.
+//! IncrementalAlterConfigs (KIP-339): SET, DELETE, APPEND and SUBTRACT on individual topic configs, and on the
+//! dynamic broker settings (`dynamic_broker_config`) of a BROKER resource.
 
 use std::ops::RangeInclusive;
 

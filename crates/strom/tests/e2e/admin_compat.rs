@@ -199,3 +199,214 @@ fn api_versions_reports_the_features_strom_implements() {
         assert!((*min..=*max).contains(level), "{name}");
     }
 }
+
+fn alter(
+    broker: &TestBroker,
+    resource_type: i8,
+    name: &str,
+    ops: &[(&str, i8, Option<&str>)],
+) -> (i16, Option<String>) {
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(StrBytes::from_string(name.to_string()))
+            .with_configs(
+                ops.iter()
+                    .map(|(k, op, v)| {
+                        AlterableConfig::default()
+                            .with_name(StrBytes::from_string(k.to_string()))
+                            .with_config_operation(*op)
+                            .with_value(v.map(|v| StrBytes::from_string(v.to_string())))
+                    })
+                    .collect(),
+            ),
+    ]);
+    let response: IncrementalAlterConfigsResponse =
+        call(broker, ApiKey::IncrementalAlterConfigs, 1, &request);
+    let r = &response.responses[0];
+    (
+        r.error_code,
+        r.error_message.as_ref().map(|m| m.to_string()),
+    )
+}
+
+/// (value, source, read_only) of each named config of one resource.
+fn describe(
+    broker: &TestBroker,
+    resource_type: i8,
+    name: &str,
+    keys: &[&str],
+) -> Vec<(String, i8, bool)> {
+    let request = DescribeConfigsRequest::default().with_resources(vec![
+        describe_configs_request::DescribeConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(StrBytes::from_string(name.to_string()))
+            .with_configuration_keys(Some(
+                keys.iter()
+                    .map(|k| StrBytes::from_string(k.to_string()))
+                    .collect(),
+            )),
+    ]);
+    let response: DescribeConfigsResponse = call(broker, ApiKey::DescribeConfigs, 4, &request);
+    let result = &response.results[0];
+    assert_eq!(result.error_code, 0, "{:?}", result.error_message);
+    keys.iter()
+        .map(|k| {
+            let c = result
+                .configs
+                .iter()
+                .find(|c| c.name.as_str() == *k)
+                .unwrap_or_else(|| panic!("{k} not described"));
+            let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
+            (value, c.config_source, c.read_only)
+        })
+        .collect()
+}
+
+/// What `kafka-reassign-partitions --throttle` and `--verify` do to a broker: SET and DELETE of the replication
+/// throttle rates on the BROKER resource (deleting unset ones is a no-op), per broker and cluster-wide (empty
+/// name); DescribeConfigs reports them as dynamic, not read-only. Negative rates are INVALID_CONFIG, static
+/// broker settings INVALID_REQUEST, and the rates survive a restart (they are metadata records).
+#[test]
+fn replication_throttle_rates_are_dynamic_broker_configs() {
+    let mut broker = start_broker(&[]);
+    let id = broker.node_id().to_string();
+    let all = [LEADER_RATE, FOLLOWER_RATE, LOG_DIRS_RATE];
+    let clear: Vec<_> = all.iter().map(|k| (*k, DELETE, None)).collect();
+    assert_eq!(alter(&broker, RESOURCE_BROKER, &id, &clear), (0, None));
+    assert_eq!(
+        describe(&broker, RESOURCE_BROKER, &id, &all),
+        vec![(UNLIMITED.to_string(), DEFAULT_CONFIG, false); 3]
+    );
+
+    assert_eq!(
+        alter(
+            &broker,
+            RESOURCE_BROKER,
+            &id,
+            &[
+                (LEADER_RATE, SET, Some("1000")),
+                (FOLLOWER_RATE, SET, Some("2000"))
+            ]
+        ),
+        (0, None)
+    );
+    assert_eq!(
+        alter(
+            &broker,
+            RESOURCE_BROKER,
+            "",
+            &[
+                (FOLLOWER_RATE, SET, Some("3000")),
+                (LOG_DIRS_RATE, SET, Some("4000"))
+            ]
+        ),
+        (0, None)
+    );
+    let expected = vec![
+        ("1000".to_string(), DYNAMIC_BROKER_CONFIG, false),
+        ("2000".to_string(), DYNAMIC_BROKER_CONFIG, false),
+        ("4000".to_string(), DYNAMIC_DEFAULT_BROKER_CONFIG, false),
+    ];
+    assert_eq!(describe(&broker, RESOURCE_BROKER, &id, &all), expected);
+
+    let (code, _) = alter(
+        &broker,
+        RESOURCE_BROKER,
+        &id,
+        &[(LEADER_RATE, SET, Some("-5"))],
+    );
+    assert_eq!(code, INVALID_CONFIG);
+    let (code, message) = alter(
+        &broker,
+        RESOURCE_BROKER,
+        &id,
+        &[
+            (LEADER_RATE, SET, Some("7")),
+            ("log.retention.ms", SET, Some("5")),
+        ],
+    );
+    assert_eq!(code, INVALID_REQUEST, "{message:?}");
+    let (code, _) = alter(
+        &broker,
+        RESOURCE_BROKER,
+        "not-a-broker",
+        &[(LEADER_RATE, SET, Some("7"))],
+    );
+    assert_eq!(code, INVALID_REQUEST);
+    // Refused changes changed nothing.
+    assert_eq!(describe(&broker, RESOURCE_BROKER, &id, &all), expected);
+
+    broker.restart().unwrap();
+    assert_eq!(describe(&broker, RESOURCE_BROKER, &id, &all), expected);
+
+    // --verify's clean-up, on the broker and the cluster default.
+    assert_eq!(alter(&broker, RESOURCE_BROKER, &id, &clear), (0, None));
+    assert_eq!(alter(&broker, RESOURCE_BROKER, "", &clear), (0, None));
+    assert_eq!(
+        describe(&broker, RESOURCE_BROKER, &id, &all),
+        vec![(UNLIMITED.to_string(), DEFAULT_CONFIG, false); 3]
+    );
+    broker.assert_no_panic();
+}
+
+/// The topic configs `kafka-reassign-partitions --throttle` sets: `*` or `partition:broker` lists, validated as
+/// Kafka's ThrottledReplicaListValidator does, stored, described and deleted; also accepted by CreateTopics.
+#[test]
+fn throttled_replicas_topic_configs() {
+    let broker = start_broker(&[]);
+    let leader = "leader.replication.throttled.replicas";
+    let follower = "follower.replication.throttled.replicas";
+    create_topic(&broker, "throttled", 2, &[(follower, "*")]);
+    assert_eq!(
+        describe(&broker, RESOURCE_TOPIC, "throttled", &[leader, follower]),
+        [
+            (String::new(), DEFAULT_CONFIG, false),
+            ("*".to_string(), TOPIC_CONFIG, false),
+        ]
+    );
+    assert_eq!(
+        alter(
+            &broker,
+            RESOURCE_TOPIC,
+            "throttled",
+            &[
+                (leader, SET, Some("0:1,1:1")),
+                (follower, SET, Some("0:2, 1:3"))
+            ]
+        ),
+        (0, None)
+    );
+    assert_eq!(
+        describe(&broker, RESOURCE_TOPIC, "throttled", &[leader, follower]),
+        [
+            ("0:1,1:1".to_string(), TOPIC_CONFIG, false),
+            ("0:2, 1:3".to_string(), TOPIC_CONFIG, false),
+        ]
+    );
+    for bad in ["0-1", "*,0:1", "a:1", "0:1:2"] {
+        let (code, message) = alter(
+            &broker,
+            RESOURCE_TOPIC,
+            "throttled",
+            &[(leader, SET, Some(bad))],
+        );
+        assert_eq!(code, INVALID_CONFIG, "{bad}: {message:?}");
+    }
+    assert_eq!(
+        alter(
+            &broker,
+            RESOURCE_TOPIC,
+            "throttled",
+            &[(leader, DELETE, None), (follower, DELETE, None)]
+        ),
+        (0, None)
+    );
+    assert_eq!(
+        describe(&broker, RESOURCE_TOPIC, "throttled", &[leader, follower]),
+        [
+            (String::new(), DEFAULT_CONFIG, false),
+            (String::new(), DEFAULT_CONFIG, false),
+        ]
+    );
+}
