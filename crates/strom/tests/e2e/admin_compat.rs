@@ -410,3 +410,98 @@ fn throttled_replicas_topic_configs() {
         ]
     );
 }
+
+fn quorum_voters(broker: &TestBroker) -> (i32, Vec<describe_quorum_response::ReplicaState>) {
+    let request = DescribeQuorumRequest::default().with_topics(vec![
+        describe_quorum_request::TopicData::default()
+            .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+            .with_partitions(vec![describe_quorum_request::PartitionData::default()]),
+    ]);
+    let response: DescribeQuorumResponse = call(broker, ApiKey::DescribeQuorum, 2, &request);
+    assert_eq!(response.error_code, 0);
+    let p = &response.topics[0].partitions[0];
+    assert_eq!(p.error_code, 0, "{:?}", p.error_message);
+    (p.leader_id.0, p.current_voters.clone())
+}
+
+/// On three nodes every voter has a LastFetchTimestamp and LastCaughtUpTimestamp (followers: their last answer
+/// to the leader's AppendEntries, heartbeats included), recent and moving; a paused follower's stop moving while
+/// the live one's keep advancing.
+#[test]
+fn describe_quorum_reports_when_voters_last_fetched() {
+    let mut cluster = crate::cluster::start_cluster(&[]);
+    let asked = cluster.ids()[0];
+    let mut leader = 0;
+    wait_until(
+        "every voter has fetch and caught-up times",
+        Duration::from_secs(30),
+        || {
+            let (l, voters) = quorum_voters(cluster.node(asked));
+            leader = l;
+            Ok(voters.len() == 3
+                && voters
+                    .iter()
+                    .all(|v| v.last_fetch_timestamp > 0 && v.last_caught_up_timestamp > 0))
+        },
+    )
+    .unwrap();
+    let now = now_ms();
+    let (_, voters) = quorum_voters(cluster.node(asked));
+    for v in &voters {
+        assert!(
+            v.last_fetch_timestamp <= now_ms() && v.last_fetch_timestamp > now - 10_000,
+            "{v:?}"
+        );
+        assert!(
+            v.last_caught_up_timestamp <= v.last_fetch_timestamp,
+            "{v:?}"
+        );
+    }
+    let followers: Vec<i32> = cluster
+        .ids()
+        .into_iter()
+        .filter(|id| *id != leader)
+        .collect();
+    let (paused, live) = (followers[0], followers[1]);
+    cluster.pause(paused).unwrap();
+    let paused_at = now_ms();
+    // Heartbeats go out every few hundred ms: the live follower soon answers one sent after the pause.
+    let mut voters = Vec::new();
+    wait_until(
+        "the live follower fetches after the pause",
+        Duration::from_secs(30),
+        || {
+            let (l, v) = quorum_voters(cluster.node(leader));
+            assert_eq!(l, leader, "the leader changed while a follower was paused");
+            voters = v;
+            Ok(voters.iter().any(|v| {
+                v.replica_id.0 == live
+                    && v.last_fetch_timestamp > paused_at + 1_000
+                    && v.last_caught_up_timestamp > paused_at + 1_000
+            }))
+        },
+    )
+    .unwrap();
+    let paused_state = voters.iter().find(|v| v.replica_id.0 == paused).unwrap();
+    assert!(
+        paused_state.last_fetch_timestamp <= paused_at + 500,
+        "{paused_state:?}"
+    );
+    assert!(
+        paused_state.last_caught_up_timestamp <= paused_at + 500,
+        "{paused_state:?}"
+    );
+    cluster.resume(paused).unwrap();
+    wait_until(
+        "the resumed follower fetches again",
+        Duration::from_secs(30),
+        || {
+            let (_, voters) = quorum_voters(cluster.node(leader));
+            Ok(voters
+                .iter()
+                .any(|v| v.replica_id.0 == paused && v.last_fetch_timestamp > paused_at + 2_000))
+        },
+    )
+    .unwrap();
+    cluster.assert_no_panic();
+}
