@@ -24,6 +24,7 @@ const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 const SET: i8 = 0;
 const DELETE: i8 = 1;
+const APPEND: i8 = 2;
 const TOPIC_CONFIG: i8 = 1;
 const DYNAMIC_BROKER_CONFIG: i8 = 2;
 const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
@@ -315,6 +316,14 @@ fn replication_throttle_rates_are_dynamic_broker_configs() {
         RESOURCE_BROKER,
         &id,
         &[(LEADER_RATE, SET, Some("-5"))],
+    );
+    assert_eq!(code, INVALID_CONFIG);
+    // The rates are longs, not lists: APPEND is INVALID_CONFIG, as in Kafka.
+    let (code, _) = alter(
+        &broker,
+        RESOURCE_BROKER,
+        &id,
+        &[(LEADER_RATE, APPEND, Some("5"))],
     );
     assert_eq!(code, INVALID_CONFIG);
     let (code, message) = alter(
