@@ -6,6 +6,7 @@ pub mod broker;
 pub mod config;
 mod connection;
 mod dispatch;
+mod dynamic_broker_config;
 mod error_code;
 mod group_coordinator;
 mod partition;

@@ -50,7 +50,9 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
     key("file.delete.delay.ms", Some("log.segment.delete.delay.ms"), "60000", Long, "Delay before a deleted segment's files are removed."),
     key("flush.messages", Some("log.flush.interval.messages"), "9223372036854775807", Long, "Messages between forced fsyncs (enforced)."),
     key("flush.ms", Some("log.flush.interval.ms"), "9223372036854775807", Long, "Milliseconds between forced fsyncs (enforced)."),
+    key("follower.replication.throttled.replicas", None, "", List, "Replicas whose follower-side replication is throttled: `*` or `partition:broker,...` (kafka-reassign-partitions --throttle). Validated and stored; Strom does not throttle replication."),
     key("index.interval.bytes", Some("log.index.interval.bytes"), "4096", Int, "Bytes between offset index entries (enforced)."),
+    key("leader.replication.throttled.replicas", None, "", List, "Replicas whose leader-side replication is throttled: `*` or `partition:broker,...` (kafka-reassign-partitions --throttle). Validated and stored; Strom does not throttle replication."),
     key("max.compaction.lag.ms", Some("log.cleaner.max.compaction.lag.ms"), "9223372036854775807", Long, "Compaction only (no effect yet)."),
     key("max.message.bytes", Some("message.max.bytes"), "1048588", Int, "Largest record batch accepted (enforced)."),
     key("message.timestamp.after.max.ms", Some("log.message.timestamp.after.max.ms"), "3600000", Long, "With CreateTime, records whose timestamp is further ahead of the broker's clock are refused with INVALID_TIMESTAMP (enforced)."),
@@ -137,6 +139,13 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), TopicConfigE
         {
             Err(invalid("must be a number between 0 and 1"))
         }
+        "leader.replication.throttled.replicas" | "follower.replication.throttled.replicas"
+            if !valid_throttled_replicas(value) =>
+        {
+            Err(invalid(
+                "must be the literal `*` or a list of replicas as partitionId:brokerId,partitionId:brokerId,...",
+            ))
+        }
         "compression.type" if parse_compression(value, -1, 9, 3).is_none() => Err(invalid(
             "must be one of producer, uncompressed, gzip, snappy, lz4, zstd",
         )),
@@ -183,6 +192,22 @@ pub fn parse_compression(
     })
 }
 
+/// A throttled-replicas list as Kafka's `ThrottledReplicaListValidator` accepts it: `*` alone, or comma-separated
+/// `partition:broker` pairs of decimal digits (blank elements allowed; an empty value clears the list).
+fn valid_throttled_replicas(value: &str) -> bool {
+    let items: Vec<&str> = value.split(',').map(str::trim).collect();
+    let pair = |s: &str| {
+        s.is_empty()
+            || s.split_once(':').is_some_and(|(p, b)| {
+                !p.is_empty()
+                    && !b.is_empty()
+                    && p.bytes().all(|c| c.is_ascii_digit())
+                    && b.bytes().all(|c| c.is_ascii_digit())
+            })
+    };
+    items.concat() == "*" || items.iter().all(|s| pair(s))
+}
+
 /// Kafka `cleanup.policy` as a list: `delete`, `compact`, both in either order, or empty (neither:
 /// infinite retention, as Kafka 4.2). None for anything else.
 pub fn parse_cleanup_policy(value: &str) -> Option<CleanupPolicy> {
@@ -210,6 +235,7 @@ pub fn parse_cleanup_policy(value: &str) -> Option<CleanupPolicy> {
 pub enum ConfigSource {
     TopicConfig = 1,
     DynamicBrokerConfig = 2,
+    DynamicDefaultBrokerConfig = 3,
     StaticBrokerConfig = 4,
     DefaultConfig = 5,
 }
@@ -348,6 +374,21 @@ mod tests {
         let lc = log_config(&overrides, &broker);
         assert_eq!(lc.compression, Compression::Gzip { level: 9 });
         assert_eq!(lc.message_timestamp_after_max_ms, 5);
+    }
+
+    #[test]
+    fn throttled_replicas_lists() {
+        for name in [
+            "leader.replication.throttled.replicas",
+            "follower.replication.throttled.replicas",
+        ] {
+            for ok in ["*", " * ", "", "0:1", "0:1,1:2, 2:3", "0:1,,1:2"] {
+                assert!(validate_topic_config(name, ok).is_ok(), "{name}={ok:?}");
+            }
+            for bad in ["0", "a:1", "0:-1", "*,0:1", "0:1:2", ":1", "0:"] {
+                assert!(validate_topic_config(name, bad).is_err(), "{name}={bad:?}");
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! DescribeConfigs: every topic config (with its value, source, synonyms, type and documentation, as Kafka
-//! lists them) and every broker setting of this node; a null or empty `configuration_keys` means all of them,
-//! as in Kafka. Broker settings are reported `read_only`: Strom has no dynamic broker configs (AlterConfigs of
-//! a BROKER resource is refused), where Kafka reports its dynamically alterable ones as not read-only.
+//! lists them) and every broker setting of this node: the static ones (`read_only`) and the dynamic throttle rates
+//! (not read-only); a null or empty `configuration_keys` means all of them, as in Kafka. Other broker settings
+//! are static in Strom (AlterConfigs of them is refused), where Kafka reports more of its settings as dynamic.
 
 use std::ops::RangeInclusive;
 
@@ -12,6 +12,7 @@ use strom_protocol::kafka_protocol::messages::{DescribeConfigsRequest, DescribeC
 
 use super::{str_bytes, RequestContext};
 use crate::config::BrokerConfig;
+use crate::dynamic_broker_config::describe_dynamic_broker_configs;
 use crate::error_code::Code;
 use crate::topic_config::{ConfigSource, TOPIC_CONFIGS};
 
@@ -68,7 +69,7 @@ pub(crate) fn handle(
                             )));
                     }
                     let cfg = &ctx.broker.config;
-                    let configs = BrokerConfig::KEYS
+                    let mut configs: Vec<_> = BrokerConfig::KEYS
                         .iter()
                         .filter(|k| wanted(k.name))
                         .map(|k| {
@@ -107,6 +108,13 @@ pub(crate) fn handle(
                             entry
                         })
                         .collect();
+                    configs.extend(describe_dynamic_broker_configs(
+                        &ctx.image,
+                        (!name.is_empty()).then(|| ctx.broker.node_id()),
+                        &wanted,
+                        request.include_synonyms,
+                        request.include_documentation,
+                    ));
                     result.with_configs(configs)
                 }
                 _ => result

@@ -48,5 +48,7 @@ mod cluster_groups;
 mod admin_apis;
 // Configs: DescribeConfigs sources of broker settings; an empty cleanup.policy via IncrementalAlterConfigs and AlterConfigs.
 mod configs;
+// Kafka 4.x Admin requests: Metadata by topic id, features, replication throttles, quorum fetch times.
+mod admin_compat;
 // Helpers shared by the modules above.
 mod util;
