@@ -19,6 +19,9 @@ pub(crate) fn append_error(e: &AppendError) -> Code {
         AppendError::InvalidTimestamp => Code::InvalidTimestamp,
         AppendError::OutOfOrderSequence { .. } => Code::OutOfOrderSequenceNumber,
         AppendError::InvalidProducerEpoch { .. } => Code::InvalidProducerEpoch,
+        AppendError::InvalidTxnState { .. } => Code::InvalidTxnState,
+        AppendError::TransactionCoordinatorFenced { .. } => Code::TransactionCoordinatorFenced,
+        AppendError::ControlBatchFromClient => Code::InvalidRecord,
         // Only the follower path appends at fixed offsets; Kafka has no code for it either.
         AppendError::OffsetMismatch { .. } => Code::UnknownServerError,
         AppendError::Io(io) => {
