@@ -124,6 +124,8 @@ broker_config! {
     default_replication_factor: i16 = "default.replication.factor", Short, "1";
     /// Create a topic when a client asks Metadata for one that does not exist.
     auto_create_topics_enable: bool = "auto.create.topics.enable", Boolean, "true";
+    /// Strom only (issue 22): advertise the transaction APIs in ApiVersions (off until transactions are complete).
+    transaction_apis_enable: bool = "transaction.apis.enable", Boolean, "false";
     /// Largest record batch the broker accepts (topic synonym max.message.bytes).
     message_max_bytes: i32 = "message.max.bytes", Int, "1048588";
     /// Size at which a segment is rolled (topic synonym segment.bytes).

@@ -72,6 +72,7 @@ pub(crate) const SUPPORTED: &[(ApiKey, RangeInclusive<i16>)] = &[
         api::alter_replica_log_dirs::VERSIONS,
     ),
     (ApiKey::DescribeQuorum, api::describe_quorum::VERSIONS),
+    (ApiKey::WriteTxnMarkers, api::write_txn_markers::VERSIONS),
 ];
 
 /// The served version range of an API, for the decoder.
@@ -125,6 +126,9 @@ pub(crate) async fn handle(
         }
         RequestKind::DeleteRecords(r) => {
             ResponseKind::DeleteRecords(api::delete_records::handle(&ctx, r))
+        }
+        RequestKind::WriteTxnMarkers(r) => {
+            ResponseKind::WriteTxnMarkers(api::write_txn_markers::handle(&ctx, r).await)
         }
         RequestKind::InitProducerId(r) => {
             ResponseKind::InitProducerId(api::init_producer_id::handle(&ctx, r))
@@ -234,7 +238,8 @@ pub(crate) mod tests {
                 "{key:?} {versions:?} vs {codec}"
             );
         }
-        let ResponseKind::ApiVersions(table) = api::api_versions::unsupported_version(SUPPORTED)
+        let ResponseKind::ApiVersions(table) =
+            api::api_versions::unsupported_version(SUPPORTED, true)
         else {
             panic!("not an ApiVersions response");
         };

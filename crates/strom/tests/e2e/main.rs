@@ -44,3 +44,5 @@ mod admin_apis;
 mod configs;
 // Helpers shared by the modules above.
 mod util;
+// Transactions, data side: transactional produce, WriteTxnMarkers, the LSO, read_committed fetch and ListOffsets.
+mod txn_partition;
