@@ -73,6 +73,7 @@ pub(crate) const SUPPORTED: &[(ApiKey, RangeInclusive<i16>)] = &[
     ),
     (ApiKey::DescribeQuorum, api::describe_quorum::VERSIONS),
     (ApiKey::WriteTxnMarkers, api::write_txn_markers::VERSIONS),
+    (ApiKey::TxnOffsetCommit, api::txn_offset_commit::VERSIONS),
 ];
 
 /// The served version range of an API, for the decoder.
@@ -129,6 +130,9 @@ pub(crate) async fn handle(
         }
         RequestKind::WriteTxnMarkers(r) => {
             ResponseKind::WriteTxnMarkers(api::write_txn_markers::handle(&ctx, r).await)
+        }
+        RequestKind::TxnOffsetCommit(r) => {
+            ResponseKind::TxnOffsetCommit(api::txn_offset_commit::handle(&ctx, r).await)
         }
         RequestKind::InitProducerId(r) => {
             ResponseKind::InitProducerId(api::init_producer_id::handle(&ctx, r))

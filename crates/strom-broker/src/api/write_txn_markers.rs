@@ -20,6 +20,7 @@ use strom_storage::batch::ControlMarker;
 
 use super::RequestContext;
 use crate::error_code::{self, Code};
+use crate::group_coordinator::OFFSETS_TOPIC;
 use crate::partition::DelayedProduce;
 
 /// Kafka 4.x serves v1 only (v0 was removed with KIP-896).
@@ -106,8 +107,18 @@ pub(crate) async fn handle(
         else {
             continue;
         };
-        if let Err(e) = outcome {
-            result.error_code = error_code::partition_error(&e).code();
+        match outcome {
+            Err(e) => result.error_code = error_code::partition_error(&e).code(),
+            Ok(()) => {
+                let marker = &request.markers[p.marker];
+                if marker.topics[p.topic].name.0.as_str() == OFFSETS_TOPIC {
+                    ctx.broker.groups.on_txn_marker(
+                        result.partition_index,
+                        marker.producer_id.0,
+                        marker.transaction_result,
+                    );
+                }
+            }
         }
     }
     WriteTxnMarkersResponse::default().with_markers(results)

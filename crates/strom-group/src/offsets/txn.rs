@@ -199,3 +199,74 @@ pub(crate) fn txn_commit_offsets(
     }
     (results, records)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::CommitPartition;
+
+    fn req(group: &str, generation_id: i32, member_id: &str, offset: i64) -> CommitOffsets {
+        CommitOffsets {
+            group_id: group.to_string(),
+            generation_id,
+            member_id: member_id.to_string(),
+            group_instance_id: None,
+            partitions: vec![CommitPartition {
+                topic: "t".to_string(),
+                partition: 0,
+                offset,
+                leader_epoch: -1,
+                metadata: None,
+            }],
+        }
+    }
+
+    fn committed(groups: &BTreeMap<String, Group>, group: &str) -> Option<i64> {
+        groups
+            .get(group)
+            .and_then(|g| g.offsets.get(&("t".to_string(), 0)))
+            .map(|v| v.offset)
+    }
+
+    #[test]
+    fn pending_until_the_marker_then_committed_or_dropped() {
+        let mut groups = BTreeMap::new();
+        let mut pending = PendingTxnOffsets::default();
+        // An unknown group with a generation is ILLEGAL_GENERATION; with -1 a simple group is made.
+        let (results, records) = txn_commit_offsets(&mut groups, 4096, &req("g", 3, "m", 5), 0);
+        assert!(records.is_empty());
+        assert!(matches!(
+            results[0].error,
+            Some(Error::IllegalGeneration { .. })
+        ));
+        let (results, records) = txn_commit_offsets(&mut groups, 4096, &req("g", -1, "", 5), 0);
+        assert_eq!(results[0].error, None);
+        // With a generation, a member id the group does not know is UNKNOWN_MEMBER_ID (KIP-447).
+        let (results, _) = txn_commit_offsets(&mut groups, 4096, &req("g", 0, "ghost", 5), 0);
+        assert_eq!(results[0].error, Some(Error::UnknownMemberId));
+
+        for r in &records {
+            pending.replay(7, r);
+        }
+        assert!(pending.has_pending("g", "t", 0));
+        assert_eq!(committed(&groups, "g"), None);
+        // A marker in another partition's groups changes nothing here.
+        pending.complete(&mut groups, 7, true, |g| g != "g", 0);
+        assert!(pending.has_pending("g", "t", 0));
+        pending.complete(&mut groups, 7, true, |g| g == "g", 0);
+        assert!(!pending.has_pending("g", "t", 0));
+        assert_eq!(committed(&groups, "g"), Some(5));
+
+        let (_, records) = txn_commit_offsets(&mut groups, 4096, &req("g", -1, "", 9), 0);
+        for r in &records {
+            pending.replay(8, r);
+        }
+        pending.complete(&mut groups, 8, false, |_| true, 0);
+        assert!(!pending.has_pending("g", "t", 0));
+        assert_eq!(
+            committed(&groups, "g"),
+            Some(5),
+            "aborted offsets are dropped"
+        );
+    }
+}

@@ -119,6 +119,18 @@ fn marker(
     coordinator_epoch: i32,
     topic: &str,
 ) -> i16 {
+    marker_at(broker, pid, epoch, commit, coordinator_epoch, topic, 0)
+}
+
+fn marker_at(
+    broker: &TestBroker,
+    pid: i64,
+    epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
+    topic: &str,
+    partition: i32,
+) -> i16 {
     let request =
         WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
             .with_producer_id(ProducerId(pid))
@@ -127,7 +139,7 @@ fn marker(
             .with_coordinator_epoch(coordinator_epoch)
             .with_topics(vec![WritableTxnMarkerTopic::default()
                 .with_name(topic_name(topic))
-                .with_partition_indexes(vec![0])])]);
+                .with_partition_indexes(vec![partition])])]);
     let response: WriteTxnMarkersResponse = call(broker, ApiKey::WriteTxnMarkers, 1, &request);
     assert_eq!(response.markers.len(), 1);
     assert_eq!(response.markers[0].producer_id.0, pid);
@@ -396,4 +408,134 @@ fn transaction_apis_are_not_advertised_by_default() {
     let broker = start_broker(&[]);
     assert!(!advertised(&broker, ApiKey::WriteTxnMarkers));
     assert!(advertised(&broker, ApiKey::Produce));
+}
+
+/// TxnOffsetCommit v3 for `GROUP` on TOPIC-0; the partition's error code.
+fn txn_offset_commit(
+    broker: &TestBroker,
+    pid: i64,
+    epoch: i16,
+    generation_id: i32,
+    member_id: &str,
+    offset: i64,
+) -> i16 {
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    let request = TxnOffsetCommitRequest::default()
+        .with_transactional_id(TransactionalId(StrBytes::from_static_str("tx")))
+        .with_group_id(GroupId(StrBytes::from_static_str(GROUP)))
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+        .with_generation_id(generation_id)
+        .with_member_id(StrBytes::from_string(member_id.to_string()))
+        .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+            .with_name(topic_name(TOPIC))
+            .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                .with_partition_index(0)
+                .with_committed_offset(offset)])]);
+    let response: TxnOffsetCommitResponse = call(broker, ApiKey::TxnOffsetCommit, 3, &request);
+    response.topics[0].partitions[0].error_code
+}
+
+/// OffsetFetch v7 of `GROUP`'s TOPIC-0: (error code, committed offset).
+fn offset_fetch(broker: &TestBroker, require_stable: bool) -> (i16, i64) {
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    let request = OffsetFetchRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str(GROUP)))
+        .with_require_stable(require_stable)
+        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+            .with_name(topic_name(TOPIC))
+            .with_partition_indexes(vec![0])]));
+    let response: OffsetFetchResponse = call(broker, ApiKey::OffsetFetch, 7, &request);
+    assert_eq!(response.error_code, 0);
+    let p = &response.topics[0].partitions[0];
+    (p.error_code, p.committed_offset)
+}
+
+const GROUP: &str = "txn-group";
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+const ILLEGAL_GENERATION: i16 = 22;
+
+#[test]
+fn txn_offset_commit_is_pending_until_the_marker() {
+    let mut broker = start_broker(&[
+        TXN_FLAGS[0],
+        TXN_FLAGS[1],
+        "--offsets-topic-num-partitions",
+        "3",
+    ]);
+    assert!(advertised(&broker, ApiKey::TxnOffsetCommit));
+    create_topic(&broker, TOPIC, 1, &[]);
+    let (pid, epoch) = init_producer_id(&broker);
+    let offsets_partition = strom_test_support::cluster::offsets_partition_for(GROUP, 3);
+
+    // An unknown group with a generation is ILLEGAL_GENERATION (KIP-447); generation -1 makes a simple group.
+    assert_eq!(
+        txn_offset_commit(&broker, pid, epoch, 4, "m", 10),
+        ILLEGAL_GENERATION
+    );
+    assert_eq!(txn_offset_commit(&broker, pid, epoch, -1, "", 10), 0);
+    assert_eq!(offset_fetch(&broker, true), (UNSTABLE_OFFSET_COMMIT, -1));
+    assert_eq!(offset_fetch(&broker, false), (0, -1));
+    // A fenced (older) producer epoch is refused by the log.
+    assert_eq!(
+        txn_offset_commit(&broker, pid, epoch - 1, -1, "", 11),
+        INVALID_PRODUCER_EPOCH
+    );
+
+    assert_eq!(
+        marker_at(
+            &broker,
+            pid,
+            epoch,
+            true,
+            0,
+            "__consumer_offsets",
+            offsets_partition
+        ),
+        0
+    );
+    assert_eq!(offset_fetch(&broker, true), (0, 10));
+
+    // An aborted transaction's offsets never show; the committed ones survive a restart (replayed with markers).
+    assert_eq!(txn_offset_commit(&broker, pid, epoch, -1, "", 20), 0);
+    assert_eq!(
+        marker_at(
+            &broker,
+            pid,
+            epoch,
+            false,
+            0,
+            "__consumer_offsets",
+            offsets_partition
+        ),
+        0
+    );
+    assert_eq!(offset_fetch(&broker, true), (0, 10));
+    assert_eq!(txn_offset_commit(&broker, pid, epoch, -1, "", 30), 0);
+    broker.kill9().unwrap();
+    broker.restart().unwrap();
+    strom_test_support::wait_until("group coordinator back", Duration::from_secs(30), || {
+        let request = FindCoordinatorRequest::default().with_key(StrBytes::from_static_str(GROUP));
+        let r: FindCoordinatorResponse = call(&broker, ApiKey::FindCoordinator, 3, &request);
+        Ok(r.error_code == 0)
+    })
+    .unwrap();
+    assert_eq!(offset_fetch(&broker, true), (UNSTABLE_OFFSET_COMMIT, -1));
+    assert_eq!(offset_fetch(&broker, false), (0, 10));
+    assert_eq!(
+        marker_at(
+            &broker,
+            pid,
+            epoch,
+            true,
+            0,
+            "__consumer_offsets",
+            offsets_partition
+        ),
+        0
+    );
+    assert_eq!(offset_fetch(&broker, true), (0, 30));
+    broker.assert_no_panic();
 }
