@@ -1,6 +1,8 @@
 //! ApiVersions: the served version table, handed in by its owner (`dispatch::SUPPORTED`, which is built from
 //! every handler's `VERSIONS`, so this file does not reach back into dispatch). Also the KIP-511 fallback: an
 //! ApiVersions at a version we do not serve is answered at v0 with UNSUPPORTED_VERSION and the table.
+//! The transaction APIs are left out unless `transaction.apis.enable` is set: they join the table only when
+//! the whole of transactions (issue 22) works.
 
 use std::ops::RangeInclusive;
 
@@ -17,26 +19,39 @@ pub(crate) type ServedApis = [(ApiKey, RangeInclusive<i16>)];
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 0..=4;
 
+/// The APIs advertised only with `transaction.apis.enable`.
+const TRANSACTION_APIS: &[ApiKey] = &[
+    ApiKey::AddPartitionsToTxn,
+    ApiKey::AddOffsetsToTxn,
+    ApiKey::EndTxn,
+    ApiKey::WriteTxnMarkers,
+    ApiKey::TxnOffsetCommit,
+    ApiKey::DescribeTransactions,
+    ApiKey::ListTransactions,
+];
+
 pub(crate) fn handle(
-    _ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_>,
     _request: ApiVersionsRequest,
     served: &ServedApis,
 ) -> ApiVersionsResponse {
-    ApiVersionsResponse::default().with_api_keys(table(served))
+    ApiVersionsResponse::default()
+        .with_api_keys(table(served, ctx.broker.config.transaction_apis_enable))
 }
 
 /// The v0 answer to an ApiVersions version we do not serve.
-pub(crate) fn unsupported_version(served: &ServedApis) -> ResponseKind {
+pub(crate) fn unsupported_version(served: &ServedApis, transactions: bool) -> ResponseKind {
     ResponseKind::ApiVersions(
         ApiVersionsResponse::default()
             .with_error_code(ResponseError::UnsupportedVersion.code())
-            .with_api_keys(table(served)),
+            .with_api_keys(table(served, transactions)),
     )
 }
 
-fn table(served: &ServedApis) -> Vec<ApiVersion> {
+fn table(served: &ServedApis, transactions: bool) -> Vec<ApiVersion> {
     served
         .iter()
+        .filter(|(key, _)| transactions || !TRANSACTION_APIS.contains(key))
         .map(|(key, versions)| {
             ApiVersion::default()
                 .with_api_key(*key as i16)
@@ -44,4 +59,25 @@ fn table(served: &ServedApis) -> Vec<ApiVersion> {
                 .with_max_version(*versions.end())
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_apis_are_advertised_only_when_enabled() {
+        let served: &ServedApis = &[(ApiKey::Produce, 3..=11), (ApiKey::EndTxn, 0..=5)];
+        let keys = |on| {
+            table(served, on)
+                .iter()
+                .map(|v| v.api_key)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(false), vec![ApiKey::Produce as i16]);
+        assert_eq!(
+            keys(true),
+            vec![ApiKey::Produce as i16, ApiKey::EndTxn as i16]
+        );
+    }
 }
