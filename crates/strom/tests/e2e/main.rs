@@ -42,5 +42,7 @@ mod cluster_groups;
 mod admin_apis;
 // Configs: DescribeConfigs sources of broker settings; an empty cleanup.policy via IncrementalAlterConfigs and AlterConfigs.
 mod configs;
+// The transaction coordinator over the raw wire: epochs, fencing, Kafka's error codes, timeouts, reload.
+mod txn_coordinator;
 // Helpers shared by the modules above.
 mod util;
