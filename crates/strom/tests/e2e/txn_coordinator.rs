@@ -628,3 +628,88 @@ fn txn_coordinator_reloads_transactions_from_the_log_after_a_restart() {
     }
     broker.assert_no_panic();
 }
+
+/// Runs `strom txn ARGS --bootstrap-server BS`; (success, stdout, stderr).
+fn txn_cli(broker: &TestBroker, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(crate::util::strom_bin())
+        .arg("txn")
+        .args(args)
+        .args(["--bootstrap-server", &broker.bootstrap()])
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn strom_txn_cli_lists_and_describes_live_transactions() {
+    let broker = txn_broker(&[]);
+    find_coordinator(&broker, "cli-open");
+    find_coordinator(&broker, "cli-idle");
+    create_topic(&broker, "cli-t", 2, &[]);
+    let (pid, epoch) = init_ok(&broker, "cli-open", 30_000);
+    assert_eq!(add(&broker, "cli-open", pid, epoch, &[("cli-t", 1)]), [0]);
+    let (idle_pid, _) = init_ok(&broker, "cli-idle", 30_000);
+
+    let (ok, out, err) = txn_cli(&broker, &["list"]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        [
+            "TransactionalId",
+            "Coordinator",
+            "ProducerId",
+            "TransactionState"
+        ]
+    );
+    let node = broker.node_id().to_string();
+    let pid_s = pid.to_string();
+    let idle_s = idle_pid.to_string();
+    assert_eq!(
+        lines[1..]
+            .iter()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .collect::<Vec<_>>(),
+        [
+            vec!["cli-idle", node.as_str(), idle_s.as_str(), "Empty"],
+            vec!["cli-open", node.as_str(), pid_s.as_str(), "Ongoing"],
+        ]
+    );
+    let (ok, out, err) = txn_cli(&broker, &["list", "--state", "Ongoing", "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["transactions"].as_array().unwrap().len(), 1);
+    assert_eq!(v["transactions"][0]["transactional_id"], "cli-open");
+
+    let (ok, out, err) = txn_cli(
+        &broker,
+        &["describe", "--transactional-id", "cli-open", "--json"],
+    );
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["state"], "Ongoing");
+    assert_eq!(v["producer_id"], pid);
+    assert_eq!(v["producer_epoch"], epoch);
+    assert_eq!(v["timeout_ms"], 30_000);
+    assert_eq!(v["partitions"], serde_json::json!(["cli-t-1"]));
+    assert!(v["duration_ms"].as_i64().unwrap() >= 0);
+    let (ok, out, _) = txn_cli(&broker, &["describe", "--transactional-id", "cli-open"]);
+    assert!(ok);
+    assert!(
+        out.lines().next().unwrap().starts_with("CoordinatorId"),
+        "{out}"
+    );
+    assert!(out.contains("cli-t-1"), "{out}");
+
+    // An unknown transactional id is an error naming Kafka's code.
+    let (ok, _, err) = txn_cli(&broker, &["describe", "--transactional-id", "nobody"]);
+    assert!(!ok);
+    assert!(err.contains("TRANSACTIONAL_ID_NOT_FOUND"), "{err}");
+    broker.assert_no_panic();
+}
