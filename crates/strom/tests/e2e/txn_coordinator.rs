@@ -713,3 +713,60 @@ fn strom_txn_cli_lists_and_describes_live_transactions() {
     assert!(err.contains("TRANSACTIONAL_ID_NOT_FOUND"), "{err}");
     broker.assert_no_panic();
 }
+
+/// librdkafka's transactional producer against the coordinator: init_transactions (FindCoordinator key type
+/// 1, InitProducerId), a transaction of records (AddPartitionsToTxn), commit (EndTxn); then a second producer
+/// with the same transactional.id fences the first. Writing transactional batches is the partition side of
+/// issue 22: until the brokers serve WriteTxnMarkers (and so accept transactional produce), only the
+/// initialisation is checked.
+#[test]
+fn librdkafka_transactional_producer_commits_and_is_fenced_by_a_newer_instance() {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let broker = txn_broker(&[]);
+    create_topic(&broker, "rk-t", 2, &[]);
+    let producer = |id: &str| -> BaseProducer {
+        strom_test_support::kafka::producer_config(&broker.bootstrap())
+            .set("transactional.id", id)
+            .set("transaction.timeout.ms", "60000")
+            .create()
+            .unwrap()
+    };
+    let timeout = Duration::from_secs(30);
+    let first = producer("rk");
+    first.init_transactions(timeout).unwrap();
+    let d = describe(&broker, "rk");
+    assert_eq!(
+        (d.transaction_state.as_str(), d.producer_epoch),
+        ("Empty", 0)
+    );
+    assert_eq!(d.transaction_timeout_ms, 60_000);
+    if !markers_served(&broker) {
+        broker.assert_no_panic();
+        return;
+    }
+    first.begin_transaction().unwrap();
+    for i in 0..10 {
+        let key = format!("k{i}");
+        first
+            .send(BaseRecord::to("rk-t").key(&key).payload("v"))
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    first.flush(timeout).unwrap();
+    let d = describe(&broker, "rk");
+    assert_eq!(d.transaction_state.as_str(), "Ongoing");
+    assert_eq!(partitions_of(&d).len(), 2, "{d:?}");
+    first.commit_transaction(timeout).unwrap();
+    wait_state(&broker, "rk", "CompleteCommit");
+
+    // A second instance takes over the transactional id: epoch 1; the first is fenced.
+    let second = producer("rk");
+    second.init_transactions(timeout).unwrap();
+    assert_eq!(describe(&broker, "rk").producer_epoch, 1);
+    first.begin_transaction().unwrap();
+    let _ = first.send(BaseRecord::to("rk-t").key("zombie").payload("v"));
+    let _ = first.flush(timeout);
+    let err = first.commit_transaction(timeout).unwrap_err();
+    assert!(format!("{err}").to_lowercase().contains("fenced"), "{err}");
+    broker.assert_no_panic();
+}
