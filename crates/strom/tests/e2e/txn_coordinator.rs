@@ -770,3 +770,87 @@ fn librdkafka_transactional_producer_commits_and_is_fenced_by_a_newer_instance()
     assert!(format!("{err}").to_lowercase().contains("fenced"), "{err}");
     broker.assert_no_panic();
 }
+
+/// Three nodes, `__transaction_state` replicated 3 ways with min.isr 2: the coordinator of an open transaction
+/// is killed with -9. The partition's new leader loads the transaction from its replica and coordinates it:
+/// same producer id, epoch, partitions; the producer's EndTxn goes through it; a new InitProducerId fences.
+#[test]
+fn txn_coordinator_moves_to_the_new_leader_when_its_broker_is_killed() {
+    let mut cluster = crate::cluster::start_cluster(&[
+        "--override",
+        ENABLE,
+        "--override",
+        "transaction.state.log.num.partitions=3",
+        "--override",
+        "transaction.state.log.replication.factor=3",
+        "--override",
+        "transaction.state.log.min.isr=2",
+    ]);
+    strom_test_support::cluster::create_replicated_topic(&cluster.bootstrap(), "fo-t", 2, 3, &[])
+        .unwrap();
+    let id = "failover";
+    let old = find_coordinator(cluster.node(1), id);
+    let (pid, epoch) = init_ok(cluster.node(old), id, 60_000);
+    assert_eq!(
+        add(
+            cluster.node(old),
+            id,
+            pid,
+            epoch,
+            &[("fo-t", 0), ("fo-t", 1)]
+        ),
+        [0, 0]
+    );
+
+    cluster.kill9(old).unwrap();
+    let survivor = cluster.ids().into_iter().find(|n| *n != old).unwrap();
+    let deadline = Instant::now() + crate::cluster::FAILOVER_TIMEOUT;
+    let new = loop {
+        let c = find_coordinator(cluster.node(survivor), id);
+        if c != old {
+            break c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "coordinator never moved off {old}"
+        );
+        strom_test_support::pause(Duration::from_millis(200));
+    };
+    let d = until_ready("DescribeTransactions on the new coordinator", || {
+        let d = describe(cluster.node(new), id);
+        (d.error_code, d)
+    });
+    assert_eq!(
+        (
+            d.transaction_state.as_str(),
+            d.producer_id.0,
+            d.producer_epoch
+        ),
+        ("Ongoing", pid, epoch)
+    );
+    assert_eq!(
+        partitions_of(&d),
+        [("fo-t".to_string(), 0), ("fo-t".to_string(), 1)]
+    );
+    // The old coordinator's survivors answer NOT_COORDINATOR for it.
+    if let Some(other) = cluster.ids().into_iter().find(|n| *n != old && *n != new) {
+        assert_eq!(
+            describe(cluster.node(other), id).error_code,
+            code(ResponseError::NotCoordinator)
+        );
+    }
+    // The producer commits through the new coordinator.
+    until_ready("EndTxn on the new coordinator", || {
+        (
+            end(cluster.node(new), 3, id, pid, epoch, true).error_code,
+            (),
+        )
+    });
+    let state = describe(cluster.node(new), id)
+        .transaction_state
+        .to_string();
+    assert!(
+        ["PrepareCommit", "CompleteCommit"].contains(&state.as_str()),
+        "{state}"
+    );
+}
