@@ -62,3 +62,24 @@ fn table(served: &ServedApis, transactions: bool) -> Vec<ApiVersion> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_apis_are_advertised_only_when_enabled() {
+        let served: &ServedApis = &[(ApiKey::Produce, 3..=11), (ApiKey::EndTxn, 0..=5)];
+        let keys = |on| {
+            table(served, on)
+                .iter()
+                .map(|v| v.api_key)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(false), vec![ApiKey::Produce as i16]);
+        assert_eq!(
+            keys(true),
+            vec![ApiKey::Produce as i16, ApiKey::EndTxn as i16]
+        );
+    }
+}

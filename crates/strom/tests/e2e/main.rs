@@ -42,6 +42,9 @@ mod cluster_groups;
 mod admin_apis;
 // Configs: DescribeConfigs sources of broker settings; an empty cleanup.policy via IncrementalAlterConfigs and AlterConfigs.
 mod configs;
+// The transaction coordinator over the raw wire and librdkafka: epochs, fencing, error codes, timeouts, reload,
+// failover to the new leader of `__transaction_state` on a 3-node cluster, `strom txn`.
+mod txn_coordinator;
 // Helpers shared by the modules above.
 mod util;
 // Transactions, data side: transactional produce, WriteTxnMarkers, the LSO, read_committed fetch and ListOffsets.
