@@ -49,3 +49,5 @@ mod txn_coordinator;
 mod util;
 // Transactions, data side: transactional produce, WriteTxnMarkers, the LSO, read_committed fetch and ListOffsets.
 mod txn_partition;
+// Transactions with librdkafka's transactional producer: commit/abort, read_committed, LSO, fencing, exactly-once.
+mod transactions;
