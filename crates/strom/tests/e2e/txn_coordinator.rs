@@ -1,8 +1,9 @@
-//! The transaction coordinator over the raw wire (issue 22, coordinator side): FindCoordinator for a
-//! transactional id, InitProducerId epochs and fencing, AddPartitionsToTxn (v3 and the v4+ batched/VerifyOnly
-//! form), AddOffsetsToTxn, EndTxn, Describe/ListTransactions, Kafka's error codes for bad input, the timeout
-//! abort, and the state surviving a restart through `__transaction_state`. Brokers run with
-//! `transaction.apis.enable`. Whether markers complete a transaction depends on the partition leaders serving
+//! The transaction coordinator (issue 22, coordinator side) over the raw wire, through librdkafka and through
+//! `strom txn`: FindCoordinator for a transactional id, InitProducerId epochs and fencing, AddPartitionsToTxn
+//! (v3 and the v4+ batched/VerifyOnly form), AddOffsetsToTxn, EndTxn, Describe/ListTransactions, Kafka's
+//! error codes for bad input, the timeout abort, the state surviving a kill -9 restart through
+//! `__transaction_state`, and the coordinator moving to the partition's new leader on a 3-node cluster.
+//! Brokers run with `transaction.apis.enable`. Whether markers complete a transaction depends on the partition leaders serving
 //! WriteTxnMarkers (the data side of issue 22): when ApiVersions advertises it the tests wait for
 //! CompleteCommit/CompleteAbort, otherwise they check the coordinator keeps the transaction in
 //! PrepareCommit/PrepareAbort (markers pending, retried) without blocking anything else.
