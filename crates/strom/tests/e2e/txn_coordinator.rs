@@ -855,3 +855,52 @@ fn txn_coordinator_moves_to_the_new_leader_when_its_broker_is_killed() {
         "{state}"
     );
 }
+
+/// `transactional.id.expiration.ms`: an idle transactional id is removed (its tombstone persisted, so it stays
+/// gone after a restart), while one with an open transaction is kept.
+#[test]
+fn txn_coordinator_expires_idle_transactional_ids() {
+    let mut broker = txn_broker(&[
+        "--override",
+        "transactional.id.expiration.ms=1500",
+        "--override",
+        "transaction.remove.expired.transaction.cleanup.interval.ms=200",
+    ]);
+    find_coordinator(&broker, "idle");
+    find_coordinator(&broker, "busy");
+    create_topic(&broker, "exp-t", 1, &[]);
+    init_ok(&broker, "idle", 60_000);
+    let (pid, epoch) = init_ok(&broker, "busy", 60_000);
+    assert_eq!(add(&broker, "busy", pid, epoch, &[("exp-t", 0)]), [0]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while describe(&broker, "idle").error_code == 0 {
+        assert!(Instant::now() < deadline, "idle id never expired");
+        strom_test_support::pause(Duration::from_millis(100));
+    }
+    assert_eq!(
+        describe(&broker, "idle").error_code,
+        code(ResponseError::TransactionalIdNotFound)
+    );
+    assert_eq!(
+        describe(&broker, "busy").transaction_state.as_str(),
+        "Ongoing"
+    );
+
+    broker.kill9().unwrap();
+    broker.restart().unwrap();
+    find_coordinator(&broker, "busy");
+    let d = until_ready("DescribeTransactions after restart", || {
+        let d = describe(&broker, "busy");
+        (d.error_code, d)
+    });
+    assert_eq!(d.transaction_state.as_str(), "Ongoing");
+    assert_eq!(
+        describe(&broker, "idle").error_code,
+        code(ResponseError::TransactionalIdNotFound)
+    );
+    // An expired id starts again from a new producer id.
+    let (new_pid, new_epoch) = init_ok(&broker, "idle", 60_000);
+    assert_eq!(new_epoch, 0);
+    assert_ne!(new_pid, pid);
+    broker.assert_no_panic();
+}
