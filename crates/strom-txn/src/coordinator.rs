@@ -146,6 +146,13 @@ impl TxnCoordinator {
         if transactional_id.is_empty() {
             return Err(Error::InvalidRequest("empty transactional id"));
         }
+        // Kafka's strings hold at most 32767 bytes (its request parser refuses longer ones); the id is the key of
+        // its `__transaction_state` records, which must hold it whole.
+        if transactional_id.len() > i16::MAX as usize {
+            return Err(Error::InvalidRequest(
+                "transactional id longer than 32767 bytes",
+            ));
+        }
         if timeout_ms <= 0 || timeout_ms > self.config.max_timeout_ms {
             return Err(Error::InvalidTransactionTimeout {
                 timeout_ms,

@@ -217,6 +217,15 @@ fn bad_requests_get_kafkas_errors() {
         h.c.init_producer_id("", 1000, None, 0, &mut alloc),
         Err(Error::InvalidRequest(_))
     ));
+    let long = "x".repeat(32_768);
+    assert!(matches!(
+        h.c.init_producer_id(&long, 1000, None, 0, &mut alloc),
+        Err(Error::InvalidRequest(_))
+    ));
+    assert!(h
+        .c
+        .init_producer_id(&long[1..], 1000, None, 0, &mut alloc)
+        .is_ok());
     // Unknown transactional id.
     assert_eq!(
         h.end(1, 0, TxnResult::Commit, 0).unwrap_err(),

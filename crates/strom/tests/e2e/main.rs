@@ -42,9 +42,10 @@ mod cluster_groups;
 mod admin_apis;
 // Configs: DescribeConfigs sources of broker settings; an empty cleanup.policy via IncrementalAlterConfigs and AlterConfigs.
 mod configs;
-// The transaction coordinator over the raw wire and librdkafka: epochs, fencing, error codes, timeouts, reload,
-// failover to the new leader of `__transaction_state` on a 3-node cluster, `strom txn`.
+// The transaction coordinator over the raw wire: epochs, fencing, Kafka's error codes, timeouts, expiry, reload.
 mod txn_coordinator;
+// The transaction coordinator through librdkafka and `strom txn`, and its failover on a 3-node cluster.
+mod txn_clients;
 // Helpers shared by the modules above.
 mod util;
 // Transactions, data side: transactional produce, WriteTxnMarkers, the LSO, read_committed fetch and ListOffsets.

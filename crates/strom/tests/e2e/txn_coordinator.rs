@@ -1,8 +1,9 @@
-//! The transaction coordinator over the raw wire (issue 22, coordinator side): FindCoordinator for a
-//! transactional id, InitProducerId epochs and fencing, AddPartitionsToTxn (v3 and the v4+ batched/VerifyOnly
-//! form), AddOffsetsToTxn, EndTxn, Describe/ListTransactions, Kafka's error codes for bad input, the timeout
-//! abort, and the state surviving a restart through `__transaction_state`. Brokers run with
-//! `transaction.apis.enable`. Whether markers complete a transaction depends on the partition leaders serving
+//! The transaction coordinator (issue 22, coordinator side) over the raw wire (its helpers are shared with
+//! `txn_clients.rs`): FindCoordinator for a transactional id, InitProducerId epochs and fencing, AddPartitionsToTxn
+//! (v3 and the v4+ batched/VerifyOnly form), AddOffsetsToTxn, EndTxn, Describe/ListTransactions, Kafka's
+//! error codes for bad input, the timeout abort, expiry of idle ids, and the state surviving a kill -9
+//! restart through `__transaction_state`.
+//! Brokers run with `transaction.apis.enable`. Whether markers complete a transaction depends on the partition leaders serving
 //! WriteTxnMarkers (the data side of issue 22): when ApiVersions advertises it the tests wait for
 //! CompleteCommit/CompleteAbort, otherwise they check the coordinator keeps the transaction in
 //! PrepareCommit/PrepareAbort (markers pending, retried) without blocking anything else.
@@ -16,25 +17,25 @@ use strom_test_support::TestBroker;
 
 use crate::util::{call, create_topic, start_broker};
 
-fn s(v: &str) -> StrBytes {
+pub(crate) fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
-fn code(e: ResponseError) -> i16 {
+pub(crate) fn code(e: ResponseError) -> i16 {
     e.code()
 }
 
-const ENABLE: &str = "transaction.apis.enable=true";
+pub(crate) const ENABLE: &str = "transaction.apis.enable=true";
 const PARTITIONS: &str = "transaction.state.log.num.partitions=5";
 
-fn txn_broker(extra: &[&str]) -> TestBroker {
+pub(crate) fn txn_broker(extra: &[&str]) -> TestBroker {
     let mut args = vec!["--override", ENABLE, "--override", PARTITIONS];
     args.extend_from_slice(extra);
     start_broker(&args)
 }
 
 /// Retries `f` while it answers a coordinator-not-ready code (the topic is being created or loaded).
-fn until_ready<T>(what: &str, mut f: impl FnMut() -> (i16, T)) -> T {
+pub(crate) fn until_ready<T>(what: &str, mut f: impl FnMut() -> (i16, T)) -> T {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (error, value) = f();
@@ -58,7 +59,7 @@ fn until_ready<T>(what: &str, mut f: impl FnMut() -> (i16, T)) -> T {
     }
 }
 
-fn find_coordinator(broker: &TestBroker, id: &str) -> i32 {
+pub(crate) fn find_coordinator(broker: &TestBroker, id: &str) -> i32 {
     until_ready("FindCoordinator", || {
         let r: FindCoordinatorResponse = call(
             broker,
@@ -72,7 +73,12 @@ fn find_coordinator(broker: &TestBroker, id: &str) -> i32 {
     })
 }
 
-fn init(broker: &TestBroker, id: &str, timeout_ms: i32, version: i16) -> InitProducerIdResponse {
+pub(crate) fn init(
+    broker: &TestBroker,
+    id: &str,
+    timeout_ms: i32,
+    version: i16,
+) -> InitProducerIdResponse {
     call(
         broker,
         ApiKey::InitProducerId,
@@ -84,7 +90,7 @@ fn init(broker: &TestBroker, id: &str, timeout_ms: i32, version: i16) -> InitPro
 }
 
 /// InitProducerId retried until it succeeds: (producer id, epoch).
-fn init_ok(broker: &TestBroker, id: &str, timeout_ms: i32) -> (i64, i16) {
+pub(crate) fn init_ok(broker: &TestBroker, id: &str, timeout_ms: i32) -> (i64, i16) {
     until_ready("InitProducerId", || {
         let r = init(broker, id, timeout_ms, 4);
         (r.error_code, (r.producer_id.0, r.producer_epoch))
@@ -92,7 +98,7 @@ fn init_ok(broker: &TestBroker, id: &str, timeout_ms: i32) -> (i64, i16) {
 }
 
 /// AddPartitionsToTxn v3: each partition's error code.
-fn add_v(
+pub(crate) fn add_v(
     broker: &TestBroker,
     version: i16,
     id: &str,
@@ -114,14 +120,22 @@ fn add_v(
     flatten(&r.results_by_topic_v3_and_below)
 }
 
-fn add(broker: &TestBroker, id: &str, pid: i64, epoch: i16, parts: &[(&str, i32)]) -> Vec<i16> {
+pub(crate) fn add(
+    broker: &TestBroker,
+    id: &str,
+    pid: i64,
+    epoch: i16,
+    parts: &[(&str, i32)],
+) -> Vec<i16> {
     add_v(broker, 3, id, pid, epoch, parts)
         .into_iter()
         .map(|(_, _, c)| c)
         .collect()
 }
 
-fn topics(parts: &[(&str, i32)]) -> Vec<add_partitions_to_txn_request::AddPartitionsToTxnTopic> {
+pub(crate) fn topics(
+    parts: &[(&str, i32)],
+) -> Vec<add_partitions_to_txn_request::AddPartitionsToTxnTopic> {
     let mut topics: Vec<add_partitions_to_txn_request::AddPartitionsToTxnTopic> = Vec::new();
     for (t, p) in parts {
         match topics.iter_mut().find(|x| x.name.0.as_str() == *t) {
@@ -136,7 +150,7 @@ fn topics(parts: &[(&str, i32)]) -> Vec<add_partitions_to_txn_request::AddPartit
     topics
 }
 
-fn flatten(
+pub(crate) fn flatten(
     results: &[add_partitions_to_txn_response::AddPartitionsToTxnTopicResult],
 ) -> Vec<(String, i32, i16)> {
     let mut out: Vec<(String, i32, i16)> = results
@@ -155,7 +169,7 @@ fn flatten(
     out
 }
 
-fn end(
+pub(crate) fn end(
     broker: &TestBroker,
     version: i16,
     id: &str,
@@ -175,7 +189,10 @@ fn end(
     )
 }
 
-fn describe(broker: &TestBroker, id: &str) -> describe_transactions_response::TransactionState {
+pub(crate) fn describe(
+    broker: &TestBroker,
+    id: &str,
+) -> describe_transactions_response::TransactionState {
     let r: DescribeTransactionsResponse = call(
         broker,
         ApiKey::DescribeTransactions,
@@ -186,7 +203,9 @@ fn describe(broker: &TestBroker, id: &str) -> describe_transactions_response::Tr
     r.transaction_states.into_iter().next().unwrap()
 }
 
-fn partitions_of(d: &describe_transactions_response::TransactionState) -> Vec<(String, i32)> {
+pub(crate) fn partitions_of(
+    d: &describe_transactions_response::TransactionState,
+) -> Vec<(String, i32)> {
     let mut v: Vec<(String, i32)> = d
         .topics
         .iter()
@@ -196,7 +215,7 @@ fn partitions_of(d: &describe_transactions_response::TransactionState) -> Vec<(S
     v
 }
 
-fn advertised(broker: &TestBroker) -> Vec<i16> {
+pub(crate) fn advertised(broker: &TestBroker) -> Vec<i16> {
     let r: ApiVersionsResponse = call(
         broker,
         ApiKey::ApiVersions,
@@ -207,12 +226,12 @@ fn advertised(broker: &TestBroker) -> Vec<i16> {
 }
 
 /// Whether the brokers write markers (WriteTxnMarkers served by partition leaders).
-fn markers_served(broker: &TestBroker) -> bool {
+pub(crate) fn markers_served(broker: &TestBroker) -> bool {
     advertised(broker).contains(&(ApiKey::WriteTxnMarkers as i16))
 }
 
 /// Waits until the transaction reaches `state`.
-fn wait_state(
+pub(crate) fn wait_state(
     broker: &TestBroker,
     id: &str,
     state: &str,
@@ -234,7 +253,7 @@ fn wait_state(
 
 /// The end of a transaction: CompleteX once markers are written, or PrepareX held (and EndTxn retries
 /// answered CONCURRENT_TRANSACTIONS) while no leader serves WriteTxnMarkers.
-fn check_ended(broker: &TestBroker, id: &str, pid: i64, epoch: i16, commit: bool) {
+pub(crate) fn check_ended(broker: &TestBroker, id: &str, pid: i64, epoch: i16, commit: bool) {
     let (prepare, complete) = if commit {
         ("PrepareCommit", "CompleteCommit")
     } else {
@@ -468,6 +487,16 @@ fn txn_coordinator_fences_zombies_and_answers_bad_input_with_kafkas_codes() {
         init(&broker, "", 1000, 4).error_code,
         code(ResponseError::InvalidRequest)
     );
+    // An id longer than Kafka's 32767-byte strings (only the flexible versions can carry one).
+    let oversized = "o".repeat(40_000);
+    assert_eq!(
+        init(&broker, &oversized, 1000, 4).error_code,
+        code(ResponseError::InvalidRequest)
+    );
+    assert_eq!(
+        end(&broker, 3, &oversized, pid, e1, true).error_code,
+        code(ResponseError::InvalidProducerIdMapping)
+    );
     // Nothing of the above changed the transaction.
     let d = describe(&broker, "z");
     assert_eq!(
@@ -629,228 +658,51 @@ fn txn_coordinator_reloads_transactions_from_the_log_after_a_restart() {
     broker.assert_no_panic();
 }
 
-/// Runs `strom txn ARGS --bootstrap-server BS`; (success, stdout, stderr).
-fn txn_cli(broker: &TestBroker, args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(crate::util::strom_bin())
-        .arg("txn")
-        .args(args)
-        .args(["--bootstrap-server", &broker.bootstrap()])
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
+/// `transactional.id.expiration.ms`: an idle transactional id is removed (its tombstone persisted, so it stays
+/// gone after a restart), while one with an open transaction is kept.
 #[test]
-fn strom_txn_cli_lists_and_describes_live_transactions() {
-    let broker = txn_broker(&[]);
-    find_coordinator(&broker, "cli-open");
-    find_coordinator(&broker, "cli-idle");
-    create_topic(&broker, "cli-t", 2, &[]);
-    let (pid, epoch) = init_ok(&broker, "cli-open", 30_000);
-    assert_eq!(add(&broker, "cli-open", pid, epoch, &[("cli-t", 1)]), [0]);
-    let (idle_pid, _) = init_ok(&broker, "cli-idle", 30_000);
-
-    let (ok, out, err) = txn_cli(&broker, &["list"]);
-    assert!(ok, "{err}");
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        lines[0].split_whitespace().collect::<Vec<_>>(),
-        [
-            "TransactionalId",
-            "Coordinator",
-            "ProducerId",
-            "TransactionState"
-        ]
-    );
-    let node = broker.node_id().to_string();
-    let pid_s = pid.to_string();
-    let idle_s = idle_pid.to_string();
-    assert_eq!(
-        lines[1..]
-            .iter()
-            .map(|l| l.split_whitespace().collect::<Vec<_>>())
-            .collect::<Vec<_>>(),
-        [
-            vec!["cli-idle", node.as_str(), idle_s.as_str(), "Empty"],
-            vec!["cli-open", node.as_str(), pid_s.as_str(), "Ongoing"],
-        ]
-    );
-    let (ok, out, err) = txn_cli(&broker, &["list", "--state", "Ongoing", "--json"]);
-    assert!(ok, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["transactions"].as_array().unwrap().len(), 1);
-    assert_eq!(v["transactions"][0]["transactional_id"], "cli-open");
-
-    let (ok, out, err) = txn_cli(
-        &broker,
-        &["describe", "--transactional-id", "cli-open", "--json"],
-    );
-    assert!(ok, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["state"], "Ongoing");
-    assert_eq!(v["producer_id"], pid);
-    assert_eq!(v["producer_epoch"], epoch);
-    assert_eq!(v["timeout_ms"], 30_000);
-    assert_eq!(v["partitions"], serde_json::json!(["cli-t-1"]));
-    assert!(v["duration_ms"].as_i64().unwrap() >= 0);
-    let (ok, out, _) = txn_cli(&broker, &["describe", "--transactional-id", "cli-open"]);
-    assert!(ok);
-    assert!(
-        out.lines().next().unwrap().starts_with("CoordinatorId"),
-        "{out}"
-    );
-    assert!(out.contains("cli-t-1"), "{out}");
-
-    // An unknown transactional id is an error naming Kafka's code.
-    let (ok, _, err) = txn_cli(&broker, &["describe", "--transactional-id", "nobody"]);
-    assert!(!ok);
-    assert!(err.contains("TRANSACTIONAL_ID_NOT_FOUND"), "{err}");
-    broker.assert_no_panic();
-}
-
-/// librdkafka's transactional producer against the coordinator: init_transactions (FindCoordinator key type
-/// 1, InitProducerId), a transaction of records (AddPartitionsToTxn), commit (EndTxn); then a second producer
-/// with the same transactional.id fences the first. Writing transactional batches is the partition side of
-/// issue 22: until the brokers serve WriteTxnMarkers (and so accept transactional produce), only the
-/// initialisation is checked.
-#[test]
-fn librdkafka_transactional_producer_commits_and_is_fenced_by_a_newer_instance() {
-    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-    let broker = txn_broker(&[]);
-    create_topic(&broker, "rk-t", 2, &[]);
-    let producer = |id: &str| -> BaseProducer {
-        strom_test_support::kafka::producer_config(&broker.bootstrap())
-            .set("transactional.id", id)
-            .set("transaction.timeout.ms", "60000")
-            .create()
-            .unwrap()
-    };
-    let timeout = Duration::from_secs(30);
-    let first = producer("rk");
-    first.init_transactions(timeout).unwrap();
-    let d = describe(&broker, "rk");
-    assert_eq!(
-        (d.transaction_state.as_str(), d.producer_epoch),
-        ("Empty", 0)
-    );
-    assert_eq!(d.transaction_timeout_ms, 60_000);
-    if !markers_served(&broker) {
-        broker.assert_no_panic();
-        return;
-    }
-    first.begin_transaction().unwrap();
-    for i in 0..10 {
-        let key = format!("k{i}");
-        first
-            .send(BaseRecord::to("rk-t").key(&key).payload("v"))
-            .map_err(|(e, _)| e)
-            .unwrap();
-    }
-    first.flush(timeout).unwrap();
-    let d = describe(&broker, "rk");
-    assert_eq!(d.transaction_state.as_str(), "Ongoing");
-    assert_eq!(partitions_of(&d).len(), 2, "{d:?}");
-    first.commit_transaction(timeout).unwrap();
-    wait_state(&broker, "rk", "CompleteCommit");
-
-    // A second instance takes over the transactional id: epoch 1; the first is fenced.
-    let second = producer("rk");
-    second.init_transactions(timeout).unwrap();
-    assert_eq!(describe(&broker, "rk").producer_epoch, 1);
-    first.begin_transaction().unwrap();
-    let _ = first.send(BaseRecord::to("rk-t").key("zombie").payload("v"));
-    let _ = first.flush(timeout);
-    let err = first.commit_transaction(timeout).unwrap_err();
-    assert!(format!("{err}").to_lowercase().contains("fenced"), "{err}");
-    broker.assert_no_panic();
-}
-
-/// Three nodes, `__transaction_state` replicated 3 ways with min.isr 2: the coordinator of an open transaction
-/// is killed with -9. The partition's new leader loads the transaction from its replica and coordinates it:
-/// same producer id, epoch, partitions; the producer's EndTxn goes through it; a new InitProducerId fences.
-#[test]
-fn txn_coordinator_moves_to_the_new_leader_when_its_broker_is_killed() {
-    let mut cluster = crate::cluster::start_cluster(&[
+fn txn_coordinator_expires_idle_transactional_ids() {
+    let mut broker = txn_broker(&[
         "--override",
-        ENABLE,
+        "transactional.id.expiration.ms=1500",
         "--override",
-        "transaction.state.log.num.partitions=3",
-        "--override",
-        "transaction.state.log.replication.factor=3",
-        "--override",
-        "transaction.state.log.min.isr=2",
+        "transaction.remove.expired.transaction.cleanup.interval.ms=200",
     ]);
-    strom_test_support::cluster::create_replicated_topic(&cluster.bootstrap(), "fo-t", 2, 3, &[])
-        .unwrap();
-    let id = "failover";
-    let old = find_coordinator(cluster.node(1), id);
-    let (pid, epoch) = init_ok(cluster.node(old), id, 60_000);
+    find_coordinator(&broker, "idle");
+    find_coordinator(&broker, "busy");
+    create_topic(&broker, "exp-t", 1, &[]);
+    init_ok(&broker, "idle", 60_000);
+    let (pid, epoch) = init_ok(&broker, "busy", 60_000);
+    assert_eq!(add(&broker, "busy", pid, epoch, &[("exp-t", 0)]), [0]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while describe(&broker, "idle").error_code == 0 {
+        assert!(Instant::now() < deadline, "idle id never expired");
+        strom_test_support::pause(Duration::from_millis(100));
+    }
     assert_eq!(
-        add(
-            cluster.node(old),
-            id,
-            pid,
-            epoch,
-            &[("fo-t", 0), ("fo-t", 1)]
-        ),
-        [0, 0]
+        describe(&broker, "idle").error_code,
+        code(ResponseError::TransactionalIdNotFound)
+    );
+    assert_eq!(
+        describe(&broker, "busy").transaction_state.as_str(),
+        "Ongoing"
     );
 
-    cluster.kill9(old).unwrap();
-    let survivor = cluster.ids().into_iter().find(|n| *n != old).unwrap();
-    let deadline = Instant::now() + crate::cluster::FAILOVER_TIMEOUT;
-    let new = loop {
-        let c = find_coordinator(cluster.node(survivor), id);
-        if c != old {
-            break c;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "coordinator never moved off {old}"
-        );
-        strom_test_support::pause(Duration::from_millis(200));
-    };
-    let d = until_ready("DescribeTransactions on the new coordinator", || {
-        let d = describe(cluster.node(new), id);
+    broker.kill9().unwrap();
+    broker.restart().unwrap();
+    find_coordinator(&broker, "busy");
+    let d = until_ready("DescribeTransactions after restart", || {
+        let d = describe(&broker, "busy");
         (d.error_code, d)
     });
+    assert_eq!(d.transaction_state.as_str(), "Ongoing");
     assert_eq!(
-        (
-            d.transaction_state.as_str(),
-            d.producer_id.0,
-            d.producer_epoch
-        ),
-        ("Ongoing", pid, epoch)
+        describe(&broker, "idle").error_code,
+        code(ResponseError::TransactionalIdNotFound)
     );
-    assert_eq!(
-        partitions_of(&d),
-        [("fo-t".to_string(), 0), ("fo-t".to_string(), 1)]
-    );
-    // The old coordinator's survivors answer NOT_COORDINATOR for it.
-    if let Some(other) = cluster.ids().into_iter().find(|n| *n != old && *n != new) {
-        assert_eq!(
-            describe(cluster.node(other), id).error_code,
-            code(ResponseError::NotCoordinator)
-        );
-    }
-    // The producer commits through the new coordinator.
-    until_ready("EndTxn on the new coordinator", || {
-        (
-            end(cluster.node(new), 3, id, pid, epoch, true).error_code,
-            (),
-        )
-    });
-    let state = describe(cluster.node(new), id)
-        .transaction_state
-        .to_string();
-    assert!(
-        ["PrepareCommit", "CompleteCommit"].contains(&state.as_str()),
-        "{state}"
-    );
+    // An expired id starts again from a new producer id.
+    let (new_pid, new_epoch) = init_ok(&broker, "idle", 60_000);
+    assert_eq!(new_epoch, 0);
+    assert_ne!(new_pid, pid);
+    broker.assert_no_panic();
 }
