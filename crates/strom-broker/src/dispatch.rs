@@ -713,6 +713,30 @@ pub(crate) mod tests {
                     .with_state_filters(vec![s("Ongoing"), s("Nope")])
                     .with_duration_filter(if version >= 1 { 1000 } else { -1 }),
             ),
+            ApiKey::WriteTxnMarkers => RequestKind::WriteTxnMarkers(
+                WriteTxnMarkersRequest::default().with_markers(vec![
+                    write_txn_markers_request::WritableTxnMarker::default()
+                        .with_producer_id(ProducerId(1))
+                        .with_transaction_result(true)
+                        .with_topics(vec![
+                            write_txn_markers_request::WritableTxnMarkerTopic::default()
+                                .with_name(TopicName(s("no-such-topic")))
+                                .with_partition_indexes(vec![0]),
+                        ]),
+                ]),
+            ),
+            ApiKey::TxnOffsetCommit => RequestKind::TxnOffsetCommit(
+                TxnOffsetCommitRequest::default()
+                    .with_transactional_id(TransactionalId(s("tx")))
+                    .with_group_id(GroupId(s("g")))
+                    .with_topics(vec![
+                        txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                            .with_name(TopicName(s("no-such-topic")))
+                            .with_partitions(vec![
+                                txn_offset_commit_request::TxnOffsetCommitRequestPartition::default(),
+                            ]),
+                    ]),
+            ),
             other => panic!("test has no request for {other:?}"),
         }
     }

@@ -392,6 +392,11 @@ impl ProducerStateManager {
         }
     }
 
+    /// The first offset of the earliest open transaction (Kafka's `firstUndecidedOffset`).
+    pub(crate) fn first_undecided_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
+    }
+
     /// True when some transaction is open or not yet stable (the LSO may lag the high watermark).
     pub(crate) fn has_unstable(&self) -> bool {
         !self.ongoing.is_empty() || !self.unreplicated.is_empty()

@@ -239,3 +239,61 @@ fn follower_copy_and_truncation() {
     assert!(follower.aborted_transactions(0, i64::MAX).is_empty());
     assert_eq!(follower.last_stable_offset(5), 5);
 }
+
+#[test]
+fn compaction_removes_aborted_and_keeps_open_transactions_and_markers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        // Every batch gets its own segment.
+        segment_bytes: 1,
+        index_interval_bytes: 1,
+        cleanup_policy: strom_storage::CleanupPolicy::Compact,
+        min_cleanable_dirty_ratio: 0.0,
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), config, true);
+    // Keys k0, k1 in each two-record batch.
+    let txn2 = |log: &mut PartitionLog, pid: i64, tag: &str| {
+        let b = Spec::new(2, NOW, tag).transactional(pid, 0, 0).encode();
+        log.append_as_leader(&b, NOW, 0).unwrap();
+    };
+    txn2(&mut log, 1, "c1"); // 0..1
+    marker(&mut log, 1, 0, COMMIT); // 2
+    txn2(&mut log, 2, "ab"); // 3..4
+    marker(&mut log, 2, 0, ABORT); // 5
+    log.append(&Spec::new(1, NOW, "p").encode(), NOW).unwrap(); // 6: k0
+    txn2(&mut log, 3, "op"); // 7..8, left open
+    log.append(&Spec::new(1, NOW, "tail").encode(), NOW)
+        .unwrap(); // 9: k0
+    let stats = log.compact(NOW + 1_000).unwrap();
+    assert!(stats.segments_cleaned > 0, "{stats:?}");
+    // Compaction leaves gaps: read batch by batch.
+    let mut all = Vec::new();
+    let mut offset = log.log_start_offset();
+    while offset < end(&log) {
+        let got = decode(&log.read(offset, 1 << 20, i64::MAX, true).unwrap().records);
+        all.extend(got.into_iter().filter(|r| r.offset >= offset));
+        offset = all.last().map_or(end(&log), |r| r.offset + 1);
+    }
+    let data: Vec<(i64, String)> = all
+        .iter()
+        .cloned()
+        .filter(|r| !r.value.starts_with('\0'))
+        .map(|r| (r.offset, r.value))
+        .collect();
+    // The aborted values never shadowed c1's k1, the open transaction neither and it is not cleaned;
+    // k0's latest is the tail.
+    assert_eq!(
+        data,
+        vec![
+            (1, "c1-1".to_string()),
+            (7, "op-0".to_string()),
+            (8, "op-1".to_string()),
+            (9, "tail-0".to_string())
+        ]
+    );
+    // Both markers stay, and the open transaction still holds the LSO.
+    let markers = all.iter().filter(|r| r.value.starts_with('\0')).count();
+    assert_eq!(markers, 2);
+    assert_eq!(log.last_stable_offset(end(&log)), 7);
+}
