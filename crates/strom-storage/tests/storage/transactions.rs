@@ -277,9 +277,8 @@ fn compaction_removes_aborted_and_keeps_open_transactions_and_markers() {
     }
     let data: Vec<(i64, String)> = all
         .iter()
-        .cloned()
         .filter(|r| !r.value.starts_with('\0'))
-        .map(|r| (r.offset, r.value))
+        .map(|r| (r.offset, r.value.clone()))
         .collect();
     // The aborted values never shadowed c1's k1, the open transaction neither and it is not cleaned;
     // k0's latest is the tail.
