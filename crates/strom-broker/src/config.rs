@@ -186,6 +186,24 @@ broker_config! {
     offsets_retention_minutes: i64 = "offsets.retention.minutes", Int, "10080";
     /// How often expired committed offsets are removed.
     offsets_retention_check_interval_ms: i64 = "offsets.retention.check.interval.ms", Long, "600000";
+    /// Serve the transaction APIs and advertise them in ApiVersions (off until the whole of issue 22 works).
+    transaction_apis_enable: bool = "transaction.apis.enable", Boolean, "false";
+    /// Partitions of `__transaction_state` when it is created.
+    transaction_state_log_num_partitions: i32 = "transaction.state.log.num.partitions", Int, "50";
+    /// Replication factor of `__transaction_state` when created (Kafka: 3; 1 here like the offsets topic's).
+    transaction_state_log_replication_factor: i16 = "transaction.state.log.replication.factor", Short, "1";
+    /// `min.insync.replicas` of `__transaction_state` (Kafka: 2, with its replication factor 3).
+    transaction_state_log_min_isr: i32 = "transaction.state.log.min.isr", Int, "1";
+    /// Segment size of `__transaction_state`.
+    transaction_state_log_segment_bytes: i32 = "transaction.state.log.segment.bytes", Int, "104857600";
+    /// The longest transaction timeout a producer may ask for (else INVALID_TRANSACTION_TIMEOUT).
+    transaction_max_timeout_ms: i32 = "transaction.max.timeout.ms", Int, "900000";
+    /// A transactional id without a transaction for this long is removed.
+    transactional_id_expiration_ms: i32 = "transactional.id.expiration.ms", Int, "604800000";
+    /// How often open transactions are checked against their timeout (and aborted past it).
+    transaction_abort_timed_out_transaction_cleanup_interval_ms: i32 = "transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, "10000";
+    /// How often expired transactional ids are removed.
+    transaction_remove_expired_transaction_cleanup_interval_ms: i32 = "transaction.remove.expired.transaction.cleanup.interval.ms", Int, "3600000";
     /// KIP-848 consumer groups: a member is removed after this long without a heartbeat.
     group_consumer_session_timeout_ms: i32 = "group.consumer.session.timeout.ms", Int, "45000";
     /// KIP-848 consumer groups: how often members are told to heartbeat.

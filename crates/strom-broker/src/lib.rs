@@ -15,6 +15,7 @@ mod producer_id;
 mod replica_fetcher;
 pub mod server;
 pub mod topic_config;
+mod txn_coordinator;
 
 mod api;
 

@@ -334,6 +334,116 @@ pub(crate) fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
     batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// A transaction marker: the single record of a control batch that ends a transaction (Kafka's
+/// `EndTransactionMarker`; key = version 0 + type, ABORT 0 / COMMIT 1; value = version 0 +
+/// coordinator epoch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ControlMarker {
+    pub commit: bool,
+    pub coordinator_epoch: i32,
+}
+
+/// Control record type of an aborted transaction's marker (Kafka `ControlRecordType.ABORT`).
+const CONTROL_TYPE_ABORT: i16 = 0;
+/// Control record type of a committed transaction's marker (Kafka `ControlRecordType.COMMIT`).
+const CONTROL_TYPE_COMMIT: i16 = 1;
+
+/// The transaction marker of one whole control batch, or None when `batch` is not a control batch,
+/// holds no record (the cleaner emptied it) or holds another control type (e.g. KRaft's leader
+/// change). Control batches are written uncompressed; a compressed one is decoded.
+pub fn parse_control_marker(header: &BatchHeader, batch: &[u8]) -> Option<ControlMarker> {
+    if !header.is_control() || header.records_count < 1 {
+        return None;
+    }
+    let (key, value) = if header.compression() == 0 {
+        let body = batch.get(HEADER_LEN..)?;
+        let mut p = 0;
+        read_varint(body, &mut p).ok()?; // record length
+        p += 1; // attributes
+        read_varlong(body, &mut p).ok()?; // timestamp delta
+        read_varint(body, &mut p).ok()?; // offset delta
+        let key_len = usize::try_from(read_varint(body, &mut p).ok()?).ok()?;
+        let key = body.get(p..p + key_len)?.to_vec();
+        p += key_len;
+        let value_len = read_varint(body, &mut p).ok()?;
+        let value = usize::try_from(value_len)
+            .ok()
+            .and_then(|n| body.get(p..p + n))
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
+        (key, value)
+    } else {
+        let record = decode_batch(batch).ok()?.into_iter().next()?;
+        (
+            record.key?.to_vec(),
+            record.value.map(|v| v.to_vec()).unwrap_or_default(),
+        )
+    };
+    if key.len() < 4 {
+        return None;
+    }
+    let kind = i16::from_be_bytes([key[2], key[3]]);
+    let commit = match kind {
+        CONTROL_TYPE_ABORT => false,
+        CONTROL_TYPE_COMMIT => true,
+        _ => return None,
+    };
+    // A marker written without its value (never by Kafka) counts as coordinator epoch -1.
+    let coordinator_epoch = if value.len() >= 6 {
+        i32::from_be_bytes([value[2], value[3], value[4], value[5]])
+    } else {
+        -1
+    };
+    Some(ControlMarker {
+        commit,
+        coordinator_epoch,
+    })
+}
+
+/// Encodes the control batch a partition leader appends for WriteTxnMarkers: transactional and
+/// control attribute bits, `producer_id` / `producer_epoch`, no sequence, one uncompressed record
+/// at offset delta 0 whose key is (version 0, ABORT or COMMIT) and value (version 0, coordinator
+/// epoch), CreateTime `timestamp_ms`. Base offset and leader epoch are left 0 for the log to set.
+pub fn encode_control_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    marker: ControlMarker,
+    timestamp_ms: i64,
+) -> Vec<u8> {
+    let kind = if marker.commit {
+        CONTROL_TYPE_COMMIT
+    } else {
+        CONTROL_TYPE_ABORT
+    };
+    // Record body: attributes, timestampDelta 0, offsetDelta 0, key (4 bytes), value (6 bytes),
+    // no headers; every varint here is one byte (zigzag: 4 -> 8, 6 -> 12, 16 -> 32).
+    let mut record = vec![0u8, 0, 0, 8, 0, 0];
+    record.extend_from_slice(&kind.to_be_bytes());
+    record.push(12);
+    record.extend_from_slice(&0i16.to_be_bytes());
+    record.extend_from_slice(&marker.coordinator_epoch.to_be_bytes());
+    record.push(0);
+    let total = HEADER_LEN + 1 + record.len();
+    let mut b = Vec::with_capacity(total);
+    b.extend_from_slice(&0i64.to_be_bytes());
+    b.extend_from_slice(&((total - LOG_OVERHEAD) as i32).to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes());
+    b.push(2);
+    b.extend_from_slice(&0u32.to_be_bytes());
+    b.extend_from_slice(&(TRANSACTIONAL_BIT | CONTROL_BIT).to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes()); // lastOffsetDelta
+    b.extend_from_slice(&timestamp_ms.to_be_bytes());
+    b.extend_from_slice(&timestamp_ms.to_be_bytes());
+    b.extend_from_slice(&producer_id.to_be_bytes());
+    b.extend_from_slice(&producer_epoch.to_be_bytes());
+    b.extend_from_slice(&(-1i32).to_be_bytes()); // baseSequence
+    b.extend_from_slice(&1i32.to_be_bytes()); // recordsCount
+    b.push((record.len() as u8) << 1);
+    b.extend_from_slice(&record);
+    recompute_crc(&mut b);
+    b
+}
+
 /// Decodes (and decompresses) one whole v2 batch.
 pub(crate) fn decode_batch(bytes: &[u8]) -> io::Result<Vec<Record>> {
     let mut buf = Bytes::copy_from_slice(bytes);
@@ -558,6 +668,32 @@ mod tests {
         assert_eq!(h.last_sequence(), 0);
         h.base_sequence = 5;
         assert_eq!(h.last_sequence(), 7);
+    }
+
+    #[test]
+    fn control_batch_round_trip() {
+        for commit in [true, false] {
+            let marker = ControlMarker {
+                commit,
+                coordinator_epoch: 7,
+            };
+            let b = encode_control_batch(42, 3, marker, 1_700_000_000_000);
+            let h = BatchHeader::parse(&b).unwrap();
+            assert_eq!(h.total_len(), b.len());
+            assert!(h.is_control() && h.is_transactional());
+            assert_eq!(
+                (h.producer_id, h.producer_epoch, h.base_sequence),
+                (42, 3, -1)
+            );
+            validate(&h, &b, 1 << 20).unwrap();
+            assert_eq!(parse_control_marker(&h, &b), Some(marker));
+            // kafka-protocol's decoder reads it as Kafka's control record.
+            let records = decode_batch(&b).unwrap();
+            assert_eq!(records.len(), 1);
+            assert!(records[0].control && records[0].transactional);
+            let key = records[0].key.clone().unwrap();
+            assert_eq!(&key[..], &[0, 0, 0, u8::from(commit)]);
+        }
     }
 
     #[test]

@@ -46,6 +46,22 @@ pub enum AppendError {
         current: i16,
         got: i16,
     },
+    /// A non-transactional batch from a producer with an open transaction in this partition.
+    /// Kafka `INVALID_TXN_STATE`.
+    #[error("producer {producer_id} has an open transaction: expected a transactional batch")]
+    InvalidTxnState { producer_id: i64 },
+    /// A transaction marker from an older transaction coordinator than the last marker's.
+    /// Kafka `TRANSACTION_COORDINATOR_FENCED`.
+    #[error("marker for producer {producer_id} has coordinator epoch {got}, older than {current}")]
+    TransactionCoordinatorFenced {
+        producer_id: i64,
+        current: i32,
+        got: i32,
+    },
+    /// A client sent a control batch, which only the broker writes (Kafka's `LogValidator`).
+    /// Kafka `INVALID_RECORD`.
+    #[error("clients are not allowed to write control records")]
+    ControlBatchFromClient,
     /// Replication only: the leader's batches do not continue this log. `expected` is the offset
     /// the offending batch had to start at (the log end offset for the first batch, the previous
     /// batch's last offset + 1 for later ones; compacted logs accept a forward gap), `actual` is

@@ -12,8 +12,9 @@
 //! (`validator.rs`), and to rewrite batches when cleaning.
 //!
 //! Not here: the replication protocol, ISR and high watermarks (the caller passes `max_offset` to
-//! reads and decides where a follower truncates), transactions (transactional batches are stored
-//! but no last-stable-offset is tracked), and the mapping of errors to Kafka error codes
+//! reads and decides where a follower truncates), the transaction coordinator (this crate keeps
+//! the partition side: producer state with open transactions, markers, the LSO and the
+//! aborted-transaction index), and the mapping of errors to Kafka error codes
 //! (strom-broker's `error_code.rs`).
 
 pub mod batch;
@@ -27,6 +28,7 @@ mod log;
 mod manager;
 mod producer_state;
 mod segment;
+mod txn_index;
 mod validator;
 
 pub use cleaner::CompactionStats;
@@ -36,3 +38,4 @@ pub use index::TimestampOffset;
 pub use log::{AppendInfo, FetchData, FetchSlice, PartitionLog, SyncHandle};
 pub use manager::{LogManager, PartitionDir};
 pub use segment::FileSlice;
+pub use txn_index::AbortedTxn;

@@ -6,6 +6,10 @@
 //! describe` show and clients consult (a 4.x producer uses KIP-890 transactions only when `transaction.version` is
 //! finalized at 2 or more). Strom's features are fixed by its code, not operator-chosen: `FEATURES` reports, as
 //! supported range and finalized level, what this broker actually implements. UpdateFeatures is not served.
+//!
+//! The gate of issue 22: the transaction APIs are served (so tests can drive them) but advertised only with
+//! `transaction.apis.enable=true` until the whole of transactions works; clients then keep failing fast in
+//! `init_transactions()` instead of meeting a half-done feature.
 
 use std::ops::RangeInclusive;
 
@@ -77,12 +81,26 @@ const FEATURES: &[Feature] = &[
 /// The epoch of the finalized features: they never change, as if finalized by the first metadata record.
 const FINALIZED_FEATURES_EPOCH: i64 = 0;
 
+/// The APIs of transactions (KIP-98), advertised only with `transaction.apis.enable`.
+const TRANSACTION_APIS: &[ApiKey] = &[
+    ApiKey::AddPartitionsToTxn,
+    ApiKey::AddOffsetsToTxn,
+    ApiKey::EndTxn,
+    ApiKey::WriteTxnMarkers,
+    ApiKey::TxnOffsetCommit,
+    ApiKey::DescribeTransactions,
+    ApiKey::ListTransactions,
+];
+
 pub(crate) fn handle(
-    _ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_>,
     _request: ApiVersionsRequest,
     served: &ServedApis,
 ) -> ApiVersionsResponse {
-    with_features(ApiVersionsResponse::default().with_api_keys(table(served)))
+    with_features(
+        ApiVersionsResponse::default()
+            .with_api_keys(table(served, ctx.broker.config.transaction_apis_enable)),
+    )
 }
 
 /// The feature flags, supported and finalized (a feature off, at level 0, is not listed as finalized, as Kafka
@@ -116,17 +134,18 @@ fn with_features(response: ApiVersionsResponse) -> ApiVersionsResponse {
 }
 
 /// The v0 answer to an ApiVersions version we do not serve.
-pub(crate) fn unsupported_version(served: &ServedApis) -> ResponseKind {
+pub(crate) fn unsupported_version(served: &ServedApis, transactions: bool) -> ResponseKind {
     ResponseKind::ApiVersions(
         ApiVersionsResponse::default()
             .with_error_code(ResponseError::UnsupportedVersion.code())
-            .with_api_keys(table(served)),
+            .with_api_keys(table(served, transactions)),
     )
 }
 
-fn table(served: &ServedApis) -> Vec<ApiVersion> {
+fn table(served: &ServedApis, transactions: bool) -> Vec<ApiVersion> {
     served
         .iter()
+        .filter(|(key, _)| transactions || !TRANSACTION_APIS.contains(key))
         .map(|(key, versions)| {
             ApiVersion::default()
                 .with_api_key(*key as i16)
@@ -134,4 +153,25 @@ fn table(served: &ServedApis) -> Vec<ApiVersion> {
                 .with_max_version(*versions.end())
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_apis_are_advertised_only_when_enabled() {
+        let served: &ServedApis = &[(ApiKey::Produce, 3..=11), (ApiKey::EndTxn, 0..=5)];
+        let keys = |on| {
+            table(served, on)
+                .iter()
+                .map(|v| v.api_key)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(false), vec![ApiKey::Produce as i16]);
+        assert_eq!(
+            keys(true),
+            vec![ApiKey::Produce as i16, ApiKey::EndTxn as i16]
+        );
+    }
 }

@@ -15,8 +15,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use strom_protocol::clock::now_ms;
 use strom_protocol::kafka_protocol::messages::fetch_response::{
-    FetchableTopicResponse, PartitionData,
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
+use strom_protocol::kafka_protocol::messages::ProducerId;
 use strom_protocol::kafka_protocol::messages::{FetchRequest, FetchResponse};
 use strom_storage::{FileSlice, ReadError};
 use tokio::time::Instant;
@@ -30,7 +31,7 @@ pub(crate) const VERSIONS: RangeInclusive<i16> = 4..=17;
 /// Smaller record sets are copied into the response: one write beats a write, a sendfile and a write.
 const SENDFILE_MIN: usize = 64 * 1024;
 
-/// isolation_level READ_COMMITTED: needs aborted-transaction lists (always empty: no transactions yet).
+/// isolation_level READ_COMMITTED: records below the last stable offset, with the aborted transactions.
 const READ_COMMITTED: i8 = 1;
 
 /// The response and the file slices its placeholders stand for, in the order of the partitions in it.
@@ -108,6 +109,7 @@ fn read_all(
                                 .unwrap_or(0)
                                 .min(remaining),
                             min_one_message: total == 0,
+                            read_committed: request.isolation_level == READ_COMMITTED,
                             now_ms: now,
                         };
                         match partition.fetch_records(&fetch, &mut follower_updates, |slice| {
@@ -116,8 +118,20 @@ fn read_all(
                             Err(e) => Some(error_code::partition_error(&e)),
                             Ok(read) => {
                                 data.high_watermark = read.high_watermark;
-                                data.last_stable_offset = read.high_watermark;
+                                data.last_stable_offset = read.last_stable_offset;
                                 data.log_start_offset = read.log_start_offset;
+                                if let Some(aborted) = read.aborted_transactions {
+                                    data.aborted_transactions = Some(
+                                        aborted
+                                            .iter()
+                                            .map(|t| {
+                                                AbortedTransaction::default()
+                                                    .with_producer_id(ProducerId(t.producer_id))
+                                                    .with_first_offset(t.first_offset)
+                                            })
+                                            .collect(),
+                                    );
+                                }
                                 match read.records {
                                     Ok(records) => {
                                         total += records.len();

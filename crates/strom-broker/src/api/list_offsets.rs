@@ -19,6 +19,9 @@ use crate::partition::FetchIsolation;
 /// have; they are served (no pending uploads: answered with -1, as Kafka does without tiering).
 pub(crate) const VERSIONS: RangeInclusive<i16> = 1..=10;
 
+/// isolation_level READ_COMMITTED (v2+): latest is the last stable offset.
+const READ_COMMITTED: i8 = 1;
+
 pub(crate) fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
     let topics = request
         .topics
@@ -45,6 +48,8 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> L
                     };
                     let isolation = if request.replica_id.0 >= 0 {
                         FetchIsolation::LogEnd
+                    } else if request.isolation_level == READ_COMMITTED {
+                        FetchIsolation::TxnCommitted
                     } else {
                         FetchIsolation::HighWatermark
                     };

@@ -5,7 +5,8 @@
 //! log refuses one by one (INVALID_RECORD, INVALID_TIMESTAMP) are named in `record_errors` from v8 (KIP-467). acks=0 gets no response at all, as in Kafka; acks=1 is answered after the leader's
 //! append; acks=all first needs `min.insync.replicas` in the ISR (else NOT_ENOUGH_REPLICAS) and is answered
 //! once the high watermark passes the appended records (every ISR member has them), or REQUEST_TIMED_OUT.
-//! The leader checks and the append are one call into the partition layer
+//! Transactional batches (KIP-98) are appended like idempotent ones; the log keeps the producer's open transaction
+//! and the last stable offset. The leader checks and the append are one call into the partition layer
 //! (`Partition::append_records_to_leader`); what the answer waits for comes back as a `DelayedProduce`.
 
 use std::ops::RangeInclusive;
@@ -16,6 +17,7 @@ use strom_protocol::kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
 use strom_protocol::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use strom_storage::batch::BatchHeader;
 use strom_storage::AppendError;
 
 use super::{str_bytes, RequestContext};
@@ -39,8 +41,8 @@ pub(crate) async fn handle(
     let timeout = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
     let request_error = if !matches!(acks, -1..=1) {
         Some(Code::InvalidRequiredAcks)
-    } else if request.transactional_id.is_some() {
-        // Transactions are not implemented: refuse rather than half-serve them.
+    } else if request.transactional_id.is_none() && has_transactional_records(&request) {
+        // Kafka's `handleProduceRequest`: transactional batches need the request's transactional id.
         Some(Code::TransactionalIdAuthorizationFailed)
     } else {
         None
@@ -178,4 +180,17 @@ pub(crate) async fn handle(
         }
     }
     Some(ProduceResponse::default().with_responses(responses))
+}
+
+/// Whether the first batch of some partition is transactional (Kafka's `ProduceRequest.hasTransactionalRecords`,
+/// which looks at the first batch of each partition). Reads one header per partition.
+fn has_transactional_records(request: &ProduceRequest) -> bool {
+    request.topic_data.iter().any(|t| {
+        t.partition_data.iter().any(|p| {
+            p.records
+                .as_ref()
+                .and_then(|r| BatchHeader::parse(r).ok())
+                .is_some_and(|h| h.is_transactional())
+        })
+    })
 }

@@ -144,6 +144,11 @@ impl Partition {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The leader epoch this replica knows (the transaction coordinator's epoch for `__transaction_state`).
+    pub(crate) fn leader_epoch(&self) -> i32 {
+        self.state().leader_epoch
+    }
+
     /// Removes the log for closing or deletion.
     pub(crate) fn take(&self) -> Option<PartitionLog> {
         let log = self.lock().take();

@@ -50,5 +50,13 @@ mod admin_apis;
 mod configs;
 // Kafka 4.x Admin requests: Metadata by topic id, features, replication throttles, quorum fetch times.
 mod admin_compat;
+// The transaction coordinator over the raw wire: epochs, fencing, Kafka's error codes, timeouts, expiry, reload.
+mod txn_coordinator;
+// The transaction coordinator through librdkafka and `strom txn`, and its failover on a 3-node cluster.
+mod txn_clients;
 // Helpers shared by the modules above.
 mod util;
+// Transactions, data side: transactional produce, WriteTxnMarkers, the LSO, read_committed fetch and ListOffsets.
+mod txn_partition;
+// Transactions with librdkafka's transactional producer: commit/abort, read_committed, LSO, fencing, exactly-once.
+mod transactions;
