@@ -62,7 +62,7 @@ pub(crate) fn partition_error(e: &PartitionError) -> Code {
         PartitionError::RequestTimedOut => Code::RequestTimedOut,
         PartitionError::FsyncFailed => Code::KafkaStorageError,
         PartitionError::Append { error, .. } => append_error(error),
-        PartitionError::OffsetOutOfRange { .. } => Code::OffsetOutOfRange,
+        PartitionError::OffsetOutOfRange => Code::OffsetOutOfRange,
         PartitionError::UnknownOffsetSpec(_) => Code::InvalidRequest,
         PartitionError::Storage(e) => storage_error(e),
     }
@@ -83,7 +83,7 @@ pub(crate) fn coordinator_append_error(e: &PartitionError) -> Code {
         | PartitionError::NotEnoughReplicasAfterAppend
         | PartitionError::RequestTimedOut
         | PartitionError::FsyncFailed
-        | PartitionError::OffsetOutOfRange { .. }
+        | PartitionError::OffsetOutOfRange
         | PartitionError::UnknownOffsetSpec(_)
         | PartitionError::Storage(_) => Code::CoordinatorNotAvailable,
     }

@@ -10,7 +10,6 @@ use strom_protocol::kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecor
 
 use super::RequestContext;
 use crate::error_code::{self, Code};
-use crate::partition::PartitionError;
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 0..=2;
 
@@ -35,16 +34,8 @@ pub(crate) fn handle(
                     };
                     match partition.delete_records(p.offset) {
                         Ok(low) => result.with_low_watermark(low),
-                        Err(e) => {
-                            let failed =
-                                result.with_error_code(error_code::partition_error(&e).code());
-                            match e {
-                                PartitionError::OffsetOutOfRange { log_start_offset } => {
-                                    failed.with_low_watermark(log_start_offset)
-                                }
-                                _ => failed,
-                            }
-                        }
+                        // The low watermark stays -1 on errors, as from Kafka.
+                        Err(e) => result.with_error_code(error_code::partition_error(&e).code()),
                     }
                 })
                 .collect();

@@ -299,9 +299,7 @@ impl Partition {
         let log_end = log.log_end_offset();
         let offset = if offset == -1 { log_end } else { offset };
         if offset < 0 || offset > log_end {
-            return Err(PartitionError::OffsetOutOfRange {
-                log_start_offset: log.log_start_offset(),
-            });
+            return Err(PartitionError::OffsetOutOfRange);
         }
         Ok(log.delete_records_before(offset)?)
     }

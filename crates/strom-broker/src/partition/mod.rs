@@ -69,9 +69,9 @@ pub(crate) enum PartitionError {
         error: AppendError,
         log_start_offset: i64,
     },
-    /// DeleteRecords beyond the log end; `log_start_offset` is the answer's low watermark.
+    /// DeleteRecords beyond the log end.
     #[error("offset out of range")]
-    OffsetOutOfRange { log_start_offset: i64 },
+    OffsetOutOfRange,
     /// A ListOffsets timestamp below zero that names no offset spec.
     #[error("unknown offset spec {0}")]
     UnknownOffsetSpec(i64),

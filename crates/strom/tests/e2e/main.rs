@@ -42,5 +42,7 @@ mod cluster_groups;
 mod admin_apis;
 // Configs: DescribeConfigs sources of broker settings; an empty cleanup.policy via IncrementalAlterConfigs and AlterConfigs.
 mod configs;
+// Edge cases compat/differential found: config ranges, duplicate names and keys, empty produces, -1/null on errors.
+mod kafka_answers;
 // Helpers shared by the modules above.
 mod util;
