@@ -27,6 +27,7 @@ pub enum ConfigType {
     Int,
     Short,
     Long,
+    Double,
     List,
 }
 
@@ -39,6 +40,7 @@ impl ConfigType {
             ConfigType::Int => 3,
             ConfigType::Short => 4,
             ConfigType::Long => 5,
+            ConfigType::Double => 6,
             ConfigType::List => 7,
         }
     }
@@ -121,7 +123,7 @@ broker_config! {
     /// Partitions of an auto-created topic, and of CreateTopics with num_partitions -1.
     num_partitions: i32 = "num.partitions", Int, "1";
     /// Replication factor of auto-created topics.
-    default_replication_factor: i16 = "default.replication.factor", Short, "1";
+    default_replication_factor: i16 = "default.replication.factor", Int, "1";
     /// Create a topic when a client asks Metadata for one that does not exist.
     auto_create_topics_enable: bool = "auto.create.topics.enable", Boolean, "true";
     /// Largest record batch the broker accepts (topic synonym max.message.bytes).

@@ -36,7 +36,7 @@ const fn key(
     }
 }
 
-use ConfigType::{Boolean, Int, List, Long, String as Str};
+use ConfigType::{Boolean, Double, Int, List, Long, String as Str};
 
 /// Every topic config a Kafka 4.1 broker lists (minus tiered storage), in Kafka's order, plus Strom's
 /// `write.caching` at the end.
@@ -58,7 +58,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
     key("message.timestamp.after.max.ms", Some("log.message.timestamp.after.max.ms"), "3600000", Long, "With CreateTime, records whose timestamp is further ahead of the broker's clock are refused with INVALID_TIMESTAMP (enforced)."),
     key("message.timestamp.before.max.ms", Some("log.message.timestamp.before.max.ms"), "9223372036854775807", Long, "With CreateTime, records whose timestamp is further behind the broker's clock are refused with INVALID_TIMESTAMP (enforced)."),
     key("message.timestamp.type", Some("log.message.timestamp.type"), "CreateTime", Str, "CreateTime or LogAppendTime (enforced)."),
-    key("min.cleanable.dirty.ratio", Some("log.cleaner.min.cleanable.ratio"), "0.5", ConfigType::String, "Share of not-yet-cleaned bytes in the sealed segments below which the cleaner skips a compacted log (enforced)."),
+    key("min.cleanable.dirty.ratio", Some("log.cleaner.min.cleanable.ratio"), "0.5", Double, "Share of not-yet-cleaned bytes in the sealed segments below which the cleaner skips a compacted log (enforced)."),
     key("min.compaction.lag.ms", Some("log.cleaner.min.compaction.lag.ms"), "0", Long, "Sealed segments with records newer than this are not compacted yet (enforced)."),
     key("min.insync.replicas", Some("min.insync.replicas"), "1", Int, "Replicas that must have a record for acks=all (single node: always 1)."),
     key("preallocate", Some("log.preallocate"), "false", Boolean, "Kafka preallocates segment files; Strom does not (no effect)."),
@@ -90,39 +90,68 @@ pub enum TopicConfigError {
     },
 }
 
-/// Checks one topic config name/value pair.
+/// Kafka 4.x's internal topic config (no broker synonym, not listed by DescribeConfigs): when set it
+/// replaces `segment.bytes`, below whose 1 MiB minimum it may go. Kafka's own tests use it for small
+/// segments; so do Strom's.
+pub const INTERNAL_SEGMENT_BYTES: &str = "internal.segment.bytes";
+
+/// The smallest value Kafka's `LogConfig` ConfigDef accepts for a numeric topic config (`Range.atLeast`);
+/// None where it declares no range.
+fn minimum(name: &str) -> Option<i64> {
+    Some(match name {
+        "segment.bytes" => 1024 * 1024,
+        "segment.ms" | "flush.messages" | "max.compaction.lag.ms" | "min.insync.replicas" => 1,
+        "segment.index.bytes" => 4,
+        "retention.ms" => -1,
+        "segment.jitter.ms"
+        | "flush.ms"
+        | "max.message.bytes"
+        | "index.interval.bytes"
+        | "delete.retention.ms"
+        | "min.compaction.lag.ms"
+        | "file.delete.delay.ms"
+        | "message.timestamp.before.max.ms"
+        | "message.timestamp.after.max.ms" => 0,
+        _ => return None,
+    })
+}
+
+/// Checks one topic config name/value pair against Kafka's ConfigDef for it: type and range.
 pub fn validate_topic_config(name: &str, value: &str) -> Result<(), TopicConfigError> {
-    let key = topic_config_key(name).ok_or_else(|| TopicConfigError::Unknown(name.to_string()))?;
     let invalid = |reason: &str| TopicConfigError::Invalid {
         name: name.to_string(),
         value: value.to_string(),
         reason: reason.to_string(),
     };
-    match key.config_type {
-        Int => {
-            let v: i32 = value.trim().parse().map_err(|_| invalid("not an int"))?;
-            if matches!(
-                name,
-                "segment.bytes"
-                    | "max.message.bytes"
-                    | "index.interval.bytes"
-                    | "segment.index.bytes"
-                    | "min.insync.replicas"
-            ) && v < 1
-            {
-                return Err(invalid("must be at least 1"));
-            }
-        }
-        Long => {
-            let v: i64 = value.trim().parse().map_err(|_| invalid("not a long"))?;
-            if v < -1 {
-                return Err(invalid("must be -1 or more"));
-            }
-        }
+    if name == INTERNAL_SEGMENT_BYTES {
+        return match value.trim().parse::<i32>() {
+            Ok(_) => Ok(()),
+            Err(_) => Err(invalid("Not a number of type INT")),
+        };
+    }
+    let key = topic_config_key(name).ok_or_else(|| TopicConfigError::Unknown(name.to_string()))?;
+    let number = match key.config_type {
+        Int => Some(i64::from(
+            value
+                .trim()
+                .parse::<i32>()
+                .map_err(|_| invalid("Not a number of type INT"))?,
+        )),
+        Long => Some(
+            value
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| invalid("Not a number of type LONG"))?,
+        ),
         Boolean if !matches!(value.trim(), "true" | "false") => {
-            return Err(invalid("not true or false"));
+            return Err(invalid("Expected value to be either true or false"));
         }
-        _ => {}
+        _ => None,
+    };
+    if let (Some(v), Some(min)) = (number, minimum(name)) {
+        if v < min {
+            return Err(invalid(&format!("Value must be at least {min}")));
+        }
     }
     match name {
         "message.timestamp.type" if !matches!(value, "CreateTime" | "LogAppendTime") => {
@@ -269,9 +298,14 @@ pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -
     let long = |name: &str, fallback: i64| get(name).trim().parse::<i64>().unwrap_or(fallback);
     let defaults = LogConfig::default();
     LogConfig {
-        segment_bytes: u64::try_from(long("segment.bytes", 1 << 30))
-            .unwrap_or(defaults.segment_bytes)
-            .max(1),
+        segment_bytes: u64::try_from(
+            overrides
+                .get(INTERNAL_SEGMENT_BYTES)
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or_else(|| long("segment.bytes", 1 << 30)),
+        )
+        .unwrap_or(defaults.segment_bytes)
+        .max(1),
         segment_ms: long("segment.ms", defaults.segment_ms),
         retention_ms: long("retention.ms", defaults.retention_ms),
         retention_bytes: long("retention.bytes", defaults.retention_bytes),
@@ -389,6 +423,60 @@ mod tests {
                 assert!(validate_topic_config(name, bad).is_err(), "{name}={bad:?}");
             }
         }
+    }
+
+    /// The ranges of Kafka 4.x's LogConfig ConfigDef, at and just below each bound.
+    #[test]
+    fn kafka_ranges() {
+        for (name, min) in [
+            ("segment.bytes", 1_048_576),
+            ("segment.ms", 1),
+            ("segment.jitter.ms", 0),
+            ("segment.index.bytes", 4),
+            ("flush.messages", 1),
+            ("flush.ms", 0),
+            ("retention.ms", -1),
+            ("max.message.bytes", 0),
+            ("index.interval.bytes", 0),
+            ("delete.retention.ms", 0),
+            ("min.compaction.lag.ms", 0),
+            ("max.compaction.lag.ms", 1),
+            ("file.delete.delay.ms", 0),
+            ("min.insync.replicas", 1),
+            ("message.timestamp.before.max.ms", 0),
+            ("message.timestamp.after.max.ms", 0),
+        ] {
+            assert!(
+                validate_topic_config(name, &min.to_string()).is_ok(),
+                "{name}"
+            );
+            let below = validate_topic_config(name, &(min - 1).to_string());
+            assert_eq!(
+                below,
+                Err(TopicConfigError::Invalid {
+                    name: name.to_string(),
+                    value: (min - 1).to_string(),
+                    reason: format!("Value must be at least {min}"),
+                }),
+                "{name}"
+            );
+        }
+        assert!(validate_topic_config("retention.bytes", "-5").is_ok());
+        assert!(validate_topic_config("segment.bytes", "2147483648").is_err());
+        assert!(validate_topic_config(INTERNAL_SEGMENT_BYTES, "1024").is_ok());
+        assert!(validate_topic_config(INTERNAL_SEGMENT_BYTES, "x").is_err());
+        let overrides = BTreeMap::from([
+            ("segment.bytes".to_string(), "1048576".to_string()),
+            (INTERNAL_SEGMENT_BYTES.to_string(), "1024".to_string()),
+        ]);
+        assert_eq!(
+            log_config(&overrides, &BrokerConfig::default()).segment_bytes,
+            1024
+        );
+        assert_eq!(
+            topic_config_key("min.cleanable.dirty.ratio").map(|k| k.config_type.code()),
+            Some(6)
+        );
     }
 
     #[test]

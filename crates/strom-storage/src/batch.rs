@@ -235,7 +235,8 @@ pub(crate) fn validate_replicated(header: &BatchHeader, batch: &[u8]) -> Result<
     validate_contents(header, batch, false).map(|_| ())
 }
 
-/// CRC, record count against `lastOffsetDelta` (equal with `exact`), known codec, and the framing
+/// CRC, record count against `lastOffsetDelta` (equal with `exact`, a client's batch, refused as
+/// INVALID_RECORD otherwise; see [`AppendError::InvalidRecord`]), known codec, and the framing
 /// of every record of an uncompressed batch (whose timestamp delta span it returns).
 fn validate_contents(
     header: &BatchHeader,
@@ -245,19 +246,20 @@ fn validate_contents(
     if !verify_crc(batch) {
         return Err(corrupt("CRC32C mismatch"));
     }
-    let min_count = if exact { 1 } else { 0 };
-    if header.records_count < min_count {
-        return Err(corrupt(format!(
-            "records count {} must be at least {min_count}",
-            header.records_count
-        )));
-    }
-    let consistent = if exact {
-        header.last_offset_delta == header.records_count - 1
-    } else {
-        header.last_offset_delta >= 0 && header.last_offset_delta >= header.records_count - 1
-    };
-    if !consistent {
+    if exact {
+        // A client's batch: Kafka's LogValidator answers INVALID_RECORD (which clients do not retry),
+        // with no per-record errors, for an empty offset range, a records count below one, or a count
+        // that does not match the offset range.
+        if header.last_offset_delta < 0
+            || header.records_count <= 0
+            || header.last_offset_delta != header.records_count - 1
+        {
+            return Err(AppendError::InvalidRecord(Vec::new()));
+        }
+    } else if header.records_count < 0
+        || header.last_offset_delta < 0
+        || header.last_offset_delta < header.records_count - 1
+    {
         return Err(corrupt(format!(
             "lastOffsetDelta {} does not match records count {}",
             header.last_offset_delta, header.records_count

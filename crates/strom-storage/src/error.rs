@@ -10,14 +10,16 @@ use thiserror::Error;
 /// returned (except for `Io`, which may follow a partial write that recovery will clean up).
 #[derive(Debug, Error)]
 pub enum AppendError {
-    /// Bad CRC, bad or truncated length, records count / `lastOffsetDelta` inconsistent, or an
-    /// uncompressed records section that does not parse. Kafka `CORRUPT_MESSAGE`.
+    /// Bad CRC, bad or truncated length, records count / `lastOffsetDelta` inconsistent in a
+    /// replicated batch, or an uncompressed records section that does not parse. Kafka
+    /// `CORRUPT_MESSAGE`.
     #[error("corrupt record batch: {0}")]
     CorruptMessage(String),
     /// Records the log refuses one by one (KIP-467), e.g. keyless records in a compacted log: each
     /// entry is the record's index within its batch and Kafka's message for it. Kafka
     /// `INVALID_RECORD`, with the entries as the response's `record_errors`; the batch is refused
-    /// whole, as Kafka does.
+    /// whole, as Kafka does. Empty for a client batch refused whole: records count below one or
+    /// not matching `lastOffsetDelta` (Kafka's `LogValidator`).
     #[error("{}", .0.first().map(|e| e.message.as_str()).unwrap_or("invalid record"))]
     InvalidRecord(Vec<RecordError>),
     /// Batch magic other than 2. Kafka `UNSUPPORTED_FOR_MESSAGE_FORMAT`.

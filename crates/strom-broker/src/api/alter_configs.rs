@@ -33,15 +33,19 @@ pub(crate) async fn handle(
         let response = AlterConfigsResourceResponse::default()
             .with_resource_type(resource.resource_type)
             .with_resource_name(resource.resource_name.clone());
-        let (code, message) = alter_topic(
-            ctx,
-            resource.resource_type,
-            &resource.resource_name,
-            set,
-            true,
-            request.validate_only,
-        )
-        .await;
+        let (code, message) = if has_duplicate_keys(set.iter().map(|(name, _)| name.as_str())) {
+            duplicate_keys()
+        } else {
+            alter_topic(
+                ctx,
+                resource.resource_type,
+                &resource.resource_name,
+                set,
+                true,
+                request.validate_only,
+            )
+            .await
+        };
         responses.push(
             response
                 .with_error_code(code)
@@ -49,6 +53,20 @@ pub(crate) async fn handle(
         );
     }
     AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// Whether a resource names one config more than once, which Kafka refuses before anything else.
+pub(crate) fn has_duplicate_keys<'a>(mut names: impl Iterator<Item = &'a str>) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    names.any(|name| !seen.insert(name))
+}
+
+/// Kafka's answer for a resource that names one config twice (both AlterConfigs forms).
+pub(crate) fn duplicate_keys() -> (i16, Option<String>) {
+    (
+        Code::InvalidRequest.code(),
+        Some("Error due to duplicate config keys".into()),
+    )
 }
 
 /// Applies topic config changes. `replace`: the given values become the whole override set (AlterConfigs);

@@ -147,9 +147,16 @@ fn table(served: &ServedApis, transactions: bool) -> Vec<ApiVersion> {
         .iter()
         .filter(|(key, _)| transactions || !TRANSACTION_APIS.contains(key))
         .map(|(key, versions)| {
+            // Kafka 4.x advertises Produce from v0 (KAFKA-18659: librdkafka before 2.0 detects its
+            // features from that) but still refuses v0-v2 requests; so does Strom.
+            let min = if *key == ApiKey::Produce {
+                0
+            } else {
+                *versions.start()
+            };
             ApiVersion::default()
                 .with_api_key(*key as i16)
-                .with_min_version(*versions.start())
+                .with_min_version(min)
                 .with_max_version(*versions.end())
         })
         .collect()

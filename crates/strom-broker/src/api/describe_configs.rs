@@ -102,9 +102,9 @@ pub(crate) fn handle(
                                 ));
                                 entry.synonyms = synonyms;
                             }
-                            if request.include_documentation {
-                                entry.documentation = Some(str_bytes(k.doc));
-                            }
+                            // Kafka sends null unless asked for documentation.
+                            entry.documentation =
+                                request.include_documentation.then(|| str_bytes(k.doc));
                             entry
                         })
                         .collect();
@@ -155,9 +155,8 @@ fn topic_entry(
         }
         entry.synonyms = synonyms;
     }
-    if include_documentation {
-        entry.documentation = Some(str_bytes(key.doc));
-    }
+    // Kafka sends null unless asked for documentation.
+    entry.documentation = include_documentation.then(|| str_bytes(key.doc));
     entry
 }
 

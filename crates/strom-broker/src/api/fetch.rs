@@ -96,10 +96,17 @@ fn read_all(
             } else {
                 data.aborted_transactions = None;
             }
+            // Kafka answers a partition it does not know with an empty aborted_transactions list.
             let code = match name {
-                None => Some(Code::UnknownTopicId),
+                None => {
+                    data.aborted_transactions = Some(Vec::new());
+                    Some(Code::UnknownTopicId)
+                }
                 Some(name) => match ctx.broker.replicas.get(name, p.partition) {
-                    None => Some(Code::UnknownTopicOrPartition),
+                    None => {
+                        data.aborted_transactions = Some(Vec::new());
+                        Some(Code::UnknownTopicOrPartition)
+                    }
                     Some(partition) => {
                         let fetch = FetchPartition {
                             replica_id: replica,
@@ -149,6 +156,10 @@ fn read_all(
             if let Some(code) = code {
                 has_error = true;
                 data.error_code = code.code();
+                // As from Kafka: no offsets on an error (clients ignore them).
+                data.high_watermark = -1;
+                data.last_stable_offset = -1;
+                data.log_start_offset = -1;
                 data.records = Some(Bytes::new());
             }
             partitions.push(data);

@@ -8,7 +8,7 @@ use strom_protocol::kafka_protocol::messages::{
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 
-use super::alter_configs::alter_topic;
+use super::alter_configs::{alter_topic, duplicate_keys, has_duplicate_keys};
 use super::describe_configs::RESOURCE_BROKER;
 use super::{str_bytes, RequestContext};
 use crate::config::ConfigType;
@@ -31,6 +31,15 @@ pub(crate) async fn handle(
         let response = AlterConfigsResourceResponse::default()
             .with_resource_type(resource.resource_type)
             .with_resource_name(resource.resource_name.clone());
+        if has_duplicate_keys(resource.configs.iter().map(|c| c.name.as_str())) {
+            let (code, message) = duplicate_keys();
+            responses.push(
+                response
+                    .with_error_code(code)
+                    .with_error_message(message.map(|m| str_bytes(&m))),
+            );
+            continue;
+        }
         let overrides = ctx.broker.topic_overrides(&resource.resource_name);
         let mut changes = Vec::with_capacity(resource.configs.len());
         let mut invalid = None;

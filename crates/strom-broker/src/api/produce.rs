@@ -78,10 +78,10 @@ pub(crate) async fn handle(
                 continue;
             };
             let Some(records) = data.records.filter(|r| !r.is_empty()) else {
-                partitions.push(
-                    fail(Code::CorruptMessage)
-                        .with_error_message(Some(str_bytes("produce request has no records"))),
-                );
+                // Kafka's ProduceRequest.validateRecords: INVALID_RECORD, which clients do not retry.
+                partitions.push(fail(Code::InvalidRecord).with_error_message(Some(str_bytes(
+                    "Produce requests with version 3 or later must have at least one record batch per partition",
+                ))));
                 continue;
             };
             match partition.append_records_to_leader(
@@ -113,7 +113,13 @@ pub(crate) async fn handle(
                             log_start_offset,
                         } => {
                             let failed = failed
-                                .with_log_start_offset(*log_start_offset)
+                                // Kafka's ReplicaManager answers -1 for the errors it expects
+                                // (corrupt or too large batches), the log start offset for others.
+                                .with_log_start_offset(match error {
+                                    AppendError::CorruptMessage(_)
+                                    | AppendError::RecordTooLarge { .. } => -1,
+                                    _ => *log_start_offset,
+                                })
                                 .with_error_message(Some(str_bytes(&error.to_string())));
                             match error {
                                 // KIP-467: v8+ names each refused record; older versions

@@ -54,6 +54,8 @@ mod admin_compat;
 mod txn_coordinator;
 // The transaction coordinator through librdkafka and `strom txn`, and its failover on a 3-node cluster.
 mod txn_clients;
+// Edge cases compat/differential found: config ranges, duplicate names and keys, empty produces, -1/null on errors.
+mod kafka_answers;
 // Helpers shared by the modules above.
 mod util;
 // Transactions, data side: transactional produce, WriteTxnMarkers, the LSO, read_committed fetch and ListOffsets.
