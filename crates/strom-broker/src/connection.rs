@@ -104,7 +104,10 @@ pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut stop: watc
             let request = match decode_request(frame, dispatch::supported) {
                 Ok(Decoded::Request(request)) => request,
                 Ok(Decoded::UnsupportedApiVersions { header }) => {
-                    let body = api::api_versions::unsupported_version(dispatch::SUPPORTED);
+                    let body = api::api_versions::unsupported_version(
+                        dispatch::SUPPORTED,
+                        broker.config.transaction_apis_enable,
+                    );
                     if let Err(e) = encode_response(
                         &mut output.buf,
                         ApiKey::ApiVersions,

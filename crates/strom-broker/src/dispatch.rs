@@ -72,6 +72,20 @@ pub(crate) const SUPPORTED: &[(ApiKey, RangeInclusive<i16>)] = &[
         api::alter_replica_log_dirs::VERSIONS,
     ),
     (ApiKey::DescribeQuorum, api::describe_quorum::VERSIONS),
+    (ApiKey::WriteTxnMarkers, api::write_txn_markers::VERSIONS),
+    (ApiKey::TxnOffsetCommit, api::txn_offset_commit::VERSIONS),
+    // Transactions (issue 22): advertised only with `transaction.apis.enable` (api_versions.rs).
+    (
+        ApiKey::AddPartitionsToTxn,
+        api::add_partitions_to_txn::VERSIONS,
+    ),
+    (ApiKey::AddOffsetsToTxn, api::add_offsets_to_txn::VERSIONS),
+    (ApiKey::EndTxn, api::end_txn::VERSIONS),
+    (
+        ApiKey::DescribeTransactions,
+        api::describe_transactions::VERSIONS,
+    ),
+    (ApiKey::ListTransactions, api::list_transactions::VERSIONS),
 ];
 
 /// The served version range of an API, for the decoder.
@@ -126,8 +140,14 @@ pub(crate) async fn handle(
         RequestKind::DeleteRecords(r) => {
             ResponseKind::DeleteRecords(api::delete_records::handle(&ctx, r))
         }
+        RequestKind::WriteTxnMarkers(r) => {
+            ResponseKind::WriteTxnMarkers(api::write_txn_markers::handle(&ctx, r).await)
+        }
+        RequestKind::TxnOffsetCommit(r) => {
+            ResponseKind::TxnOffsetCommit(api::txn_offset_commit::handle(&ctx, r).await)
+        }
         RequestKind::InitProducerId(r) => {
-            ResponseKind::InitProducerId(api::init_producer_id::handle(&ctx, r))
+            ResponseKind::InitProducerId(api::init_producer_id::handle(&ctx, r).await)
         }
         RequestKind::DescribeConfigs(r) => {
             ResponseKind::DescribeConfigs(api::describe_configs::handle(&ctx, r))
@@ -202,6 +222,19 @@ pub(crate) async fn handle(
         RequestKind::DescribeQuorum(r) => {
             ResponseKind::DescribeQuorum(api::describe_quorum::handle(&ctx, r).await)
         }
+        RequestKind::AddPartitionsToTxn(r) => {
+            ResponseKind::AddPartitionsToTxn(api::add_partitions_to_txn::handle(&ctx, r).await)
+        }
+        RequestKind::AddOffsetsToTxn(r) => {
+            ResponseKind::AddOffsetsToTxn(api::add_offsets_to_txn::handle(&ctx, r).await)
+        }
+        RequestKind::EndTxn(r) => ResponseKind::EndTxn(api::end_txn::handle(&ctx, r).await),
+        RequestKind::DescribeTransactions(r) => {
+            ResponseKind::DescribeTransactions(api::describe_transactions::handle(&ctx, r))
+        }
+        RequestKind::ListTransactions(r) => {
+            ResponseKind::ListTransactions(api::list_transactions::handle(&ctx, r))
+        }
         _ => return Err(NoHandler(request.api_key)),
     };
     Ok(Some((response, Vec::new())))
@@ -234,7 +267,8 @@ pub(crate) mod tests {
                 "{key:?} {versions:?} vs {codec}"
             );
         }
-        let ResponseKind::ApiVersions(table) = api::api_versions::unsupported_version(SUPPORTED)
+        let ResponseKind::ApiVersions(table) =
+            api::api_versions::unsupported_version(SUPPORTED, true)
         else {
             panic!("not an ApiVersions response");
         };
@@ -432,10 +466,12 @@ pub(crate) mod tests {
             ApiKey::DescribeCluster => {
                 RequestKind::DescribeCluster(DescribeClusterRequest::default())
             }
+            // v6 asks for a transaction coordinator, which creates `__transaction_state`.
             ApiKey::FindCoordinator => RequestKind::FindCoordinator(
                 FindCoordinatorRequest::default()
+                    .with_key_type(if version == 6 { 1 } else { 0 })
                     .with_key(s("g"))
-                    .with_coordinator_keys(vec![s("g"), s("h")]),
+                    .with_coordinator_keys(vec![s("g"), s("tx")]),
             ),
             // One group per version so every join completes at once (single member, no initial delay); from
             // v5 the member is static, which skips MEMBER_ID_REQUIRED and answers with the member list.
@@ -636,6 +672,71 @@ pub(crate) mod tests {
                         .with_partitions(vec![describe_quorum_request::PartitionData::default()]),
                 ]),
             ),
+            // Transactions, with `transaction.apis.enable`: the id is not known here, so the answers are the
+            // coordinator's errors (NOT_COORDINATOR before `__transaction_state` exists), in every version's
+            // layout.
+            ApiKey::AddPartitionsToTxn => {
+                let topics = vec![add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                    .with_name(t())
+                    .with_partitions(vec![0, 9])];
+                RequestKind::AddPartitionsToTxn(if version < 4 {
+                    AddPartitionsToTxnRequest::default()
+                        .with_v3_and_below_transactional_id(TransactionalId(s("tx")))
+                        .with_v3_and_below_producer_id(ProducerId(1))
+                        .with_v3_and_below_topics(topics)
+                } else {
+                    AddPartitionsToTxnRequest::default().with_transactions(vec![
+                        add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                            .with_transactional_id(TransactionalId(s("tx")))
+                            .with_producer_id(ProducerId(1))
+                            .with_verify_only(version == 5)
+                            .with_topics(topics),
+                    ])
+                })
+            }
+            ApiKey::AddOffsetsToTxn => RequestKind::AddOffsetsToTxn(
+                AddOffsetsToTxnRequest::default()
+                    .with_transactional_id(TransactionalId(s("tx")))
+                    .with_group_id(GroupId(s("g"))),
+            ),
+            ApiKey::EndTxn => RequestKind::EndTxn(
+                EndTxnRequest::default()
+                    .with_transactional_id(TransactionalId(s("tx")))
+                    .with_committed(true),
+            ),
+            ApiKey::DescribeTransactions => RequestKind::DescribeTransactions(
+                DescribeTransactionsRequest::default()
+                    .with_transactional_ids(vec![TransactionalId(s("tx")), TransactionalId(s(""))]),
+            ),
+            ApiKey::ListTransactions => RequestKind::ListTransactions(
+                ListTransactionsRequest::default()
+                    .with_state_filters(vec![s("Ongoing"), s("Nope")])
+                    .with_duration_filter(if version >= 1 { 1000 } else { -1 }),
+            ),
+            ApiKey::WriteTxnMarkers => RequestKind::WriteTxnMarkers(
+                WriteTxnMarkersRequest::default().with_markers(vec![
+                    write_txn_markers_request::WritableTxnMarker::default()
+                        .with_producer_id(ProducerId(1))
+                        .with_transaction_result(true)
+                        .with_topics(vec![
+                            write_txn_markers_request::WritableTxnMarkerTopic::default()
+                                .with_name(TopicName(s("no-such-topic")))
+                                .with_partition_indexes(vec![0]),
+                        ]),
+                ]),
+            ),
+            ApiKey::TxnOffsetCommit => RequestKind::TxnOffsetCommit(
+                TxnOffsetCommitRequest::default()
+                    .with_transactional_id(TransactionalId(s("tx")))
+                    .with_group_id(GroupId(s("g")))
+                    .with_topics(vec![
+                        txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                            .with_name(TopicName(s("no-such-topic")))
+                            .with_partitions(vec![
+                                txn_offset_commit_request::TxnOffsetCommitRequestPartition::default(),
+                            ]),
+                    ]),
+            ),
             other => panic!("test has no request for {other:?}"),
         }
     }
@@ -649,6 +750,10 @@ pub(crate) mod tests {
             .unwrap();
         config.set("group.initial.rebalance.delay.ms", "0").unwrap();
         config.set("offsets.topic.num.partitions", "3").unwrap();
+        config.set("transaction.apis.enable", "true").unwrap();
+        config
+            .set("transaction.state.log.num.partitions", "2")
+            .unwrap();
         let broker = Broker::start(config).await.unwrap();
         let topic = strom_metadata::NewTopic {
             name: "t".into(),

@@ -6,6 +6,7 @@ use strom_group::Error as GroupError;
 use strom_metadata::{MetadataError, TopicError};
 pub(crate) use strom_protocol::kafka_protocol::error::ResponseError as Code;
 use strom_storage::{AppendError, ReadError, StorageError};
+use strom_txn::Error as TxnError;
 use tracing::error;
 
 use crate::partition::PartitionError;
@@ -16,9 +17,12 @@ pub(crate) fn append_error(e: &AppendError) -> Code {
         AppendError::InvalidRecord(_) => Code::InvalidRecord,
         AppendError::UnsupportedMagic(_) => Code::UnsupportedForMessageFormat,
         AppendError::RecordTooLarge { .. } => Code::MessageTooLarge,
-        AppendError::InvalidTimestamp => Code::InvalidTimestamp,
+        AppendError::InvalidTimestamp(_) => Code::InvalidTimestamp,
         AppendError::OutOfOrderSequence { .. } => Code::OutOfOrderSequenceNumber,
         AppendError::InvalidProducerEpoch { .. } => Code::InvalidProducerEpoch,
+        AppendError::InvalidTxnState { .. } => Code::InvalidTxnState,
+        AppendError::TransactionCoordinatorFenced { .. } => Code::TransactionCoordinatorFenced,
+        AppendError::ControlBatchFromClient => Code::InvalidRecord,
         // Only the follower path appends at fixed offsets; Kafka has no code for it either.
         AppendError::OffsetMismatch { .. } => Code::UnknownServerError,
         AppendError::Io(io) => {
@@ -63,6 +67,7 @@ pub(crate) fn partition_error(e: &PartitionError) -> Code {
         PartitionError::FsyncFailed => Code::KafkaStorageError,
         PartitionError::Append { error, .. } => append_error(error),
         PartitionError::OffsetOutOfRange { .. } => Code::OffsetOutOfRange,
+        PartitionError::PolicyViolation(_) => Code::PolicyViolation,
         PartitionError::UnknownOffsetSpec(_) => Code::InvalidRequest,
         PartitionError::Storage(e) => storage_error(e),
     }
@@ -84,6 +89,7 @@ pub(crate) fn coordinator_append_error(e: &PartitionError) -> Code {
         | PartitionError::RequestTimedOut
         | PartitionError::FsyncFailed
         | PartitionError::OffsetOutOfRange { .. }
+        | PartitionError::PolicyViolation(_)
         | PartitionError::UnknownOffsetSpec(_)
         | PartitionError::Storage(_) => Code::CoordinatorNotAvailable,
     }
@@ -161,5 +167,34 @@ pub(crate) fn group_error(e: &GroupError) -> Code {
         GroupError::StaleMemberEpoch { .. } => Code::StaleMemberEpoch,
         GroupError::UnsupportedAssignor(_) => Code::UnsupportedAssignor,
         GroupError::InvalidRequest(_) => Code::InvalidRequest,
+    }
+}
+
+pub(crate) fn txn_error(e: &TxnError) -> Code {
+    match e {
+        TxnError::InvalidRequest(_) => Code::InvalidRequest,
+        TxnError::InvalidTransactionTimeout { .. } => Code::InvalidTransactionTimeout,
+        TxnError::ConcurrentTransactions => Code::ConcurrentTransactions,
+        TxnError::ProducerFenced => Code::ProducerFenced,
+        TxnError::InvalidProducerIdMapping => Code::InvalidProducerIdMapping,
+        TxnError::InvalidTxnState(_) => Code::InvalidTxnState,
+        TxnError::ProducerIdUnavailable => {
+            error!("no producer id could be allocated");
+            Code::UnknownServerError
+        }
+    }
+}
+
+/// Clients older than PRODUCER_FENCED (KIP-588) know only INVALID_PRODUCER_EPOCH: InitProducerId before v4,
+/// AddPartitionsToTxn, AddOffsetsToTxn and EndTxn before v2 get that instead, as from Kafka.
+pub(crate) fn downgrade_producer_fenced(
+    code: Code,
+    version: i16,
+    first_version_with_it: i16,
+) -> Code {
+    if code == Code::ProducerFenced && version < first_version_with_it {
+        Code::InvalidProducerEpoch
+    } else {
+        code
     }
 }

@@ -35,7 +35,9 @@ use strom_group::{
 use strom_metadata::NewTopic;
 use strom_protocol::clock::now_ms;
 use strom_protocol::kafka_protocol::records::Compression;
-use strom_protocol::records::{encode_record_batch, OwnedRecord};
+use strom_protocol::records::{
+    encode_record_batch, encode_transactional_record_batch, OwnedRecord,
+};
 use tokio::sync::{oneshot, watch};
 use tracing::{error, info, warn};
 
@@ -155,7 +157,7 @@ impl GroupCoordinatorService {
             let records = inner.coordinator.expire_offsets(now);
             if !records.is_empty() {
                 info!(records = records.len(), "expired committed offsets");
-                if let Err(code) = self.persist(&records, now) {
+                if let Err(code) = self.persist(&records, now, None) {
                     warn!("persisting expired offsets failed: {code:?}");
                 }
             }
@@ -256,7 +258,7 @@ impl GroupCoordinatorService {
             let persisted = if records.is_empty() {
                 Ok(Vec::new())
             } else {
-                self.persist(&records, now)
+                self.persist(&records, now, None)
             };
             if persisted.is_ok() {
                 for r in &records {
@@ -287,7 +289,7 @@ impl GroupCoordinatorService {
         let appended = {
             let now = now_ms();
             let mut inner = self.lock();
-            let appended = self.persist(records, now)?;
+            let appended = self.persist(records, now, None)?;
             for r in records {
                 inner.coordinator.replay(r, now);
             }
@@ -311,7 +313,7 @@ impl GroupCoordinatorService {
     /// Persists an operation's records and hands out its replies.
     fn apply(&self, inner: &mut Inner, fx: Effects, now: i64) {
         if !fx.records.is_empty() {
-            if let Err(code) = self.persist(&fx.records, now) {
+            if let Err(code) = self.persist(&fx.records, now, None) {
                 // The group lives on in memory; only a restart before the next write would lose it.
                 warn!("persisting group metadata failed: {code:?}");
             }
@@ -332,9 +334,87 @@ impl GroupCoordinatorService {
         }
     }
 
-    /// Appends records to their groups' partitions of `__consumer_offsets`, one v2 batch per partition; returns
-    /// what to wait for before the records count as committed.
-    fn persist(&self, records: &[Record], now: i64) -> Result<Vec<DelayedProduce>, Code> {
+    /// TxnOffsetCommit: validates (KIP-447), appends the offsets as a transactional batch of the producer (its
+    /// epoch is checked by the log: a fenced producer gets INVALID_PRODUCER_EPOCH), keeps them pending until
+    /// the transaction's marker reaches the group's partition ([`GroupCoordinatorService::on_txn_marker`]), and
+    /// answers once the in-sync replicas have them.
+    pub(crate) async fn txn_commit(
+        &self,
+        req: &CommitOffsets,
+        producer_id: i64,
+        producer_epoch: i16,
+    ) -> Vec<(TopicPartitionResult, Option<Code>)> {
+        let (results, persisted) = {
+            let now = now_ms();
+            let mut inner = self.lock();
+            let (results, records) = inner.coordinator.txn_commit_offsets(req, now);
+            let persisted = if records.is_empty() {
+                Ok(Vec::new())
+            } else {
+                self.persist(&records, now, Some((producer_id, producer_epoch)))
+            };
+            if persisted.is_ok() {
+                for r in &records {
+                    inner.coordinator.replay_txn_offset(r, producer_id);
+                }
+            }
+            (results, persisted)
+        };
+        let persisted = match persisted {
+            Ok(appended) => self.replicated(appended).await,
+            Err(code) => Err(code),
+        };
+        results
+            .into_iter()
+            .map(|r| {
+                let code = match (&r.error, persisted) {
+                    (Some(e), _) => Some(error_code::group_error(e)),
+                    (None, Err(code)) => Some(code),
+                    (None, Ok(())) => None,
+                };
+                (r, code)
+            })
+            .collect()
+    }
+
+    /// A transaction marker of `producer_id` was written to `__consumer_offsets` partition `index` (Kafka's
+    /// `onTransactionCompleted`): the pending offsets of that partition's groups become committed (`commit`) or
+    /// are dropped. Nothing when this broker does not coordinate the partition.
+    pub(crate) fn on_txn_marker(&self, index: i32, producer_id: i64, commit: bool) {
+        let mut inner = self.lock();
+        if !inner.owned.contains(&index) {
+            return;
+        }
+        let n = self.num_partitions;
+        inner.coordinator.complete_txn(
+            producer_id,
+            commit,
+            |group| strom_group::partition_for(group, n) == index,
+            now_ms(),
+        );
+    }
+
+    /// Whether an open transaction holds an offset of the group's partition (OffsetFetch `require_stable`).
+    pub(crate) fn has_pending_txn_offset(
+        &self,
+        group_id: &str,
+        topic: &str,
+        partition: i32,
+    ) -> bool {
+        self.lock()
+            .coordinator
+            .has_pending_txn_offset(group_id, topic, partition)
+    }
+
+    /// Appends records to their groups' partitions of `__consumer_offsets`, one v2 batch per partition (with
+    /// `producer`, transactional batches of that producer id and epoch); returns what to wait for before the
+    /// records count as committed.
+    fn persist(
+        &self,
+        records: &[Record],
+        now: i64,
+        producer: Option<(i64, i16)>,
+    ) -> Result<Vec<DelayedProduce>, Code> {
         let mut by_partition: BTreeMap<i32, Vec<&Record>> = BTreeMap::new();
         for r in records {
             by_partition
@@ -347,7 +427,7 @@ impl GroupCoordinatorService {
         }
         let mut appended = Vec::with_capacity(by_partition.len());
         for (index, records) in by_partition {
-            let batch = encode_batch(&records, now)?;
+            let batch = encode_batch(&records, now, producer)?;
             let Some(partition) = self.replicas.get(OFFSETS_TOPIC, index) else {
                 warn!(partition = index, "{OFFSETS_TOPIC} partition is not hosted");
                 return Err(Code::CoordinatorNotAvailable);
@@ -364,7 +444,11 @@ impl GroupCoordinatorService {
 
 /// The coordinator's records as v2 batches, one batch per record (each record is its own append unit, so a large
 /// offset commit never makes one batch past the topic's `max.message.bytes`), through the one shared encoder.
-fn encode_batch(records: &[&Record], now: i64) -> Result<Bytes, Code> {
+fn encode_batch(
+    records: &[&Record],
+    now: i64,
+    producer: Option<(i64, i16)>,
+) -> Result<Bytes, Code> {
     let mut buf = BytesMut::new();
     for record in records {
         let one = OwnedRecord {
@@ -373,7 +457,13 @@ fn encode_batch(records: &[&Record], now: i64) -> Result<Bytes, Code> {
             headers: Vec::new(),
             timestamp: Some(now),
         };
-        let batch = encode_record_batch(&[one], Compression::None, now).map_err(|e| {
+        let batch = match producer {
+            None => encode_record_batch(&[one], Compression::None, now),
+            Some((id, epoch)) => {
+                encode_transactional_record_batch(&[one], Compression::None, now, id, epoch)
+            }
+        };
+        let batch = batch.map_err(|e| {
             error!("encoding a {OFFSETS_TOPIC} batch failed: {e}");
             Code::UnknownServerError
         })?;

@@ -6,6 +6,7 @@ pub mod broker;
 pub mod config;
 mod connection;
 mod dispatch;
+mod dynamic_broker_config;
 mod error_code;
 mod group_coordinator;
 mod partition;
@@ -14,6 +15,7 @@ mod producer_id;
 mod replica_fetcher;
 pub mod server;
 pub mod topic_config;
+mod txn_coordinator;
 
 mod api;
 

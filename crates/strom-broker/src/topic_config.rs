@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use strom_storage::{CleanupPolicy, LogConfig, TimestampType};
+use strom_storage::{CleanupPolicy, Compression, LogConfig, TimestampType};
 
 use crate::config::{BrokerConfig, ConfigType};
 
@@ -36,24 +36,29 @@ const fn key(
     }
 }
 
-use ConfigType::{Boolean, Int, List, Long, String as Str};
+use ConfigType::{Boolean, Double, Int, List, Long, String as Str};
 
 /// Every topic config a Kafka 4.1 broker lists (minus tiered storage), in Kafka's order, plus Strom's
 /// `write.caching` at the end.
 pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
     key("cleanup.policy", Some("log.cleanup.policy"), "delete", List, "delete (time/size retention), compact (keep the latest record per key; keyless records refused), compact,delete (both), or empty (neither: kept until DeleteRecords). Enforced."),
-    key("compression.type", Some("compression.type"), "producer", Str, "Stored compression; only `producer` (keep batches as sent) is honoured."),
+    key("compression.type", Some("compression.type"), "producer", Str, "Codec of stored batches: producer (keep each batch as sent), uncompressed, gzip, snappy, lz4 or zstd (batches sent in another codec are recompressed on the broker). Enforced."),
+    key("compression.gzip.level", Some("compression.gzip.level"), "-1", Int, "gzip level used when compression.type is gzip: -1 (default) or 1..9 (enforced)."),
+    key("compression.lz4.level", Some("compression.lz4.level"), "9", Int, "lz4 level used when compression.type is lz4: 1..17 (enforced)."),
+    key("compression.zstd.level", Some("compression.zstd.level"), "3", Int, "zstd level used when compression.type is zstd: -131072..22 (enforced)."),
     key("delete.retention.ms", Some("log.cleaner.delete.retention.ms"), "86400000", Long, "How long the cleaner keeps tombstones of compacted topics, counted from the tombstone batch's timestamp (enforced)."),
     key("file.delete.delay.ms", Some("log.segment.delete.delay.ms"), "60000", Long, "Delay before a deleted segment's files are removed."),
     key("flush.messages", Some("log.flush.interval.messages"), "9223372036854775807", Long, "Messages between forced fsyncs (enforced)."),
     key("flush.ms", Some("log.flush.interval.ms"), "9223372036854775807", Long, "Milliseconds between forced fsyncs (enforced)."),
+    key("follower.replication.throttled.replicas", None, "", List, "Replicas whose follower-side replication is throttled: `*` or `partition:broker,...` (kafka-reassign-partitions --throttle). Validated and stored; Strom does not throttle replication."),
     key("index.interval.bytes", Some("log.index.interval.bytes"), "4096", Int, "Bytes between offset index entries (enforced)."),
+    key("leader.replication.throttled.replicas", None, "", List, "Replicas whose leader-side replication is throttled: `*` or `partition:broker,...` (kafka-reassign-partitions --throttle). Validated and stored; Strom does not throttle replication."),
     key("max.compaction.lag.ms", Some("log.cleaner.max.compaction.lag.ms"), "9223372036854775807", Long, "Compaction only (no effect yet)."),
     key("max.message.bytes", Some("message.max.bytes"), "1048588", Int, "Largest record batch accepted (enforced)."),
-    key("message.timestamp.after.max.ms", Some("log.message.timestamp.after.max.ms"), "3600000", Long, "How far in the future a CreateTime may be (not enforced yet)."),
-    key("message.timestamp.before.max.ms", Some("log.message.timestamp.before.max.ms"), "9223372036854775807", Long, "How far in the past a CreateTime may be (not enforced yet)."),
+    key("message.timestamp.after.max.ms", Some("log.message.timestamp.after.max.ms"), "3600000", Long, "With CreateTime, records whose timestamp is further ahead of the broker's clock are refused with INVALID_TIMESTAMP (enforced)."),
+    key("message.timestamp.before.max.ms", Some("log.message.timestamp.before.max.ms"), "9223372036854775807", Long, "With CreateTime, records whose timestamp is further behind the broker's clock are refused with INVALID_TIMESTAMP (enforced)."),
     key("message.timestamp.type", Some("log.message.timestamp.type"), "CreateTime", Str, "CreateTime or LogAppendTime (enforced)."),
-    key("min.cleanable.dirty.ratio", Some("log.cleaner.min.cleanable.ratio"), "0.5", ConfigType::String, "Share of not-yet-cleaned bytes in the sealed segments below which the cleaner skips a compacted log (enforced)."),
+    key("min.cleanable.dirty.ratio", Some("log.cleaner.min.cleanable.ratio"), "0.5", Double, "Share of not-yet-cleaned bytes in the sealed segments below which the cleaner skips a compacted log (enforced)."),
     key("min.compaction.lag.ms", Some("log.cleaner.min.compaction.lag.ms"), "0", Long, "Sealed segments with records newer than this are not compacted yet (enforced)."),
     key("min.insync.replicas", Some("min.insync.replicas"), "1", Int, "Replicas that must have a record for acks=all (single node: always 1)."),
     key("preallocate", Some("log.preallocate"), "false", Boolean, "Kafka preallocates segment files; Strom does not (no effect)."),
@@ -85,39 +90,68 @@ pub enum TopicConfigError {
     },
 }
 
-/// Checks one topic config name/value pair.
+/// Kafka 4.x's internal topic config (no broker synonym, not listed by DescribeConfigs): when set it
+/// replaces `segment.bytes`, below whose 1 MiB minimum it may go. Kafka's own tests use it for small
+/// segments; so do Strom's.
+pub const INTERNAL_SEGMENT_BYTES: &str = "internal.segment.bytes";
+
+/// The smallest value Kafka's `LogConfig` ConfigDef accepts for a numeric topic config (`Range.atLeast`);
+/// None where it declares no range.
+fn minimum(name: &str) -> Option<i64> {
+    Some(match name {
+        "segment.bytes" => 1024 * 1024,
+        "segment.ms" | "flush.messages" | "max.compaction.lag.ms" | "min.insync.replicas" => 1,
+        "segment.index.bytes" => 4,
+        "retention.ms" => -1,
+        "segment.jitter.ms"
+        | "flush.ms"
+        | "max.message.bytes"
+        | "index.interval.bytes"
+        | "delete.retention.ms"
+        | "min.compaction.lag.ms"
+        | "file.delete.delay.ms"
+        | "message.timestamp.before.max.ms"
+        | "message.timestamp.after.max.ms" => 0,
+        _ => return None,
+    })
+}
+
+/// Checks one topic config name/value pair against Kafka's ConfigDef for it: type and range.
 pub fn validate_topic_config(name: &str, value: &str) -> Result<(), TopicConfigError> {
-    let key = topic_config_key(name).ok_or_else(|| TopicConfigError::Unknown(name.to_string()))?;
     let invalid = |reason: &str| TopicConfigError::Invalid {
         name: name.to_string(),
         value: value.to_string(),
         reason: reason.to_string(),
     };
-    match key.config_type {
-        Int => {
-            let v: i32 = value.trim().parse().map_err(|_| invalid("not an int"))?;
-            if matches!(
-                name,
-                "segment.bytes"
-                    | "max.message.bytes"
-                    | "index.interval.bytes"
-                    | "segment.index.bytes"
-                    | "min.insync.replicas"
-            ) && v < 1
-            {
-                return Err(invalid("must be at least 1"));
-            }
-        }
-        Long => {
-            let v: i64 = value.trim().parse().map_err(|_| invalid("not a long"))?;
-            if v < -1 {
-                return Err(invalid("must be -1 or more"));
-            }
-        }
+    if name == INTERNAL_SEGMENT_BYTES {
+        return match value.trim().parse::<i32>() {
+            Ok(_) => Ok(()),
+            Err(_) => Err(invalid("Not a number of type INT")),
+        };
+    }
+    let key = topic_config_key(name).ok_or_else(|| TopicConfigError::Unknown(name.to_string()))?;
+    let number = match key.config_type {
+        Int => Some(i64::from(
+            value
+                .trim()
+                .parse::<i32>()
+                .map_err(|_| invalid("Not a number of type INT"))?,
+        )),
+        Long => Some(
+            value
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| invalid("Not a number of type LONG"))?,
+        ),
         Boolean if !matches!(value.trim(), "true" | "false") => {
-            return Err(invalid("not true or false"));
+            return Err(invalid("Expected value to be either true or false"));
         }
-        _ => {}
+        _ => None,
+    };
+    if let (Some(v), Some(min)) = (number, minimum(name)) {
+        if v < min {
+            return Err(invalid(&format!("Value must be at least {min}")));
+        }
     }
     match name {
         "message.timestamp.type" if !matches!(value, "CreateTime" | "LogAppendTime") => {
@@ -134,11 +168,73 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), TopicConfigE
         {
             Err(invalid("must be a number between 0 and 1"))
         }
-        "compression.type" if value.trim() != "producer" => Err(invalid(
-            "only `producer` is supported; batches are stored as produced",
+        "leader.replication.throttled.replicas" | "follower.replication.throttled.replicas"
+            if !valid_throttled_replicas(value) =>
+        {
+            Err(invalid(
+                "must be the literal `*` or a list of replicas as partitionId:brokerId,partitionId:brokerId,...",
+            ))
+        }
+        "compression.type" if parse_compression(value, -1, 9, 3).is_none() => Err(invalid(
+            "must be one of producer, uncompressed, gzip, snappy, lz4, zstd",
         )),
+        "compression.gzip.level" if !level_in_range(value, 1..=9, Some(-1)) => {
+            Err(invalid("must be -1 or between 1 and 9"))
+        }
+        "compression.lz4.level" if !level_in_range(value, 1..=17, None) => {
+            Err(invalid("must be between 1 and 17"))
+        }
+        "compression.zstd.level" if !level_in_range(value, -131072..=22, None) => {
+            Err(invalid("must be between -131072 and 22"))
+        }
+        "message.timestamp.before.max.ms" | "message.timestamp.after.max.ms"
+            if value.trim().parse::<i64>().is_ok_and(|v| v < 0) =>
+        {
+            Err(invalid("must be at least 0"))
+        }
         _ => Ok(()),
     }
+}
+
+fn level_in_range(value: &str, range: std::ops::RangeInclusive<i32>, default: Option<i32>) -> bool {
+    value
+        .trim()
+        .parse::<i32>()
+        .is_ok_and(|v| range.contains(&v) || Some(v) == default)
+}
+
+/// Kafka `compression.type` with the levels of its codecs; None for an unknown name.
+pub fn parse_compression(
+    value: &str,
+    gzip_level: i32,
+    lz4_level: i32,
+    zstd_level: i32,
+) -> Option<Compression> {
+    Some(match value.trim() {
+        "producer" => Compression::Producer,
+        "uncompressed" => Compression::Uncompressed,
+        "gzip" => Compression::Gzip { level: gzip_level },
+        "snappy" => Compression::Snappy,
+        "lz4" => Compression::Lz4 { level: lz4_level },
+        "zstd" => Compression::Zstd { level: zstd_level },
+        _ => return None,
+    })
+}
+
+/// A throttled-replicas list as Kafka's `ThrottledReplicaListValidator` accepts it: `*` alone, or comma-separated
+/// `partition:broker` pairs of decimal digits (blank elements allowed; an empty value clears the list).
+fn valid_throttled_replicas(value: &str) -> bool {
+    let items: Vec<&str> = value.split(',').map(str::trim).collect();
+    let pair = |s: &str| {
+        s.is_empty()
+            || s.split_once(':').is_some_and(|(p, b)| {
+                !p.is_empty()
+                    && !b.is_empty()
+                    && p.bytes().all(|c| c.is_ascii_digit())
+                    && b.bytes().all(|c| c.is_ascii_digit())
+            })
+    };
+    items.concat() == "*" || items.iter().all(|s| pair(s))
 }
 
 /// Kafka `cleanup.policy` as a list: `delete`, `compact`, both in either order, or empty (neither:
@@ -168,6 +264,7 @@ pub fn parse_cleanup_policy(value: &str) -> Option<CleanupPolicy> {
 pub enum ConfigSource {
     TopicConfig = 1,
     DynamicBrokerConfig = 2,
+    DynamicDefaultBrokerConfig = 3,
     StaticBrokerConfig = 4,
     DefaultConfig = 5,
 }
@@ -201,9 +298,14 @@ pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -
     let long = |name: &str, fallback: i64| get(name).trim().parse::<i64>().unwrap_or(fallback);
     let defaults = LogConfig::default();
     LogConfig {
-        segment_bytes: u64::try_from(long("segment.bytes", 1 << 30))
-            .unwrap_or(defaults.segment_bytes)
-            .max(1),
+        segment_bytes: u64::try_from(
+            overrides
+                .get(INTERNAL_SEGMENT_BYTES)
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or_else(|| long("segment.bytes", 1 << 30)),
+        )
+        .unwrap_or(defaults.segment_bytes)
+        .max(1),
         segment_ms: long("segment.ms", defaults.segment_ms),
         retention_ms: long("retention.ms", defaults.retention_ms),
         retention_bytes: long("retention.bytes", defaults.retention_bytes),
@@ -216,6 +318,21 @@ pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -
         } else {
             TimestampType::CreateTime
         },
+        message_timestamp_before_max_ms: long(
+            "message.timestamp.before.max.ms",
+            defaults.message_timestamp_before_max_ms,
+        ),
+        message_timestamp_after_max_ms: long(
+            "message.timestamp.after.max.ms",
+            defaults.message_timestamp_after_max_ms,
+        ),
+        compression: parse_compression(
+            &get("compression.type"),
+            i32::try_from(long("compression.gzip.level", -1)).unwrap_or(-1),
+            i32::try_from(long("compression.lz4.level", 9)).unwrap_or(9),
+            i32::try_from(long("compression.zstd.level", 3)).unwrap_or(3),
+        )
+        .unwrap_or(defaults.compression),
         file_delete_delay_ms: long("file.delete.delay.ms", defaults.file_delete_delay_ms),
         cleanup_policy: parse_cleanup_policy(&get("cleanup.policy"))
             .unwrap_or(defaults.cleanup_policy),
@@ -253,6 +370,113 @@ mod tests {
         assert!(validate_topic_config("cleanup.policy", "compact,nope").is_err());
         assert!(validate_topic_config("min.cleanable.dirty.ratio", "0.1").is_ok());
         assert!(validate_topic_config("min.cleanable.dirty.ratio", "1.5").is_err());
+        for codec in ["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"] {
+            assert!(validate_topic_config("compression.type", codec).is_ok());
+        }
+        assert!(validate_topic_config("compression.type", "brotli").is_err());
+        assert!(validate_topic_config("compression.gzip.level", "-1").is_ok());
+        assert!(validate_topic_config("compression.gzip.level", "0").is_err());
+        assert!(validate_topic_config("compression.lz4.level", "17").is_ok());
+        assert!(validate_topic_config("compression.lz4.level", "18").is_err());
+        assert!(validate_topic_config("compression.zstd.level", "-5").is_ok());
+        assert!(validate_topic_config("message.timestamp.after.max.ms", "-1").is_err());
+        assert!(validate_topic_config("message.timestamp.before.max.ms", "0").is_ok());
+    }
+
+    #[test]
+    fn compression_and_timestamp_bounds_reach_the_log_config() {
+        let mut broker = BrokerConfig::default();
+        let lc = log_config(&BTreeMap::new(), &broker);
+        assert_eq!(lc.compression, Compression::Producer);
+        assert_eq!(lc.message_timestamp_before_max_ms, i64::MAX);
+        assert_eq!(lc.message_timestamp_after_max_ms, 3_600_000);
+        broker.set("compression.type", "zstd").unwrap();
+        broker.set("compression.zstd.level", "7").unwrap();
+        broker
+            .set("log.message.timestamp.before.max.ms", "1000")
+            .unwrap();
+        let lc = log_config(&BTreeMap::new(), &broker);
+        assert_eq!(lc.compression, Compression::Zstd { level: 7 });
+        assert_eq!(lc.message_timestamp_before_max_ms, 1000);
+        let mut overrides = BTreeMap::new();
+        overrides.insert("compression.type".to_string(), "gzip".to_string());
+        overrides.insert("compression.gzip.level".to_string(), "9".to_string());
+        overrides.insert(
+            "message.timestamp.after.max.ms".to_string(),
+            "5".to_string(),
+        );
+        let lc = log_config(&overrides, &broker);
+        assert_eq!(lc.compression, Compression::Gzip { level: 9 });
+        assert_eq!(lc.message_timestamp_after_max_ms, 5);
+    }
+
+    #[test]
+    fn throttled_replicas_lists() {
+        for name in [
+            "leader.replication.throttled.replicas",
+            "follower.replication.throttled.replicas",
+        ] {
+            for ok in ["*", " * ", "", "0:1", "0:1,1:2, 2:3", "0:1,,1:2"] {
+                assert!(validate_topic_config(name, ok).is_ok(), "{name}={ok:?}");
+            }
+            for bad in ["0", "a:1", "0:-1", "*,0:1", "0:1:2", ":1", "0:"] {
+                assert!(validate_topic_config(name, bad).is_err(), "{name}={bad:?}");
+            }
+        }
+    }
+
+    /// The ranges of Kafka 4.x's LogConfig ConfigDef, at and just below each bound.
+    #[test]
+    fn kafka_ranges() {
+        for (name, min) in [
+            ("segment.bytes", 1_048_576),
+            ("segment.ms", 1),
+            ("segment.jitter.ms", 0),
+            ("segment.index.bytes", 4),
+            ("flush.messages", 1),
+            ("flush.ms", 0),
+            ("retention.ms", -1),
+            ("max.message.bytes", 0),
+            ("index.interval.bytes", 0),
+            ("delete.retention.ms", 0),
+            ("min.compaction.lag.ms", 0),
+            ("max.compaction.lag.ms", 1),
+            ("file.delete.delay.ms", 0),
+            ("min.insync.replicas", 1),
+            ("message.timestamp.before.max.ms", 0),
+            ("message.timestamp.after.max.ms", 0),
+        ] {
+            assert!(
+                validate_topic_config(name, &min.to_string()).is_ok(),
+                "{name}"
+            );
+            let below = validate_topic_config(name, &(min - 1).to_string());
+            assert_eq!(
+                below,
+                Err(TopicConfigError::Invalid {
+                    name: name.to_string(),
+                    value: (min - 1).to_string(),
+                    reason: format!("Value must be at least {min}"),
+                }),
+                "{name}"
+            );
+        }
+        assert!(validate_topic_config("retention.bytes", "-5").is_ok());
+        assert!(validate_topic_config("segment.bytes", "2147483648").is_err());
+        assert!(validate_topic_config(INTERNAL_SEGMENT_BYTES, "1024").is_ok());
+        assert!(validate_topic_config(INTERNAL_SEGMENT_BYTES, "x").is_err());
+        let overrides = BTreeMap::from([
+            ("segment.bytes".to_string(), "1048576".to_string()),
+            (INTERNAL_SEGMENT_BYTES.to_string(), "1024".to_string()),
+        ]);
+        assert_eq!(
+            log_config(&overrides, &BrokerConfig::default()).segment_bytes,
+            1024
+        );
+        assert_eq!(
+            topic_config_key("min.cleanable.dirty.ratio").map(|k| k.config_type.code()),
+            Some(6)
+        );
     }
 
     #[test]

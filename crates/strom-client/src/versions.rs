@@ -33,6 +33,10 @@ pub(crate) const CLIENT_VERSIONS: &[(ApiKey, RangeInclusive<i16>)] = &[
     (ApiKey::ElectLeaders, 0..=2),
     (ApiKey::AlterPartitionReassignments, 0..=1),
     (ApiKey::ListPartitionReassignments, 0..=0),
+    // Transactions (`client/transactions.rs`, and the broker's transaction coordinator writing markers).
+    (ApiKey::WriteTxnMarkers, 1..=1),
+    (ApiKey::DescribeTransactions, 0..=0),
+    (ApiKey::ListTransactions, 0..=1),
 ];
 
 /// The highest version inside both ranges, or `None` when they do not overlap.

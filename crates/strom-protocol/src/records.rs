@@ -32,6 +32,33 @@ pub fn encode_record_batch(
     compression: Compression,
     now_ms: i64,
 ) -> Result<Bytes, EncodeError> {
+    encode_batch(records, compression, now_ms, None)
+}
+
+/// [`encode_record_batch`] as a transactional batch of producer `producer_id` / `producer_epoch`, with no
+/// sequence (-1): how a coordinator writes a transaction's records on the producer's behalf (Kafka's
+/// transactional offset commits in `__consumer_offsets`).
+pub fn encode_transactional_record_batch(
+    records: &[OwnedRecord],
+    compression: Compression,
+    now_ms: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+) -> Result<Bytes, EncodeError> {
+    encode_batch(
+        records,
+        compression,
+        now_ms,
+        Some((producer_id, producer_epoch)),
+    )
+}
+
+fn encode_batch(
+    records: &[OwnedRecord],
+    compression: Compression,
+    now_ms: i64,
+    producer: Option<(i64, i16)>,
+) -> Result<Bytes, EncodeError> {
     if records.is_empty() {
         return Err(EncodeError::EmptyBatch);
     }
@@ -39,12 +66,12 @@ pub fn encode_record_batch(
         .iter()
         .enumerate()
         .map(|(i, r)| Record {
-            transactional: false,
+            transactional: producer.is_some(),
             control: false,
             delete_horizon: false,
             partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
-            producer_id: NO_PRODUCER_ID,
-            producer_epoch: NO_PRODUCER_EPOCH,
+            producer_id: producer.map_or(NO_PRODUCER_ID, |p| p.0),
+            producer_epoch: producer.map_or(NO_PRODUCER_EPOCH, |p| p.1),
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             // The encoder starts a new batch whenever `offset - sequence` changes and writes

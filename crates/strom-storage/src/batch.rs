@@ -3,11 +3,11 @@
 //! rewrites the log makes (base offset, partition leader epoch, LogAppendTime).
 //!
 //! Records are decoded into objects (and decompressed) only by [`decode_batch`], with
-//! kafka-protocol's codec, for the two callers that must see every record: the key check of a
-//! compacted log ([`all_records_keyed`]) and the cleaner. Everything else works on the bytes: the
-//! log stores batches byte-for-byte, and uncompressed records sections are walked only to
-//! validate their framing and to find per-record timestamps for ListOffsets. Not here: what to do
-//! with decoded records (the cleaner's rewriting is `cleaner.rs`).
+//! kafka-protocol's codec, for the cleaner and ListOffsets. Everything else works on the bytes:
+//! uncompressed records sections are walked ([`RecordIter`]) to validate their framing and to
+//! find per-record timestamps and null keys. Not here: what to do with decoded records (the
+//! cleaner's rewriting is `cleaner.rs`), the per-record checks and recompression of a producer's
+//! batches (`validator.rs`).
 //!
 //! Layout (big-endian): baseOffset i64 @0, batchLength i32 @8, partitionLeaderEpoch i32 @12,
 //! magic i8 @16, crc u32 @17 (CRC32C of bytes 21..end), attributes i16 @21, lastOffsetDelta i32 @23,
@@ -20,7 +20,7 @@ use bytes::Bytes;
 use kafka_protocol::records::{Record, RecordBatchDecoder};
 
 use crate::config::TimestampType;
-use crate::error::{AppendError, RecordError};
+use crate::error::AppendError;
 
 /// Size of the v2 batch header, up to and including `recordsCount`.
 pub const HEADER_LEN: usize = 61;
@@ -202,14 +202,23 @@ impl<'a> Iterator for BatchIter<'a> {
     }
 }
 
+/// The smallest and largest `timestampDelta` of an uncompressed batch's records, found by
+/// [`validate`] while it walks them (so the timestamp checks of the append need no second walk).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeltaSpan {
+    pub min: i64,
+    pub max: i64,
+}
+
 /// Full producer-side validation of one whole batch (`batch.len() == header.total_len()`):
 /// size limit, CRC, record count consistency, known codec, and for uncompressed batches the
-/// framing of every record.
+/// framing of every record. Returns the span of the records' timestamp deltas for an
+/// uncompressed batch, None for a compressed one (its records are not looked at here).
 pub fn validate(
     header: &BatchHeader,
     batch: &[u8],
     max_message_bytes: u32,
-) -> Result<(), AppendError> {
+) -> Result<Option<DeltaSpan>, AppendError> {
     if batch.len() > max_message_bytes as usize {
         return Err(AppendError::RecordTooLarge {
             size: batch.len(),
@@ -223,28 +232,34 @@ pub fn validate(
 /// limit, and since compacted batches may hold fewer records than their offset span, only
 /// `lastOffsetDelta >= recordsCount - 1` is required.
 pub(crate) fn validate_replicated(header: &BatchHeader, batch: &[u8]) -> Result<(), AppendError> {
-    validate_contents(header, batch, false)
+    validate_contents(header, batch, false).map(|_| ())
 }
 
-/// CRC, record count against `lastOffsetDelta` (equal with `exact`), known codec, and the framing
-/// of every record of an uncompressed batch.
-fn validate_contents(header: &BatchHeader, batch: &[u8], exact: bool) -> Result<(), AppendError> {
+/// CRC, record count against `lastOffsetDelta` (equal with `exact`, a client's batch, refused as
+/// INVALID_RECORD otherwise; see [`AppendError::InvalidRecord`]), known codec, and the framing
+/// of every record of an uncompressed batch (whose timestamp delta span it returns).
+fn validate_contents(
+    header: &BatchHeader,
+    batch: &[u8],
+    exact: bool,
+) -> Result<Option<DeltaSpan>, AppendError> {
     if !verify_crc(batch) {
         return Err(corrupt("CRC32C mismatch"));
     }
-    let min_count = if exact { 1 } else { 0 };
-    if header.records_count < min_count {
-        return Err(corrupt(format!(
-            "records count {} must be at least {min_count}",
-            header.records_count
-        )));
-    }
-    let consistent = if exact {
-        header.last_offset_delta == header.records_count - 1
-    } else {
-        header.last_offset_delta >= 0 && header.last_offset_delta >= header.records_count - 1
-    };
-    if !consistent {
+    if exact {
+        // A client's batch: Kafka's LogValidator answers INVALID_RECORD (which clients do not retry),
+        // with no per-record errors, for an empty offset range, a records count below one, or a count
+        // that does not match the offset range.
+        if header.last_offset_delta < 0
+            || header.records_count <= 0
+            || header.last_offset_delta != header.records_count - 1
+        {
+            return Err(AppendError::InvalidRecord(Vec::new()));
+        }
+    } else if header.records_count < 0
+        || header.last_offset_delta < 0
+        || header.last_offset_delta < header.records_count - 1
+    {
         return Err(corrupt(format!(
             "lastOffsetDelta {} does not match records count {}",
             header.last_offset_delta, header.records_count
@@ -258,8 +273,14 @@ fn validate_contents(header: &BatchHeader, batch: &[u8], exact: bool) -> Result<
     }
     if header.compression() == 0 {
         let mut count: i64 = 0;
+        let mut span = DeltaSpan {
+            min: i64::MAX,
+            max: i64::MIN,
+        };
         for record in RecordIter::new(&batch[HEADER_LEN..]) {
-            record.map_err(corrupt)?;
+            let record = record.map_err(corrupt)?;
+            span.min = span.min.min(record.timestamp_delta);
+            span.max = span.max.max(record.timestamp_delta);
             count += 1;
         }
         if count != i64::from(header.records_count) {
@@ -268,8 +289,9 @@ fn validate_contents(header: &BatchHeader, batch: &[u8], exact: bool) -> Result<
                 header.records_count
             )));
         }
+        return Ok(Some(span));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Writes `base_offset` into the batch header (bytes 0..8, not covered by the CRC).
@@ -289,6 +311,21 @@ pub(crate) fn recompute_crc(batch: &mut [u8]) {
     batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// Appends to `out` the batch `batch` (one whole batch) with `records` in place of its records
+/// section, compressed with `codec`: the codec bits of the attributes, `batchLength` and the CRC
+/// are rewritten, every other header field is kept (offsets, timestamps, producer fields, count).
+pub(crate) fn write_with_records(out: &mut Vec<u8>, batch: &[u8], codec: u8, records: &[u8]) {
+    let start = out.len();
+    out.extend_from_slice(&batch[..HEADER_LEN]);
+    out.extend_from_slice(records);
+    let b = &mut out[start..];
+    let length = i32::try_from(b.len() - LOG_OVERHEAD).unwrap_or(i32::MAX);
+    b[8..12].copy_from_slice(&length.to_be_bytes());
+    let attributes = (i16::from_be_bytes(array(b, ATTRIBUTES_OFFSET)) & !7) | i16::from(codec);
+    b[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
+    recompute_crc(b);
+}
+
 /// Marks the batch LogAppendTime with `max_timestamp = now_ms` and recomputes the CRC, as Kafka's
 /// `DefaultRecordBatch.setMaxTimestamp` does.
 pub(crate) fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
@@ -299,6 +336,116 @@ pub(crate) fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
     batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// A transaction marker: the single record of a control batch that ends a transaction (Kafka's
+/// `EndTransactionMarker`; key = version 0 + type, ABORT 0 / COMMIT 1; value = version 0 +
+/// coordinator epoch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ControlMarker {
+    pub commit: bool,
+    pub coordinator_epoch: i32,
+}
+
+/// Control record type of an aborted transaction's marker (Kafka `ControlRecordType.ABORT`).
+const CONTROL_TYPE_ABORT: i16 = 0;
+/// Control record type of a committed transaction's marker (Kafka `ControlRecordType.COMMIT`).
+const CONTROL_TYPE_COMMIT: i16 = 1;
+
+/// The transaction marker of one whole control batch, or None when `batch` is not a control batch,
+/// holds no record (the cleaner emptied it) or holds another control type (e.g. KRaft's leader
+/// change). Control batches are written uncompressed; a compressed one is decoded.
+pub fn parse_control_marker(header: &BatchHeader, batch: &[u8]) -> Option<ControlMarker> {
+    if !header.is_control() || header.records_count < 1 {
+        return None;
+    }
+    let (key, value) = if header.compression() == 0 {
+        let body = batch.get(HEADER_LEN..)?;
+        let mut p = 0;
+        read_varint(body, &mut p).ok()?; // record length
+        p += 1; // attributes
+        read_varlong(body, &mut p).ok()?; // timestamp delta
+        read_varint(body, &mut p).ok()?; // offset delta
+        let key_len = usize::try_from(read_varint(body, &mut p).ok()?).ok()?;
+        let key = body.get(p..p + key_len)?.to_vec();
+        p += key_len;
+        let value_len = read_varint(body, &mut p).ok()?;
+        let value = usize::try_from(value_len)
+            .ok()
+            .and_then(|n| body.get(p..p + n))
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
+        (key, value)
+    } else {
+        let record = decode_batch(batch).ok()?.into_iter().next()?;
+        (
+            record.key?.to_vec(),
+            record.value.map(|v| v.to_vec()).unwrap_or_default(),
+        )
+    };
+    if key.len() < 4 {
+        return None;
+    }
+    let kind = i16::from_be_bytes([key[2], key[3]]);
+    let commit = match kind {
+        CONTROL_TYPE_ABORT => false,
+        CONTROL_TYPE_COMMIT => true,
+        _ => return None,
+    };
+    // A marker written without its value (never by Kafka) counts as coordinator epoch -1.
+    let coordinator_epoch = if value.len() >= 6 {
+        i32::from_be_bytes([value[2], value[3], value[4], value[5]])
+    } else {
+        -1
+    };
+    Some(ControlMarker {
+        commit,
+        coordinator_epoch,
+    })
+}
+
+/// Encodes the control batch a partition leader appends for WriteTxnMarkers: transactional and
+/// control attribute bits, `producer_id` / `producer_epoch`, no sequence, one uncompressed record
+/// at offset delta 0 whose key is (version 0, ABORT or COMMIT) and value (version 0, coordinator
+/// epoch), CreateTime `timestamp_ms`. Base offset and leader epoch are left 0 for the log to set.
+pub fn encode_control_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    marker: ControlMarker,
+    timestamp_ms: i64,
+) -> Vec<u8> {
+    let kind = if marker.commit {
+        CONTROL_TYPE_COMMIT
+    } else {
+        CONTROL_TYPE_ABORT
+    };
+    // Record body: attributes, timestampDelta 0, offsetDelta 0, key (4 bytes), value (6 bytes),
+    // no headers; every varint here is one byte (zigzag: 4 -> 8, 6 -> 12, 16 -> 32).
+    let mut record = vec![0u8, 0, 0, 8, 0, 0];
+    record.extend_from_slice(&kind.to_be_bytes());
+    record.push(12);
+    record.extend_from_slice(&0i16.to_be_bytes());
+    record.extend_from_slice(&marker.coordinator_epoch.to_be_bytes());
+    record.push(0);
+    let total = HEADER_LEN + 1 + record.len();
+    let mut b = Vec::with_capacity(total);
+    b.extend_from_slice(&0i64.to_be_bytes());
+    b.extend_from_slice(&((total - LOG_OVERHEAD) as i32).to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes());
+    b.push(2);
+    b.extend_from_slice(&0u32.to_be_bytes());
+    b.extend_from_slice(&(TRANSACTIONAL_BIT | CONTROL_BIT).to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes()); // lastOffsetDelta
+    b.extend_from_slice(&timestamp_ms.to_be_bytes());
+    b.extend_from_slice(&timestamp_ms.to_be_bytes());
+    b.extend_from_slice(&producer_id.to_be_bytes());
+    b.extend_from_slice(&producer_epoch.to_be_bytes());
+    b.extend_from_slice(&(-1i32).to_be_bytes()); // baseSequence
+    b.extend_from_slice(&1i32.to_be_bytes()); // recordsCount
+    b.push((record.len() as u8) << 1);
+    b.extend_from_slice(&record);
+    recompute_crc(&mut b);
+    b
+}
+
 /// Decodes (and decompresses) one whole v2 batch.
 pub(crate) fn decode_batch(bytes: &[u8]) -> io::Result<Vec<Record>> {
     let mut buf = Bytes::copy_from_slice(bytes);
@@ -307,41 +454,13 @@ pub(crate) fn decode_batch(bytes: &[u8]) -> io::Result<Vec<Record>> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
 
-/// Checks that every non-control record in `records` (whole batches) has a key: a compacted log
-/// refuses keyless records, as Kafka's `LogValidator` does, naming each one by its index within its
-/// batch. `tp` is the partition's name (`topic-partition`) for the message.
-pub(crate) fn all_records_keyed(records: &[u8], tp: &str) -> Result<(), AppendError> {
-    let mut errors = Vec::new();
-    for item in iter_batches(records) {
-        let (h, bytes) = item?;
-        if h.is_control() {
-            continue;
-        }
-        let decoded =
-            decode_batch(bytes).map_err(|e| AppendError::CorruptMessage(e.to_string()))?;
-        for (index, record) in decoded.iter().enumerate() {
-            if record.key.is_none() {
-                errors.push(RecordError {
-                    batch_index: i32::try_from(index).unwrap_or(i32::MAX),
-                    message: format!(
-                        "Compacted topic cannot accept message without key in topic partition {tp}."
-                    ),
-                });
-            }
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(AppendError::InvalidRecord(errors))
-    }
-}
-
-/// The two fields of an uncompressed record the log needs.
+/// The fields of an uncompressed record the log needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RecordInfo {
     pub(crate) timestamp_delta: i64,
     pub(crate) offset_delta: i32,
+    /// The key is null (length -1).
+    pub(crate) key_null: bool,
 }
 
 /// Walks the records section of an uncompressed batch, checking each record's framing: varint
@@ -380,6 +499,7 @@ impl<'a> RecordIter<'a> {
         }
         let timestamp_delta = read_varlong(body, &mut p)?;
         let offset_delta = read_varint(body, &mut p)?;
+        let key_null = body.get(p) == Some(&1); // zigzag varint -1
         skip_bytes(body, &mut p, -1, "key")?;
         skip_bytes(body, &mut p, -1, "value")?;
         let headers = read_varint(body, &mut p)?;
@@ -396,6 +516,7 @@ impl<'a> RecordIter<'a> {
         Ok(RecordInfo {
             timestamp_delta,
             offset_delta,
+            key_null,
         })
     }
 }
@@ -549,6 +670,32 @@ mod tests {
         assert_eq!(h.last_sequence(), 0);
         h.base_sequence = 5;
         assert_eq!(h.last_sequence(), 7);
+    }
+
+    #[test]
+    fn control_batch_round_trip() {
+        for commit in [true, false] {
+            let marker = ControlMarker {
+                commit,
+                coordinator_epoch: 7,
+            };
+            let b = encode_control_batch(42, 3, marker, 1_700_000_000_000);
+            let h = BatchHeader::parse(&b).unwrap();
+            assert_eq!(h.total_len(), b.len());
+            assert!(h.is_control() && h.is_transactional());
+            assert_eq!(
+                (h.producer_id, h.producer_epoch, h.base_sequence),
+                (42, 3, -1)
+            );
+            validate(&h, &b, 1 << 20).unwrap();
+            assert_eq!(parse_control_marker(&h, &b), Some(marker));
+            // kafka-protocol's decoder reads it as Kafka's control record.
+            let records = decode_batch(&b).unwrap();
+            assert_eq!(records.len(), 1);
+            assert!(records[0].control && records[0].transactional);
+            let key = records[0].key.clone().unwrap();
+            assert_eq!(&key[..], &[0, 0, 0, u8::from(commit)]);
+        }
     }
 
     #[test]

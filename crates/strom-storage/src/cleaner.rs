@@ -10,7 +10,9 @@
 //!
 //! Deliberately not here: choosing which segments to clean and replacing them in the log (that is
 //! `log/compact.rs`), producer state (compaction leaves it and its snapshots alone), transaction
-//! markers (control batches are kept whole), merging small cleaned segments into groups, and
+//! markers beyond keeping them (control batches are kept whole and never removed; Kafka drops a marker
+//! once `delete.retention.ms` passed and no data of its transaction is left), merging small cleaned
+//! segments into groups, and
 //! decoding batches (`batch::decode_batch`, shared with the key check of appends).
 
 use std::collections::HashMap;
@@ -28,6 +30,7 @@ use crate::batch::{self, BatchHeader};
 use crate::checkpoint;
 use crate::config::TimestampType;
 use crate::segment::{segment_file, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT};
+use crate::txn_index::AbortedTxn;
 
 /// Everything below this offset has been cleaned at least once.
 pub(crate) const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
@@ -60,11 +63,37 @@ fn invalid(msg: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
 }
 
-/// Adds the keyed records of `segment_bytes` (whole batches) to `map`; later offsets win.
-pub(crate) fn add_to_offset_map(map: &mut OffsetMap, segment_bytes: &[u8]) -> io::Result<()> {
+/// Which transactional batches compaction must not count (Kafka's cleaner with transactions): those of
+/// aborted transactions, which are removed, and those at or past the first unstable offset, whose
+/// transaction may still abort (so they may not shadow an older committed value of their key).
+pub(crate) struct TxnFilter<'a> {
+    pub(crate) aborted: &'a [AbortedTxn],
+    pub(crate) first_unstable: i64,
+}
+
+impl TxnFilter<'_> {
+    fn skip(&self, h: &BatchHeader) -> bool {
+        h.is_transactional()
+            && !h.is_control()
+            && (h.base_offset >= self.first_unstable
+                || self.aborted.iter().any(|t| {
+                    t.producer_id == h.producer_id
+                        && t.first_offset <= h.base_offset
+                        && h.base_offset <= t.last_offset
+                }))
+    }
+}
+
+/// Adds the keyed records of `segment_bytes` (whole batches) to `map`; later offsets win. Batches
+/// `txns` skips do not count.
+pub(crate) fn add_to_offset_map(
+    map: &mut OffsetMap,
+    segment_bytes: &[u8],
+    txns: &TxnFilter<'_>,
+) -> io::Result<()> {
     for item in batch::iter_batches(segment_bytes) {
         let (h, bytes) = item.map_err(invalid)?;
-        if h.is_control() {
+        if h.is_control() || txns.skip(&h) {
             continue;
         }
         for record in batch::decode_batch(bytes)? {
@@ -88,11 +117,13 @@ pub(crate) struct Cleaned {
 /// `tombstone_horizon_ms`; keyless records are dropped. Unchanged batches are copied
 /// byte-for-byte; changed ones are re-encoded with the same codec, producer id / epoch, base
 /// sequence and timestamps, each record keeping its original offset, and a new CRC. Batches with
-/// nothing left are dropped. Control batches are kept whole.
+/// nothing left are dropped, and so are aborted transactions' batches. Control batches (transaction
+/// markers) are kept whole and never removed.
 pub(crate) fn clean_segment(
     segment_bytes: &[u8],
     map: &OffsetMap,
     tombstone_horizon_ms: i64,
+    txns: &TxnFilter<'_>,
 ) -> io::Result<Cleaned> {
     let mut out = Vec::with_capacity(segment_bytes.len());
     let mut records_read = 0u64;
@@ -104,6 +135,12 @@ pub(crate) fn clean_segment(
             continue;
         }
         let records = batch::decode_batch(bytes)?;
+        if txns.skip(&h) {
+            // An aborted transaction's batch goes whole (cleaned segments lie below the first unstable
+            // offset, so nothing skipped here is still open).
+            records_read += records.len() as u64;
+            continue;
+        }
         let total = records.len();
         records_read += total as u64;
         let keep_tombstones = h.max_timestamp > tombstone_horizon_ms;

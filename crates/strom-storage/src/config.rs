@@ -13,6 +13,41 @@ pub enum TimestampType {
     LogAppendTime,
 }
 
+/// Kafka `compression.type` of a topic: what codec the log stores batches in. With anything but
+/// `producer`, batches the producer sent in another codec are decompressed and written again in
+/// the topic's codec (Kafka's `LogValidator`); `level` is the topic's `compression.<codec>.level`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// `producer`: keep each batch in the codec it was produced with (no recompression).
+    #[default]
+    Producer,
+    /// `uncompressed`.
+    Uncompressed,
+    /// `gzip` at `compression.gzip.level` (-1: zlib's default, 6).
+    Gzip { level: i32 },
+    /// `snappy` (no level).
+    Snappy,
+    /// `lz4` at `compression.lz4.level` (1..=17).
+    Lz4 { level: i32 },
+    /// `zstd` at `compression.zstd.level`.
+    Zstd { level: i32 },
+}
+
+impl Compression {
+    /// The batch attribute codec id this setting writes (0 none, 1 gzip, 2 snappy, 3 lz4, 4
+    /// zstd); None for `producer`, which writes whatever the producer sent.
+    pub fn codec(self) -> Option<u8> {
+        match self {
+            Compression::Producer => None,
+            Compression::Uncompressed => Some(0),
+            Compression::Gzip { .. } => Some(1),
+            Compression::Snappy => Some(2),
+            Compression::Lz4 { .. } => Some(3),
+            Compression::Zstd { .. } => Some(4),
+        }
+    }
+}
+
 /// Kafka `cleanup.policy`: what happens to old data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum CleanupPolicy {
@@ -62,6 +97,14 @@ pub struct LogConfig {
     pub max_message_bytes: u32,
     /// Kafka `message.timestamp.type`. Default CreateTime.
     pub message_timestamp_type: TimestampType,
+    /// Kafka `message.timestamp.before.max.ms`: with CreateTime, a record whose timestamp is more
+    /// than this before the broker's clock is refused (INVALID_TIMESTAMP). Default i64::MAX.
+    pub message_timestamp_before_max_ms: i64,
+    /// Kafka `message.timestamp.after.max.ms`: with CreateTime, a record whose timestamp is more
+    /// than this after the broker's clock is refused. Default 3600000 (one hour, Kafka 4.0+).
+    pub message_timestamp_after_max_ms: i64,
+    /// Kafka `compression.type` with its level. Default `producer`.
+    pub compression: Compression,
     /// Kafka `file.delete.delay.ms`. Default 60000. Strom deletes segment files immediately (reads
     /// copy into an owned buffer under the log's lock, so no reader can still be using a deleted
     /// file); the value is kept for config round-trips only.
@@ -97,6 +140,9 @@ impl Default for LogConfig {
             index_interval_bytes: 4096,
             max_message_bytes: 1_048_588,
             message_timestamp_type: TimestampType::CreateTime,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: 3_600_000,
+            compression: Compression::Producer,
             file_delete_delay_ms: 60_000,
             cleanup_policy: CleanupPolicy::Delete,
             delete_retention_ms: DAY_MS,

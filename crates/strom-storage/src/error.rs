@@ -10,14 +10,16 @@ use thiserror::Error;
 /// returned (except for `Io`, which may follow a partial write that recovery will clean up).
 #[derive(Debug, Error)]
 pub enum AppendError {
-    /// Bad CRC, bad or truncated length, records count / `lastOffsetDelta` inconsistent, or an
-    /// uncompressed records section that does not parse. Kafka `CORRUPT_MESSAGE`.
+    /// Bad CRC, bad or truncated length, records count / `lastOffsetDelta` inconsistent in a
+    /// replicated batch, or an uncompressed records section that does not parse. Kafka
+    /// `CORRUPT_MESSAGE`.
     #[error("corrupt record batch: {0}")]
     CorruptMessage(String),
     /// Records the log refuses one by one (KIP-467), e.g. keyless records in a compacted log: each
     /// entry is the record's index within its batch and Kafka's message for it. Kafka
     /// `INVALID_RECORD`, with the entries as the response's `record_errors`; the batch is refused
-    /// whole, as Kafka does.
+    /// whole, as Kafka does. Empty for a client batch refused whole: records count below one or
+    /// not matching `lastOffsetDelta` (Kafka's `LogValidator`).
     #[error("{}", .0.first().map(|e| e.message.as_str()).unwrap_or("invalid record"))]
     InvalidRecord(Vec<RecordError>),
     /// Batch magic other than 2. Kafka `UNSUPPORTED_FOR_MESSAGE_FORMAT`.
@@ -26,9 +28,12 @@ pub enum AppendError {
     /// One batch larger than `max.message.bytes`. Kafka `MESSAGE_TOO_LARGE`.
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     RecordTooLarge { size: usize, max: u32 },
-    /// Reserved for `message.timestamp.*.max.ms` checks; not produced yet. Kafka `INVALID_TIMESTAMP`.
-    #[error("record timestamp out of the accepted range")]
-    InvalidTimestamp,
+    /// Records whose timestamps the log refuses (`message.timestamp.before.max.ms` /
+    /// `message.timestamp.after.max.ms` with CreateTime, or a producer's LogAppendTime batch),
+    /// named as in [`AppendError::InvalidRecord`] (other refused records of the batch included, as
+    /// Kafka does). Kafka `INVALID_TIMESTAMP` with `record_errors`.
+    #[error("One or more records have been rejected due to invalid timestamp")]
+    InvalidTimestamp(Vec<RecordError>),
     /// Idempotent producer sequence gap or reorder. Kafka `OUT_OF_ORDER_SEQUENCE_NUMBER`.
     #[error("out of order sequence for producer {producer_id}: expected {expected}, got {got}")]
     OutOfOrderSequence {
@@ -43,6 +48,22 @@ pub enum AppendError {
         current: i16,
         got: i16,
     },
+    /// A non-transactional batch from a producer with an open transaction in this partition.
+    /// Kafka `INVALID_TXN_STATE`.
+    #[error("producer {producer_id} has an open transaction: expected a transactional batch")]
+    InvalidTxnState { producer_id: i64 },
+    /// A transaction marker from an older transaction coordinator than the last marker's.
+    /// Kafka `TRANSACTION_COORDINATOR_FENCED`.
+    #[error("marker for producer {producer_id} has coordinator epoch {got}, older than {current}")]
+    TransactionCoordinatorFenced {
+        producer_id: i64,
+        current: i32,
+        got: i32,
+    },
+    /// A client sent a control batch, which only the broker writes (Kafka's `LogValidator`).
+    /// Kafka `INVALID_RECORD`.
+    #[error("clients are not allowed to write control records")]
+    ControlBatchFromClient,
     /// Replication only: the leader's batches do not continue this log. `expected` is the offset
     /// the offending batch had to start at (the log end offset for the first batch, the previous
     /// batch's last offset + 1 for later ones; compacted logs accept a forward gap), `actual` is

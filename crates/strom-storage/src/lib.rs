@@ -7,12 +7,14 @@
 //! and the per-data-dir [`LogManager`]. It knows nothing of the network or of Kafka requests:
 //! callers hand it directories, byte batches, offsets and timestamps (`now_ms` is always passed
 //! in; the crate reads no clock except file mtimes as a retention fallback). Record batches are
-//! decoded (kafka-protocol's codecs) only to validate keys of compacted logs and to rewrite
-//! batches when cleaning.
+//! decompressed (kafka-protocol's codecs) only to check records of compacted logs, timestamps a
+//! batch header cannot vouch for, to recompress into a topic's `compression.type`
+//! (`validator.rs`), and to rewrite batches when cleaning.
 //!
 //! Not here: the replication protocol, ISR and high watermarks (the caller passes `max_offset` to
-//! reads and decides where a follower truncates), transactions (transactional batches are stored
-//! but no last-stable-offset is tracked), and the mapping of errors to Kafka error codes
+//! reads and decides where a follower truncates), the transaction coordinator (this crate keeps
+//! the partition side: producer state with open transactions, markers, the LSO and the
+//! aborted-transaction index), and the mapping of errors to Kafka error codes
 //! (strom-broker's `error_code.rs`).
 
 pub mod batch;
@@ -26,11 +28,14 @@ mod log;
 mod manager;
 mod producer_state;
 mod segment;
+mod txn_index;
+mod validator;
 
 pub use cleaner::CompactionStats;
-pub use config::{CleanupPolicy, LogConfig, TimestampType};
+pub use config::{CleanupPolicy, Compression, LogConfig, TimestampType};
 pub use error::{AppendError, ReadError, RecordError, StorageError};
 pub use index::TimestampOffset;
 pub use log::{AppendInfo, FetchData, FetchSlice, PartitionLog, SyncHandle};
 pub use manager::{LogManager, PartitionDir};
 pub use segment::FileSlice;
+pub use txn_index::AbortedTxn;

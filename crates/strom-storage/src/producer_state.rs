@@ -1,21 +1,26 @@
-//! Idempotent-producer state of one partition: per producer id, the current epoch and the last five
-//! batches (sequence range, offsets, max timestamp), with Kafka's duplicate / sequence / epoch rules,
-//! and its snapshot files `<20-digit offset>.snapshot` (JSON; state as of that log offset).
+//! Producer state of one partition (Kafka's `ProducerStateManager` / `ProducerAppendInfo`): per
+//! producer id, the current epoch, the last five batches (sequence range, offsets, max timestamp),
+//! the coordinator epoch of its last transaction marker and the first offset of its open
+//! transaction; Kafka's duplicate / sequence / epoch / transaction-state rules; the open
+//! transactions of the partition (first offset → producer) and the completed ones whose marker is
+//! not yet below the high watermark, which together give the first unstable offset (the LSO); and
+//! the snapshot files `<20-digit offset>.snapshot` (JSON; state as of that log offset).
 //!
-//! Does not do transactions (no ongoing-transaction tracking, no LSO) or producer-id expiry; those
-//! belong to a future transaction coordinator. Validation is staged in a [`ProducerAppend`] so a
-//! rejected multi-batch append leaves the state untouched.
+//! Does not do producer-id expiry, nor the aborted-transaction index (`txn_index.rs`; the log
+//! writes an entry for each aborted [`CompletedTxn`] this returns). Validation is staged in a
+//! [`ProducerAppend`] so a rejected multi-batch append leaves the state untouched.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::batch::BatchHeader;
+use crate::batch::{BatchHeader, ControlMarker};
 use crate::checkpoint;
 use crate::error::AppendError;
+use crate::txn_index::AbortedTxn;
 
 /// Kafka keeps the metadata of the last five batches per producer for duplicate detection
 /// (`max.in.flight.requests.per.connection` may be at most 5 with idempotence).
@@ -37,6 +42,51 @@ pub(crate) struct ProducerEntry {
     pub(crate) producer_id: i64,
     pub(crate) epoch: i16,
     pub(crate) batches: VecDeque<BatchMetadata>,
+    /// Coordinator epoch of the last transaction marker (-1: none); a marker from an older
+    /// coordinator is fenced. Absent in snapshots written before transactions.
+    #[serde(default = "no_coordinator_epoch")]
+    pub(crate) coordinator_epoch: i32,
+    /// First offset of this producer's open transaction in this partition.
+    #[serde(default)]
+    pub(crate) txn_first_offset: Option<i64>,
+}
+
+fn no_coordinator_epoch() -> i32 {
+    -1
+}
+
+/// Who appends, which decides what is checked (Kafka's `AppendOrigin`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A producer: epoch, sequence and transaction-state rules, duplicates detected.
+    Client,
+    /// The broker's own appends (transaction markers, transactional offset commits): epoch and
+    /// coordinator-epoch rules only.
+    Coordinator,
+    /// A follower copying its leader, or recovery: nothing is refused.
+    Replication,
+}
+
+/// A transaction that a marker ended (Kafka's `CompletedTxn`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CompletedTxn {
+    pub(crate) producer_id: i64,
+    pub(crate) first_offset: i64,
+    /// The marker's offset.
+    pub(crate) last_offset: i64,
+    pub(crate) aborted: bool,
+}
+
+impl CompletedTxn {
+    /// The aborted-transaction index entry of this transaction, completed with the LSO `lso`.
+    pub(crate) fn index_entry(&self, lso: i64) -> AbortedTxn {
+        AbortedTxn {
+            producer_id: self.producer_id,
+            first_offset: self.first_offset,
+            last_offset: self.last_offset,
+            last_stable_offset: lso,
+        }
+    }
 }
 
 impl ProducerEntry {
@@ -45,6 +95,8 @@ impl ProducerEntry {
             producer_id,
             epoch,
             batches: VecDeque::new(),
+            coordinator_epoch: -1,
+            txn_first_offset: None,
         }
     }
 
@@ -127,6 +179,12 @@ impl ProducerEntry {
 #[derive(Debug, Default)]
 pub(crate) struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions: first offset → producer id (Kafka's `ongoingTxns`).
+    ongoing: BTreeMap<i64, i64>,
+    /// Completed transactions whose marker may still be at or above the high watermark: first
+    /// offset → marker offset (Kafka's `unreplicatedTxns`). Not in snapshots: a snapshot is only
+    /// read back at or below the high watermark.
+    unreplicated: BTreeMap<i64, i64>,
 }
 
 /// Outcome of checking one batch of a pending append.
@@ -140,14 +198,34 @@ pub(crate) enum Check {
 pub(crate) struct ProducerAppend<'a> {
     state: &'a ProducerStateManager,
     staged: HashMap<i64, ProducerEntry>,
+    /// Transactions begun by this append: (first offset, producer id).
+    started: Vec<(i64, i64)>,
+    completed: Vec<CompletedTxn>,
+}
+
+/// What a validated append changes, applied by [`ProducerStateManager::commit`].
+pub(crate) struct Staged {
+    entries: HashMap<i64, ProducerEntry>,
+    started: Vec<(i64, i64)>,
+    completed: Vec<CompletedTxn>,
+}
+
+impl Staged {
+    /// The transactions this append's markers end, in log order.
+    pub(crate) fn completed(&self) -> &[CompletedTxn] {
+        &self.completed
+    }
 }
 
 impl ProducerAppend<'_> {
-    /// Checks batch `h` that would get base offset `first_offset`, staging its effect on success.
+    /// Checks batch `h` that would get base offset `first_offset` (`marker`: its transaction
+    /// marker when it is a control batch), staging its effect on success.
     pub(crate) fn check(
         &mut self,
         h: &BatchHeader,
         first_offset: i64,
+        marker: Option<ControlMarker>,
+        origin: Origin,
     ) -> Result<Check, AppendError> {
         if h.producer_id < 0 {
             return Ok(Check::Append);
@@ -158,23 +236,77 @@ impl ProducerAppend<'_> {
         };
         let mut entry = match entry {
             Some(e) => {
-                if let Some(dup) = e.find_duplicate(h) {
-                    return Ok(Check::Duplicate(dup));
+                if origin == Origin::Client {
+                    if let Some(dup) = e.find_duplicate(h) {
+                        return Ok(Check::Duplicate(dup));
+                    }
+                    e.validate(h)?;
+                } else if origin == Origin::Coordinator && h.producer_epoch < e.epoch {
+                    return Err(AppendError::InvalidProducerEpoch {
+                        producer_id: e.producer_id,
+                        current: e.epoch,
+                        got: h.producer_epoch,
+                    });
                 }
-                e.validate(h)?;
                 e.clone()
             }
             // A producer we know nothing about accepts any sequence (its state may have been
             // removed with old segments).
             None => ProducerEntry::new(h.producer_id, h.producer_epoch),
         };
-        entry.record(h, first_offset);
+        let last_offset = first_offset + i64::from(h.last_offset_delta);
+        if h.is_control() {
+            if let Some(marker) = marker {
+                if entry.coordinator_epoch > marker.coordinator_epoch
+                    && origin != Origin::Replication
+                {
+                    return Err(AppendError::TransactionCoordinatorFenced {
+                        producer_id: h.producer_id,
+                        current: entry.coordinator_epoch,
+                        got: marker.coordinator_epoch,
+                    });
+                }
+                // Only a transaction with data in this partition completes; a marker of an empty
+                // one changes neither the LSO nor the index (Kafka's `appendEndTxnMarker`).
+                if let Some(first) = entry.txn_first_offset.take() {
+                    self.completed.push(CompletedTxn {
+                        producer_id: h.producer_id,
+                        first_offset: first,
+                        last_offset,
+                        aborted: !marker.commit,
+                    });
+                }
+                entry.coordinator_epoch = marker.coordinator_epoch;
+                // A marker may carry a bumped epoch (KIP-890 part 2): the next batch of the
+                // producer then starts the new epoch at sequence 0.
+                if h.producer_epoch != entry.epoch {
+                    entry.epoch = h.producer_epoch;
+                    entry.batches.clear();
+                }
+            }
+        } else {
+            if entry.txn_first_offset.is_some() && !h.is_transactional() {
+                if origin != Origin::Replication {
+                    return Err(AppendError::InvalidTxnState {
+                        producer_id: h.producer_id,
+                    });
+                }
+            } else if entry.txn_first_offset.is_none() && h.is_transactional() {
+                entry.txn_first_offset = Some(first_offset);
+                self.started.push((first_offset, h.producer_id));
+            }
+            entry.record(h, first_offset);
+        }
         self.staged.insert(h.producer_id, entry);
         Ok(Check::Append)
     }
 
-    pub(crate) fn into_staged(self) -> HashMap<i64, ProducerEntry> {
-        self.staged
+    pub(crate) fn into_staged(self) -> Staged {
+        Staged {
+            entries: self.staged,
+            started: self.started,
+            completed: self.completed,
+        }
     }
 }
 
@@ -183,22 +315,96 @@ impl ProducerStateManager {
         ProducerAppend {
             state: self,
             staged: HashMap::new(),
+            started: Vec::new(),
+            completed: Vec::new(),
         }
     }
 
-    pub(crate) fn commit(&mut self, staged: HashMap<i64, ProducerEntry>) {
-        self.producers.extend(staged);
+    /// Applies a validated append. Its completed transactions are not applied here: the log calls
+    /// [`ProducerStateManager::last_stable_offset_after`] and then
+    /// [`ProducerStateManager::complete_txn`] for each, writing the aborted ones to its index in
+    /// between (Kafka's order).
+    pub(crate) fn commit(&mut self, staged: Staged) {
+        self.producers.extend(staged.entries);
+        for (first, pid) in staged.started {
+            self.ongoing.insert(first, pid);
+        }
     }
 
-    /// Replays a batch found in the log (recovery): no validation.
-    pub(crate) fn replay(&mut self, h: &BatchHeader) {
+    /// The LSO right after `txn` completes (Kafka's `lastStableOffset(completedTxn)`): the first
+    /// offset of the earliest other open transaction, else the offset after the marker. Stored
+    /// with an aborted transaction in the index.
+    pub(crate) fn last_stable_offset_after(&self, txn: &CompletedTxn) -> i64 {
+        self.ongoing
+            .iter()
+            .find(|(_, pid)| **pid != txn.producer_id)
+            .map_or(txn.last_offset + 1, |(first, _)| *first)
+    }
+
+    /// Moves `txn` from the open transactions to those whose marker is not yet known to be below
+    /// the high watermark.
+    pub(crate) fn complete_txn(&mut self, txn: &CompletedTxn) {
+        self.ongoing.remove(&txn.first_offset);
+        self.unreplicated.insert(txn.first_offset, txn.last_offset);
+    }
+
+    /// Replays a batch found in the log (recovery, or a follower's append): nothing is refused.
+    /// Returns the transaction its marker completed, if any; the caller applies it like an append's
+    /// (index entry, then [`ProducerStateManager::complete_txn`]).
+    pub(crate) fn replay(
+        &mut self,
+        h: &BatchHeader,
+        marker: Option<ControlMarker>,
+    ) -> Option<CompletedTxn> {
         if h.producer_id < 0 {
-            return;
+            return None;
         }
-        self.producers
-            .entry(h.producer_id)
-            .or_insert_with(|| ProducerEntry::new(h.producer_id, h.producer_epoch))
-            .record(h, h.base_offset);
+        if !h.is_transactional() {
+            // The plain idempotent path, without staging.
+            self.producers
+                .entry(h.producer_id)
+                .or_insert_with(|| ProducerEntry::new(h.producer_id, h.producer_epoch))
+                .record(h, h.base_offset);
+            return None;
+        }
+        let mut append = self.begin_append();
+        // Replication refuses nothing.
+        let _ = append.check(h, h.base_offset, marker, Origin::Replication);
+        let staged = append.into_staged();
+        let completed = staged.completed.first().copied();
+        self.commit(staged);
+        completed
+    }
+
+    /// The first offset no read_committed consumer may read past on its own account (Kafka's
+    /// `firstUnstableOffset`): the earliest open transaction's first offset, or that of a
+    /// completed one whose marker is not yet below `high_watermark`. Completed transactions whose
+    /// marker is below it are forgotten here (Kafka's `onHighWatermarkUpdated`).
+    pub(crate) fn first_unstable_offset(&mut self, high_watermark: i64) -> Option<i64> {
+        if !self.unreplicated.is_empty() {
+            self.unreplicated.retain(|_, last| *last >= high_watermark);
+        }
+        let ongoing = self.ongoing.keys().next().copied();
+        let unreplicated = self.unreplicated.keys().next().copied();
+        match (ongoing, unreplicated) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The first offset of the earliest open transaction (Kafka's `firstUndecidedOffset`).
+    pub(crate) fn first_undecided_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
+    }
+
+    /// True when some transaction is open or not yet stable (the LSO may lag the high watermark).
+    pub(crate) fn has_unstable(&self) -> bool {
+        !self.ongoing.is_empty() || !self.unreplicated.is_empty()
+    }
+
+    /// Open transactions: (first offset, producer id), oldest first.
+    pub(crate) fn ongoing_txns(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.ongoing.iter().map(|(first, pid)| (*first, *pid))
     }
 
     #[cfg(test)]
@@ -236,12 +442,24 @@ impl ProducerStateManager {
                 .filter(|s| s.version == SNAPSHOT_VERSION && s.offset == offset);
             match parsed {
                 Some(s) => {
+                    let ongoing = s
+                        .producers
+                        .iter()
+                        .filter_map(|p| p.txn_first_offset.map(|f| (f, p.producer_id)))
+                        .collect();
                     let producers = s
                         .producers
                         .into_iter()
                         .map(|p| (p.producer_id, p))
                         .collect();
-                    return Ok(Some((offset, ProducerStateManager { producers })));
+                    return Ok(Some((
+                        offset,
+                        ProducerStateManager {
+                            producers,
+                            ongoing,
+                            unreplicated: BTreeMap::new(),
+                        },
+                    )));
                 }
                 None => {
                     tracing::warn!(path = %path.display(), "deleting unreadable producer snapshot");
@@ -335,7 +553,7 @@ mod tests {
         offset: i64,
     ) -> Result<Check, AppendError> {
         let mut a = state.begin_append();
-        let r = a.check(&h, offset)?;
+        let r = a.check(&h, offset, None, Origin::Client)?;
         let staged = a.into_staged();
         state.commit(staged);
         Ok(r)
@@ -417,12 +635,16 @@ mod tests {
         let mut s = ProducerStateManager::default();
         append(&mut s, header(1, 0, 0, 1), 0).unwrap();
         let mut a = s.begin_append();
-        assert!(a.check(&header(1, 0, 1, 1), 1).is_ok());
+        assert!(a
+            .check(&header(1, 0, 1, 1), 1, None, Origin::Client)
+            .is_ok());
         // Second batch of the same call must follow the staged first one.
         assert!(a
-            .check(&header(1, 0, 1, 1), 2)
+            .check(&header(1, 0, 1, 1), 2, None, Origin::Client)
             .is_ok_and(|c| matches!(c, Check::Duplicate(_))));
-        assert!(a.check(&header(1, 0, 5, 1), 2).is_err());
+        assert!(a
+            .check(&header(1, 0, 5, 1), 2, None, Origin::Client)
+            .is_err());
         drop(a);
         assert_eq!(s.get(1).unwrap().batches.len(), 1);
     }

@@ -28,6 +28,8 @@ enum Command {
     Consume(cli::consume::Args),
     /// Consumer groups: list, describe, delete, reset offsets.
     Group(cli::group::Args),
+    /// Transactions: list, describe, abort a hanging one (like kafka-transactions.sh).
+    Txn(cli::txn::Args),
     /// Load tools: produce, consume and end-to-end latency against any Kafka-compatible broker.
     Perf(cli::perf::Args),
     /// Print the batches (and records) of a segment file and check its indexes.
@@ -49,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Produce(args)) => runtime.block_on(cli::produce::run(args)),
         Some(Command::Consume(args)) => runtime.block_on(cli::consume::run(args)),
         Some(Command::Group(args)) => runtime.block_on(cli::group::run(args)),
+        Some(Command::Txn(args)) => runtime.block_on(cli::txn::run(args)),
         Some(Command::Perf(args)) => runtime.block_on(cli::perf::run(args)),
         Some(Command::DumpLog(args)) => cli::dump_log::run(args),
         Some(Command::DevCluster(args)) => runtime.block_on(cli::dev_cluster::run(args)),

@@ -1,5 +1,6 @@
 //! AlterConfigs (the legacy, replace-everything form): a topic's overrides become exactly the given set.
-//! Broker settings are static in this version, so altering a BROKER resource is refused.
+//! On a BROKER resource only the dynamic settings of `dynamic_broker_config` are accepted (replication throttle
+//! rates, recorded per broker in the metadata log); every other broker setting is static.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -10,6 +11,9 @@ use strom_protocol::kafka_protocol::messages::{AlterConfigsRequest, AlterConfigs
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::{str_bytes, RequestContext};
+use crate::dynamic_broker_config::{
+    broker_resource_id, validate_dynamic_broker_config, DynamicConfigError,
+};
 use crate::error_code::{self, Code};
 use crate::topic_config::validate_topic_config;
 
@@ -29,15 +33,19 @@ pub(crate) async fn handle(
         let response = AlterConfigsResourceResponse::default()
             .with_resource_type(resource.resource_type)
             .with_resource_name(resource.resource_name.clone());
-        let (code, message) = alter_topic(
-            ctx,
-            resource.resource_type,
-            &resource.resource_name,
-            set,
-            true,
-            request.validate_only,
-        )
-        .await;
+        let (code, message) = if has_duplicate_keys(set.iter().map(|(name, _)| name.as_str())) {
+            duplicate_keys()
+        } else {
+            alter_topic(
+                ctx,
+                resource.resource_type,
+                &resource.resource_name,
+                set,
+                true,
+                request.validate_only,
+            )
+            .await
+        };
         responses.push(
             response
                 .with_error_code(code)
@@ -45,6 +53,20 @@ pub(crate) async fn handle(
         );
     }
     AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// Whether a resource names one config more than once, which Kafka refuses before anything else.
+pub(crate) fn has_duplicate_keys<'a>(mut names: impl Iterator<Item = &'a str>) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    names.any(|name| !seen.insert(name))
+}
+
+/// Kafka's answer for a resource that names one config twice (both AlterConfigs forms).
+pub(crate) fn duplicate_keys() -> (i16, Option<String>) {
+    (
+        Code::InvalidRequest.code(),
+        Some("Error due to duplicate config keys".into()),
+    )
 }
 
 /// Applies topic config changes. `replace`: the given values become the whole override set (AlterConfigs);
@@ -60,13 +82,7 @@ pub(crate) async fn alter_topic(
     match resource_type {
         RESOURCE_TOPIC => {}
         RESOURCE_BROKER => {
-            return (
-                Code::InvalidRequest.code(),
-                Some(
-                    "broker settings are static in this version; change them in the config file"
-                        .into(),
-                ),
-            )
+            return alter_broker(ctx, resource_name, changes, replace, validate_only).await
         }
         _ => {
             return (
@@ -113,6 +129,62 @@ pub(crate) async fn alter_topic(
         Ok(r) => r,
         Err(e) => return (error_code::topic_error(&e).code(), Some(e.to_string())),
     };
+    match ctx.broker.propose_one(record).await {
+        Ok(()) => (0, None),
+        Err(e) => (error_code::topic_error(&e).code(), Some(e.to_string())),
+    }
+}
+
+/// Applies dynamic broker config changes to one broker (or, for an empty name, the cluster default), with the
+/// same `replace` semantics as `alter_topic`. Deleting a setting that is not set is a no-op, as in Kafka.
+async fn alter_broker(
+    ctx: &RequestContext<'_>,
+    resource_name: &str,
+    changes: Vec<(String, Option<String>)>,
+    replace: bool,
+    validate_only: bool,
+) -> (i16, Option<String>) {
+    let id = match broker_resource_id(resource_name) {
+        Ok(id) => id,
+        Err(m) => return (Code::InvalidRequest.code(), Some(m)),
+    };
+    let mut set = BTreeMap::new();
+    let mut delete = Vec::new();
+    for (name, value) in changes {
+        match validate_dynamic_broker_config(&name, value.as_deref()) {
+            Ok(()) => {}
+            Err(DynamicConfigError::Static(m)) => return (Code::InvalidRequest.code(), Some(m)),
+            Err(DynamicConfigError::Invalid(m)) => return (Code::InvalidConfig.code(), Some(m)),
+        }
+        match value {
+            Some(value) => {
+                set.insert(name, value.trim().to_string());
+            }
+            None => delete.push(name),
+        }
+    }
+    let image = ctx.broker.image();
+    let current = image.broker_configs.get(&id);
+    if replace {
+        delete.extend(
+            current
+                .into_iter()
+                .flat_map(|c| c.keys())
+                .filter(|k| !set.contains_key(*k))
+                .cloned(),
+        );
+    }
+    // Only keys actually set are deleted, so a DELETE of unset keys proposes nothing.
+    delete.retain(|k| current.is_some_and(|c| c.contains_key(k)));
+    if validate_only || (set.is_empty() && delete.is_empty()) {
+        return (0, None);
+    }
+    let record =
+        match strom_metadata::alter_config_records(&image, ConfigResource::Broker(id), set, delete)
+        {
+            Ok(r) => r,
+            Err(e) => return (error_code::topic_error(&e).code(), Some(e.to_string())),
+        };
     match ctx.broker.propose_one(record).await {
         Ok(()) => (0, None),
         Err(e) => (error_code::topic_error(&e).code(), Some(e.to_string())),

@@ -1,47 +1,184 @@
 //! ApiVersions: the served version table, handed in by its owner (`dispatch::SUPPORTED`, which is built from
 //! every handler's `VERSIONS`, so this file does not reach back into dispatch). Also the KIP-511 fallback: an
 //! ApiVersions at a version we do not serve is answered at v0 with UNSUPPORTED_VERSION and the table.
+//!
+//! v3+ also carries the cluster's feature flags (KIP-584), which `Admin.describeFeatures` and `kafka-features
+//! describe` show and clients consult (a 4.x producer uses KIP-890 transactions only when `transaction.version` is
+//! finalized at 2 or more). Strom's features are fixed by its code, not operator-chosen: `FEATURES` reports, as
+//! supported range and finalized level, what this broker actually implements. UpdateFeatures is not served.
+//!
+//! The gate of issue 22: the transaction APIs are served (so tests can drive them) but advertised only with
+//! `transaction.apis.enable=true` until the whole of transactions works; clients then keep failing fast in
+//! `init_transactions()` instead of meeting a half-done feature.
 
 use std::ops::RangeInclusive;
 
 use strom_protocol::kafka_protocol::error::ResponseError;
-use strom_protocol::kafka_protocol::messages::api_versions_response::ApiVersion;
+use strom_protocol::kafka_protocol::messages::api_versions_response::{
+    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use strom_protocol::kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, ResponseKind,
 };
 
-use super::RequestContext;
+use super::{str_bytes, RequestContext};
 
 /// The served APIs and their versions.
 pub(crate) type ServedApis = [(ApiKey, RangeInclusive<i16>)];
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 0..=4;
 
+/// A feature flag: the levels this broker supports and the level the cluster runs at (0 = off).
+struct Feature {
+    name: &'static str,
+    supported: RangeInclusive<i16>,
+    finalized: i16,
+}
+
+/// Kafka's feature flags (`org.apache.kafka.server.common.Features` and `MetadataVersion`) as Strom implements them.
+const FEATURES: &[Feature] = &[
+    // 4.0-IV3 (level 25), the Kafka 4.0 metadata version: the APIs it gates are served at the versions Kafka 4.0
+    // serves them (ListOffsets v10 is the last one it added). Strom cannot run at an older level, so the
+    // supported range is that one level.
+    Feature {
+        name: "metadata.version",
+        supported: 25..=25,
+        finalized: 25,
+    },
+    // 1 = KIP-853 dynamic quorum membership (AddRaftVoter/RemoveRaftVoter): not served, the voters are static.
+    Feature {
+        name: "kraft.version",
+        supported: 0..=0,
+        finalized: 0,
+    },
+    // 1 = KIP-848 consumer groups (ConsumerGroupHeartbeat/Describe): served.
+    Feature {
+        name: "group.version",
+        supported: 0..=1,
+        finalized: 1,
+    },
+    // 1-2 = KIP-890 transactions (2 makes 4.x producers use the part-2 protocol): not finalized while
+    // transactions are being built (issue 22).
+    Feature {
+        name: "transaction.version",
+        supported: 0..=0,
+        finalized: 0,
+    },
+    // 1 = KIP-966 eligible leader replicas: not implemented.
+    Feature {
+        name: "eligible.leader.replicas.version",
+        supported: 0..=0,
+        finalized: 0,
+    },
+    // 1 = KIP-932 share groups: not implemented.
+    Feature {
+        name: "share.version",
+        supported: 0..=0,
+        finalized: 0,
+    },
+];
+
+/// The epoch of the finalized features: they never change, as if finalized by the first metadata record.
+const FINALIZED_FEATURES_EPOCH: i64 = 0;
+
+/// The APIs of transactions (KIP-98), advertised only with `transaction.apis.enable`.
+const TRANSACTION_APIS: &[ApiKey] = &[
+    ApiKey::AddPartitionsToTxn,
+    ApiKey::AddOffsetsToTxn,
+    ApiKey::EndTxn,
+    ApiKey::WriteTxnMarkers,
+    ApiKey::TxnOffsetCommit,
+    ApiKey::DescribeTransactions,
+    ApiKey::ListTransactions,
+];
+
 pub(crate) fn handle(
-    _ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_>,
     _request: ApiVersionsRequest,
     served: &ServedApis,
 ) -> ApiVersionsResponse {
-    ApiVersionsResponse::default().with_api_keys(table(served))
-}
-
-/// The v0 answer to an ApiVersions version we do not serve.
-pub(crate) fn unsupported_version(served: &ServedApis) -> ResponseKind {
-    ResponseKind::ApiVersions(
+    with_features(
         ApiVersionsResponse::default()
-            .with_error_code(ResponseError::UnsupportedVersion.code())
-            .with_api_keys(table(served)),
+            .with_api_keys(table(served, ctx.broker.config.transaction_apis_enable)),
     )
 }
 
-fn table(served: &ServedApis) -> Vec<ApiVersion> {
+/// The feature flags, supported and finalized (a feature off, at level 0, is not listed as finalized, as Kafka
+/// does). Encoded from v3 on only (tagged fields).
+fn with_features(response: ApiVersionsResponse) -> ApiVersionsResponse {
+    response
+        .with_supported_features(
+            FEATURES
+                .iter()
+                .map(|f| {
+                    SupportedFeatureKey::default()
+                        .with_name(str_bytes(f.name))
+                        .with_min_version(*f.supported.start())
+                        .with_max_version(*f.supported.end())
+                })
+                .collect(),
+        )
+        .with_finalized_features_epoch(FINALIZED_FEATURES_EPOCH)
+        .with_finalized_features(
+            FEATURES
+                .iter()
+                .filter(|f| f.finalized > 0)
+                .map(|f| {
+                    FinalizedFeatureKey::default()
+                        .with_name(str_bytes(f.name))
+                        .with_min_version_level(f.finalized)
+                        .with_max_version_level(f.finalized)
+                })
+                .collect(),
+        )
+}
+
+/// The v0 answer to an ApiVersions version we do not serve.
+pub(crate) fn unsupported_version(served: &ServedApis, transactions: bool) -> ResponseKind {
+    ResponseKind::ApiVersions(
+        ApiVersionsResponse::default()
+            .with_error_code(ResponseError::UnsupportedVersion.code())
+            .with_api_keys(table(served, transactions)),
+    )
+}
+
+fn table(served: &ServedApis, transactions: bool) -> Vec<ApiVersion> {
     served
         .iter()
+        .filter(|(key, _)| transactions || !TRANSACTION_APIS.contains(key))
         .map(|(key, versions)| {
+            // Kafka 4.x advertises Produce from v0 (KAFKA-18659: librdkafka before 2.0 detects its
+            // features from that) but still refuses v0-v2 requests; so does Strom.
+            let min = if *key == ApiKey::Produce {
+                0
+            } else {
+                *versions.start()
+            };
             ApiVersion::default()
                 .with_api_key(*key as i16)
-                .with_min_version(*versions.start())
+                .with_min_version(min)
                 .with_max_version(*versions.end())
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_apis_are_advertised_only_when_enabled() {
+        let served: &ServedApis = &[(ApiKey::Produce, 3..=11), (ApiKey::EndTxn, 0..=5)];
+        let keys = |on| {
+            table(served, on)
+                .iter()
+                .map(|v| v.api_key)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(false), vec![ApiKey::Produce as i16]);
+        assert_eq!(
+            keys(true),
+            vec![ApiKey::Produce as i16, ApiKey::EndTxn as i16]
+        );
+    }
 }

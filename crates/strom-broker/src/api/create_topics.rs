@@ -2,10 +2,10 @@
 //! topic through the metadata quorum and opens its logs. `validate_only` checks without creating. Results
 //! carry the topic id, the partition count, the replication factor and (v5+) the effective configs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::RangeInclusive;
 
-use strom_metadata::{NewTopic, TopicError};
+use strom_metadata::{MetadataRecord, NewTopic, TopicError};
 use strom_protocol::kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
@@ -24,21 +24,23 @@ pub(crate) async fn handle(
 ) -> CreateTopicsResponse {
     let broker = ctx.broker;
     let mut results = Vec::with_capacity(request.topics.len());
-    let mut seen = std::collections::HashSet::new();
+    // A name given twice is created neither time: Kafka answers it once, after the other results.
+    let mut seen = HashSet::new();
+    let mut duplicates = Vec::new();
+    for topic in &request.topics {
+        if !seen.insert(&topic.name) && !duplicates.contains(&topic.name) {
+            duplicates.push(topic.name.clone());
+        }
+    }
     for topic in request.topics {
+        if duplicates.contains(&topic.name) {
+            continue;
+        }
         let name = topic.name.0.to_string();
         let result = CreatableTopicResult::default()
             .with_name(topic.name.clone())
             .with_num_partitions(-1)
             .with_replication_factor(-1);
-        if !seen.insert(name.clone()) {
-            results.push(
-                result
-                    .with_error_code(Code::InvalidRequest.code())
-                    .with_error_message(Some(str_bytes("duplicate topic in request"))),
-            );
-            continue;
-        }
         let mut configs = BTreeMap::new();
         let mut config_error = None;
         for c in &topic.configs {
@@ -82,7 +84,11 @@ pub(crate) async fn handle(
                 broker.config.num_partitions,
                 broker.config.default_replication_factor,
             )
-            .map(|_| Uuid::nil())
+            // Kafka answers the id the topic would have had.
+            .map(|record| match record {
+                MetadataRecord::CreateTopic { topic_id, .. } => topic_id,
+                _ => Uuid::nil(),
+            })
         } else {
             broker.create_topic(&new_topic).await
         };
@@ -140,5 +146,13 @@ pub(crate) async fn handle(
             }
         }
     }
+    results.extend(duplicates.into_iter().map(|name| {
+        CreatableTopicResult::default()
+            .with_name(name)
+            .with_num_partitions(-1)
+            .with_replication_factor(-1)
+            .with_error_code(Code::InvalidRequest.code())
+            .with_error_message(Some(str_bytes("Duplicate topic name.")))
+    }));
     CreateTopicsResponse::default().with_topics(results)
 }

@@ -1,5 +1,6 @@
-//! DeleteRecords: moves a partition's log start offset forward (offset -1 means the log end offset);
-//! segments entirely below it are deleted (`Partition::delete_records`). Answers with the new low watermark.
+//! DeleteRecords: moves a partition's log start offset forward (offset -1 means the high watermark, as in
+//! Kafka); segments entirely below it are deleted (`Partition::delete_records`: leader only, not past the high
+//! watermark, not on a compact-only topic). Answers with the new low watermark, or an error and -1.
 
 use std::ops::RangeInclusive;
 
@@ -10,7 +11,6 @@ use strom_protocol::kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecor
 
 use super::RequestContext;
 use crate::error_code::{self, Code};
-use crate::partition::PartitionError;
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 0..=2;
 
@@ -35,16 +35,8 @@ pub(crate) fn handle(
                     };
                     match partition.delete_records(p.offset) {
                         Ok(low) => result.with_low_watermark(low),
-                        Err(e) => {
-                            let failed =
-                                result.with_error_code(error_code::partition_error(&e).code());
-                            match e {
-                                PartitionError::OffsetOutOfRange { log_start_offset } => {
-                                    failed.with_low_watermark(log_start_offset)
-                                }
-                                _ => failed,
-                            }
-                        }
+                        // Kafka answers every error with low watermark -1.
+                        Err(e) => result.with_error_code(error_code::partition_error(&e).code()),
                     }
                 })
                 .collect();

@@ -1,5 +1,7 @@
 //! DescribeConfigs: every topic config (with its value, source, synonyms, type and documentation, as Kafka
-//! lists them) and every broker setting of this node.
+//! lists them) and every broker setting of this node: the static ones (`read_only`) and the dynamic throttle rates
+//! (not read-only); a null or empty `configuration_keys` means all of them, as in Kafka. Other broker settings
+//! are static in Strom (AlterConfigs of them is refused), where Kafka reports more of its settings as dynamic.
 
 use std::ops::RangeInclusive;
 
@@ -10,6 +12,7 @@ use strom_protocol::kafka_protocol::messages::{DescribeConfigsRequest, DescribeC
 
 use super::{str_bytes, RequestContext};
 use crate::config::BrokerConfig;
+use crate::dynamic_broker_config::describe_dynamic_broker_configs;
 use crate::error_code::Code;
 use crate::topic_config::{ConfigSource, TOPIC_CONFIGS};
 
@@ -29,11 +32,12 @@ pub(crate) fn handle(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
+            // Kafka (`ConfigHelper.describeConfigs`): a null or an empty key list asks for every config.
             let wanted = |name: &str| {
                 resource
                     .configuration_keys
                     .as_ref()
-                    .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+                    .is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k.as_str() == name))
             };
             match resource.resource_type {
                 RESOURCE_TOPIC => {
@@ -65,7 +69,7 @@ pub(crate) fn handle(
                             )));
                     }
                     let cfg = &ctx.broker.config;
-                    let configs = BrokerConfig::KEYS
+                    let mut configs: Vec<_> = BrokerConfig::KEYS
                         .iter()
                         .filter(|k| wanted(k.name))
                         .map(|k| {
@@ -98,12 +102,19 @@ pub(crate) fn handle(
                                 ));
                                 entry.synonyms = synonyms;
                             }
-                            if request.include_documentation {
-                                entry.documentation = Some(str_bytes(k.doc));
-                            }
+                            // Kafka sends null unless asked for documentation.
+                            entry.documentation =
+                                request.include_documentation.then(|| str_bytes(k.doc));
                             entry
                         })
                         .collect();
+                    configs.extend(describe_dynamic_broker_configs(
+                        &ctx.image,
+                        (!name.is_empty()).then(|| ctx.broker.node_id()),
+                        &wanted,
+                        request.include_synonyms,
+                        request.include_documentation,
+                    ));
                     result.with_configs(configs)
                 }
                 _ => result
@@ -144,9 +155,8 @@ fn topic_entry(
         }
         entry.synonyms = synonyms;
     }
-    if include_documentation {
-        entry.documentation = Some(str_bytes(key.doc));
-    }
+    // Kafka sends null unless asked for documentation.
+    entry.documentation = include_documentation.then(|| str_bytes(key.doc));
     entry
 }
 

@@ -15,8 +15,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use strom_protocol::clock::now_ms;
 use strom_protocol::kafka_protocol::messages::fetch_response::{
-    FetchableTopicResponse, PartitionData,
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
+use strom_protocol::kafka_protocol::messages::ProducerId;
 use strom_protocol::kafka_protocol::messages::{FetchRequest, FetchResponse};
 use strom_storage::{FileSlice, ReadError};
 use tokio::time::Instant;
@@ -30,7 +31,7 @@ pub(crate) const VERSIONS: RangeInclusive<i16> = 4..=17;
 /// Smaller record sets are copied into the response: one write beats a write, a sendfile and a write.
 const SENDFILE_MIN: usize = 64 * 1024;
 
-/// isolation_level READ_COMMITTED: needs aborted-transaction lists (always empty: no transactions yet).
+/// isolation_level READ_COMMITTED: records below the last stable offset, with the aborted transactions.
 const READ_COMMITTED: i8 = 1;
 
 /// The response and the file slices its placeholders stand for, in the order of the partitions in it.
@@ -95,10 +96,17 @@ fn read_all(
             } else {
                 data.aborted_transactions = None;
             }
+            // Kafka answers a partition it does not know with an empty aborted_transactions list.
             let code = match name {
-                None => Some(Code::UnknownTopicId),
+                None => {
+                    data.aborted_transactions = Some(Vec::new());
+                    Some(Code::UnknownTopicId)
+                }
                 Some(name) => match ctx.broker.replicas.get(name, p.partition) {
-                    None => Some(Code::UnknownTopicOrPartition),
+                    None => {
+                        data.aborted_transactions = Some(Vec::new());
+                        Some(Code::UnknownTopicOrPartition)
+                    }
                     Some(partition) => {
                         let fetch = FetchPartition {
                             replica_id: replica,
@@ -108,6 +116,7 @@ fn read_all(
                                 .unwrap_or(0)
                                 .min(remaining),
                             min_one_message: total == 0,
+                            read_committed: request.isolation_level == READ_COMMITTED,
                             now_ms: now,
                         };
                         match partition.fetch_records(&fetch, &mut follower_updates, |slice| {
@@ -116,8 +125,20 @@ fn read_all(
                             Err(e) => Some(error_code::partition_error(&e)),
                             Ok(read) => {
                                 data.high_watermark = read.high_watermark;
-                                data.last_stable_offset = read.high_watermark;
+                                data.last_stable_offset = read.last_stable_offset;
                                 data.log_start_offset = read.log_start_offset;
+                                if let Some(aborted) = read.aborted_transactions {
+                                    data.aborted_transactions = Some(
+                                        aborted
+                                            .iter()
+                                            .map(|t| {
+                                                AbortedTransaction::default()
+                                                    .with_producer_id(ProducerId(t.producer_id))
+                                                    .with_first_offset(t.first_offset)
+                                            })
+                                            .collect(),
+                                    );
+                                }
                                 match read.records {
                                     Ok(records) => {
                                         total += records.len();
@@ -135,6 +156,10 @@ fn read_all(
             if let Some(code) = code {
                 has_error = true;
                 data.error_code = code.code();
+                // As from Kafka: no offsets on an error (clients ignore them).
+                data.high_watermark = -1;
+                data.last_stable_offset = -1;
+                data.log_start_offset = -1;
                 data.records = Some(Bytes::new());
             }
             partitions.push(data);

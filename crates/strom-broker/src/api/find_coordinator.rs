@@ -1,7 +1,8 @@
-//! FindCoordinator: the coordinator of a group is the leader of its `__consumer_offsets` partition, answered
-//! once the topic exists (created on first use, as Kafka does, by `Broker::ensure_offsets_topic`). Batched
-//! `coordinator_keys` from v4. Transactions are not implemented: a transaction key answers
-//! COORDINATOR_NOT_AVAILABLE; an unknown key type INVALID_REQUEST.
+//! FindCoordinator: the coordinator of a group is the leader of its `__consumer_offsets` partition, that of
+//! a transactional id the leader of its `__transaction_state` partition, answered once the topic exists
+//! (created on first use, as Kafka does, by `Broker::ensure_offsets_topic` /
+//! `ensure_transaction_state_topic`). Batched `coordinator_keys` from v4. A transaction key answers
+//! COORDINATOR_NOT_AVAILABLE unless `transaction.apis.enable` is set; an unknown key type INVALID_REQUEST.
 
 use std::ops::RangeInclusive;
 
@@ -25,13 +26,22 @@ pub(crate) async fn handle(
 ) -> FindCoordinatorResponse {
     let outcome = match request.key_type {
         GROUP_KEY => ctx.broker.ensure_offsets_topic().await,
+        TRANSACTION_KEY if ctx.broker.config.transaction_apis_enable => {
+            ctx.broker.ensure_transaction_state_topic().await
+        }
         TRANSACTION_KEY => Err(Code::CoordinatorNotAvailable),
         _ => Err(Code::InvalidRequest),
     };
     let answer = |key: StrBytes| {
         let c = Coordinator::default().with_key(key.clone());
         let image = ctx.broker.image();
-        let found = outcome.and_then(|()| ctx.broker.groups.coordinator_of(&image, &key));
+        let found = outcome.and_then(|()| {
+            if request.key_type == TRANSACTION_KEY {
+                ctx.broker.txns.coordinator_of(&image, &key)
+            } else {
+                ctx.broker.groups.coordinator_of(&image, &key)
+            }
+        });
         match found {
             Ok((node_id, host, port)) => c
                 .with_node_id(BrokerId(node_id))
@@ -42,8 +52,14 @@ pub(crate) async fn handle(
                 .with_port(-1)
                 .with_error_code(code.code())
                 .with_error_message(Some(str_bytes(match code {
+                    Code::CoordinatorNotAvailable
+                        if request.key_type == TRANSACTION_KEY
+                            && !ctx.broker.config.transaction_apis_enable =>
+                    {
+                        "transactions are not enabled"
+                    }
                     Code::CoordinatorNotAvailable if request.key_type == TRANSACTION_KEY => {
-                        "transactions are not supported"
+                        "the transaction coordinator is not available"
                     }
                     Code::InvalidRequest => "unknown coordinator key type",
                     _ => "the group coordinator is not available",

@@ -24,6 +24,8 @@ pub(crate) async fn handle(
             .with_error_code(code.code())
             .with_generation_id(-1)
             .with_member_id(str_bytes(member_id))
+            // Nullable from v7: Kafka's failed joins carry null there, "" before.
+            .with_protocol_name((ctx.version < 7).then(|| str_bytes("")))
     };
     let request_member_id = request.member_id.to_string();
     if let Err(code) = ctx.broker.ensure_offsets_topic().await {

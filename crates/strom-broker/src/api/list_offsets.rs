@@ -19,6 +19,9 @@ use crate::partition::FetchIsolation;
 /// have; they are served (no pending uploads: answered with -1, as Kafka does without tiering).
 pub(crate) const VERSIONS: RangeInclusive<i16> = 1..=10;
 
+/// isolation_level READ_COMMITTED (v2+): latest is the last stable offset.
+const READ_COMMITTED: i8 = 1;
+
 pub(crate) fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
     let topics = request
         .topics
@@ -33,18 +36,15 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> L
                         .with_partition_index(p.partition_index)
                         .with_timestamp(-1)
                         .with_offset(-1)
-                        // leader_epoch exists from v4; the codec refuses a non-default value below that.
-                        .with_leader_epoch(if ctx.version >= 4 {
-                            leader_epoch(ctx, &topic.name.0, p.partition_index)
-                        } else {
-                            -1
-                        });
+                        .with_leader_epoch(-1);
                     let Some(partition) = ctx.broker.replicas.get(&topic.name.0, p.partition_index)
                     else {
                         return response.with_error_code(Code::UnknownTopicOrPartition.code());
                     };
                     let isolation = if request.replica_id.0 >= 0 {
                         FetchIsolation::LogEnd
+                    } else if request.isolation_level == READ_COMMITTED {
+                        FetchIsolation::TxnCommitted
                     } else {
                         FetchIsolation::HighWatermark
                     };
@@ -53,7 +53,16 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> L
                         isolation,
                         p.current_leader_epoch,
                     ) {
-                        Ok(Some(t)) => response.with_timestamp(t.timestamp).with_offset(t.offset),
+                        Ok(Some(t)) => response
+                            .with_timestamp(t.timestamp)
+                            .with_offset(t.offset)
+                            // leader_epoch exists from v4; the codec refuses a non-default value
+                            // below that. Without an offset (or on an error) it stays -1, as from Kafka.
+                            .with_leader_epoch(if ctx.version >= 4 {
+                                leader_epoch(ctx, &topic.name.0, p.partition_index)
+                            } else {
+                                -1
+                            }),
                         Ok(None) => response,
                         Err(e) => response.with_error_code(error_code::partition_error(&e).code()),
                     }

@@ -1,6 +1,7 @@
 //! Metadata: brokers, cluster id, controller, and topics with their partitions, leaders and ISR, from one
 //! metadata image. Unknown topics are auto-created when both the broker (`auto.create.topics.enable`) and the
-//! request (v4+ `allow_auto_topic_creation`) allow it; invalid names get INVALID_TOPIC_EXCEPTION.
+//! request (v4+ `allow_auto_topic_creation`) allow it; invalid names get INVALID_TOPIC_EXCEPTION. A v12 request
+//! naming any topic by a non-zero id is resolved by ids alone, unknown ones getting UNKNOWN_TOPIC_ID.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -46,6 +47,44 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -
                     topic,
                     request.include_topic_authorized_operations,
                 ));
+            }
+        }
+        // Before v12 a topic has no id and (v10-11) must be named: Kafka rejects the request as invalid, which
+        // its error response reports on every topic.
+        Some(list)
+            if ctx.version < 12 && list.iter().any(|(name, id)| name.is_none() || !id.is_nil()) =>
+        {
+            for (name, id) in list {
+                topics.push(error_topic(
+                    Some(name.as_deref().unwrap_or("")),
+                    id,
+                    Code::InvalidRequest,
+                ));
+            }
+        }
+        // v12+: as soon as one topic carries a non-zero id, Kafka resolves the request by ids alone (names are
+        // ignored, no auto-creation): unknown ids first, with UNKNOWN_TOPIC_ID, then the known topics, each once.
+        Some(list) if list.iter().any(|(_, id)| !id.is_nil()) => {
+            let mut ids: Vec<Uuid> = list
+                .into_iter()
+                .map(|(_, id)| id)
+                .filter(|id| !id.is_nil())
+                .collect();
+            let mut seen = std::collections::HashSet::new();
+            ids.retain(|id| seen.insert(*id));
+            let (known, unknown): (Vec<Uuid>, Vec<Uuid>) = ids
+                .into_iter()
+                .partition(|id| image.topic_by_id(*id).is_some());
+            for id in unknown {
+                topics.push(error_topic(None, id, Code::UnknownTopicId));
+            }
+            for id in known {
+                if let Some(topic) = image.topic_by_id(id) {
+                    topics.push(topic_response(
+                        topic,
+                        request.include_topic_authorized_operations,
+                    ));
+                }
             }
         }
         Some(list) => {

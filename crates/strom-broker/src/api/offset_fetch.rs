@@ -1,6 +1,7 @@
 //! OffsetFetch: committed offsets of one group (v1-v7; `topics` null from v2 means all) or of several
-//! groups (v8+). Partitions without a committed offset answer -1. `require_stable` needs no waiting: there
-//! are no transactional commits. v9's member id/epoch are checked against KIP-848 groups (UNKNOWN_MEMBER_ID,
+//! groups (v8+). Partitions without a committed offset answer -1. With `require_stable` (v7+), a partition
+//! an open transaction has committed an offset for (TxnOffsetCommit, pending until its marker) answers
+//! UNSTABLE_OFFSET_COMMIT and -1, as Kafka does; without it, the last committed offset. v9's member id/epoch are checked against KIP-848 groups (UNKNOWN_MEMBER_ID,
 //! STALE_MEMBER_EPOCH as the group's error), as Kafka does.
 
 use std::ops::RangeInclusive;
@@ -19,13 +20,20 @@ use crate::error_code;
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 1..=9;
 
-/// (topic, partition, committed offset) of one group, grouped by topic in request (or stored) order.
+/// (topic, partition, committed offset) of one group, grouped by topic in request (or stored) order. A
+/// partition with pending transactional offsets under `require_stable` has no offset here and is listed in
+/// `fetch`'s `unstable`.
 type Fetched = Vec<(String, Vec<(i32, Option<OffsetValue>)>)>;
+
+/// UNSTABLE_OFFSET_COMMIT (Kafka's code 88).
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 
 fn fetch(
     ctx: &RequestContext<'_>,
     group_id: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
+    unstable: &mut Vec<(String, i32)>,
 ) -> Fetched {
     let wanted: Option<Vec<(String, i32)>> = topics.map(|ts| {
         ts.into_iter()
@@ -38,7 +46,17 @@ fn fetch(
         .read(|c| c.fetch_offsets(group_id, wanted.as_deref()));
     let mut out: Fetched = Vec::new();
     for row in rows {
-        let entry = (row.partition, row.offset);
+        let mut offset = row.offset;
+        if require_stable
+            && ctx
+                .broker
+                .groups
+                .has_pending_txn_offset(group_id, &row.topic, row.partition)
+        {
+            unstable.push((row.topic.clone(), row.partition));
+            offset = None;
+        }
+        let entry = (row.partition, offset);
         match out.last_mut() {
             Some((last, ps)) if *last == row.topic => ps.push(entry),
             _ => out.push((row.topic, vec![entry])),
@@ -89,15 +107,28 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> O
                         .with_group_id(g.group_id)
                         .with_error_code(error_code::group_error(&e).code());
                 }
-                let fetched = fetch(ctx, &g.group_id, topics);
+                let mut unstable = Vec::new();
+                let fetched = fetch(
+                    ctx,
+                    &g.group_id,
+                    topics,
+                    request.require_stable,
+                    &mut unstable,
+                );
                 let topics = fetched
                     .into_iter()
                     .map(|(t, ps)| {
+                        let unstable = &unstable;
                         OffsetFetchResponseTopics::default()
                             .with_name(TopicName(str_bytes(&t)))
                             .with_partitions(
                                 ps.into_iter()
                                     .map(|(p, v)| {
+                                        let code = if unstable.contains(&(t.clone(), p)) {
+                                            UNSTABLE_OFFSET_COMMIT
+                                        } else {
+                                            0
+                                        };
                                         let v = v.unwrap_or(OffsetValue {
                                             offset: -1,
                                             leader_epoch: -1,
@@ -105,6 +136,7 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> O
                                             commit_timestamp: -1,
                                         });
                                         OffsetFetchResponsePartitions::default()
+                                            .with_error_code(code)
                                             .with_partition_index(p)
                                             .with_committed_offset(v.offset)
                                             .with_committed_leader_epoch(v.leader_epoch)
@@ -131,16 +163,31 @@ pub(crate) fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> O
             .map(|t| (t.name.to_string(), t.partition_indexes))
             .collect()
     });
-    let fetched = fetch(ctx, &request.group_id, topics);
+    let mut unstable = Vec::new();
+    let require_stable = ctx.version >= 7 && request.require_stable;
+    let fetched = fetch(
+        ctx,
+        &request.group_id,
+        topics,
+        require_stable,
+        &mut unstable,
+    );
     let topics = fetched
         .into_iter()
         .map(|(t, ps)| {
+            let unstable = &unstable;
             OffsetFetchResponseTopic::default()
                 .with_name(TopicName(str_bytes(&t)))
                 .with_partitions(
                     ps.into_iter()
                         .map(|(p, v)| {
+                            let code = if unstable.contains(&(t.clone(), p)) {
+                                UNSTABLE_OFFSET_COMMIT
+                            } else {
+                                0
+                            };
                             let mut partition = OffsetFetchResponsePartition::default()
+                                .with_error_code(code)
                                 .with_partition_index(p)
                                 .with_committed_offset(v.as_ref().map_or(-1, |v| v.offset))
                                 .with_metadata(Some(str_bytes(

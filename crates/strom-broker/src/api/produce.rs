@@ -1,10 +1,12 @@
 //! Produce: validates and appends each partition's record batches to its log and answers with the base
 //! offset. Only the partition's leader appends (others answer NOT_LEADER_OR_FOLLOWER). Batches are stored
 //! byte-for-byte as sent (the storage crate assigns offsets, stamps the leader epoch and, for LogAppendTime
-//! topics, the timestamp). acks=0 gets no response at all, as in Kafka; acks=1 is answered after the leader's
+//! topics, the timestamp; a topic `compression.type` other than `producer` recompresses them). Records the
+//! log refuses one by one (INVALID_RECORD, INVALID_TIMESTAMP) are named in `record_errors` from v8 (KIP-467). acks=0 gets no response at all, as in Kafka; acks=1 is answered after the leader's
 //! append; acks=all first needs `min.insync.replicas` in the ISR (else NOT_ENOUGH_REPLICAS) and is answered
 //! once the high watermark passes the appended records (every ISR member has them), or REQUEST_TIMED_OUT.
-//! The leader checks and the append are one call into the partition layer
+//! Transactional batches (KIP-98) are appended like idempotent ones; the log keeps the producer's open transaction
+//! and the last stable offset. The leader checks and the append are one call into the partition layer
 //! (`Partition::append_records_to_leader`); what the answer waits for comes back as a `DelayedProduce`.
 
 use std::ops::RangeInclusive;
@@ -15,6 +17,7 @@ use strom_protocol::kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
 use strom_protocol::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use strom_storage::batch::BatchHeader;
 use strom_storage::AppendError;
 
 use super::{str_bytes, RequestContext};
@@ -38,8 +41,8 @@ pub(crate) async fn handle(
     let timeout = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
     let request_error = if !matches!(acks, -1..=1) {
         Some(Code::InvalidRequiredAcks)
-    } else if request.transactional_id.is_some() {
-        // Transactions are not implemented: refuse rather than half-serve them.
+    } else if request.transactional_id.is_none() && has_transactional_records(&request) {
+        // Kafka's `handleProduceRequest`: transactional batches need the request's transactional id.
         Some(Code::TransactionalIdAuthorizationFailed)
     } else {
         None
@@ -75,10 +78,10 @@ pub(crate) async fn handle(
                 continue;
             };
             let Some(records) = data.records.filter(|r| !r.is_empty()) else {
-                partitions.push(
-                    fail(Code::CorruptMessage)
-                        .with_error_message(Some(str_bytes("produce request has no records"))),
-                );
+                // Kafka's ProduceRequest.validateRecords: INVALID_RECORD, which clients do not retry.
+                partitions.push(fail(Code::InvalidRecord).with_error_message(Some(str_bytes(
+                    "Produce requests with version 3 or later must have at least one record batch per partition",
+                ))));
                 continue;
             };
             match partition.append_records_to_leader(
@@ -110,13 +113,22 @@ pub(crate) async fn handle(
                             log_start_offset,
                         } => {
                             let failed = failed
-                                .with_log_start_offset(*log_start_offset)
+                                // Kafka's ReplicaManager answers -1 for the errors it expects
+                                // (corrupt or too large batches), the log start offset for others.
+                                .with_log_start_offset(match error {
+                                    AppendError::CorruptMessage(_)
+                                    | AppendError::RecordTooLarge { .. } => -1,
+                                    _ => *log_start_offset,
+                                })
                                 .with_error_message(Some(str_bytes(&error.to_string())));
                             match error {
                                 // KIP-467: v8+ names each refused record; older versions
                                 // get the code alone, as from Kafka.
-                                AppendError::InvalidRecord(records) if ctx.version >= 8 => failed
-                                    .with_record_errors(
+                                AppendError::InvalidRecord(records)
+                                | AppendError::InvalidTimestamp(records)
+                                    if ctx.version >= 8 =>
+                                {
+                                    failed.with_record_errors(
                                         records
                                             .iter()
                                             .map(|r| {
@@ -127,7 +139,8 @@ pub(crate) async fn handle(
                                                     ))
                                             })
                                             .collect(),
-                                    ),
+                                    )
+                                }
                                 _ => failed,
                             }
                         }
@@ -173,4 +186,17 @@ pub(crate) async fn handle(
         }
     }
     Some(ProduceResponse::default().with_responses(responses))
+}
+
+/// Whether the first batch of some partition is transactional (Kafka's `ProduceRequest.hasTransactionalRecords`,
+/// which looks at the first batch of each partition). Reads one header per partition.
+fn has_transactional_records(request: &ProduceRequest) -> bool {
+    request.topic_data.iter().any(|t| {
+        t.partition_data.iter().any(|p| {
+            p.records
+                .as_ref()
+                .and_then(|r| BatchHeader::parse(r).ok())
+                .is_some_and(|h| h.is_transactional())
+        })
+    })
 }

@@ -103,7 +103,25 @@ impl GroupCoordinatorService {
                     let Some(key) = r.key.as_deref() else {
                         continue;
                     };
+                    if r.control {
+                        // A transaction marker (key: version, type 0 ABORT / 1 COMMIT) ends the producer's
+                        // pending offsets in this partition's groups.
+                        if let [_, _, 0, kind @ (0 | 1)] = key {
+                            let n = self.num_partitions;
+                            inner.coordinator.complete_txn(
+                                r.producer_id,
+                                *kind == 1,
+                                |group| strom_group::partition_for(group, n) == index,
+                                now,
+                            );
+                        }
+                        continue;
+                    }
                     match Record::decode(key, r.value.as_deref()) {
+                        Ok(Some(record)) if r.transactional => {
+                            inner.coordinator.replay_txn_offset(&record, r.producer_id);
+                            loaded += 1;
+                        }
                         Ok(Some(record)) => {
                             inner.coordinator.replay(&record, now);
                             loaded += 1;

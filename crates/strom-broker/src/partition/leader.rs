@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use strom_storage::{AppendInfo, FileSlice, ReadError, TimestampOffset};
+use strom_storage::batch::ControlMarker;
+use strom_storage::{AbortedTxn, AppendInfo, CleanupPolicy, FileSlice, ReadError, TimestampOffset};
 
 use super::state::{LeaderHwChange, Role};
 use super::{Partition, PartitionError};
@@ -90,6 +91,8 @@ pub(crate) enum FetchIsolation {
     LogEnd,
     /// A client's: only what is committed, below the high watermark.
     HighWatermark,
+    /// A read_committed client's: below the last stable offset (no open transaction's records).
+    TxnCommitted,
 }
 
 /// One partition of a Fetch request as the leader serves it.
@@ -104,6 +107,9 @@ pub(crate) struct FetchPartition {
     pub(crate) max_bytes: usize,
     /// KIP-74: the first batch comes whole even when it is larger than `max_bytes`.
     pub(crate) min_one_message: bool,
+    /// isolation_level=read_committed (a consumer only): read below the last stable offset and
+    /// collect the aborted transactions of the range.
+    pub(crate) read_committed: bool,
     pub(crate) now_ms: i64,
 }
 
@@ -111,7 +117,10 @@ pub(crate) struct FetchPartition {
 #[derive(Debug)]
 pub(crate) struct LogReadResult<T> {
     pub(crate) high_watermark: i64,
+    pub(crate) last_stable_offset: i64,
     pub(crate) log_start_offset: i64,
+    /// read_committed only: the aborted transactions overlapping the fetched range.
+    pub(crate) aborted_transactions: Option<Vec<AbortedTxn>>,
     /// The caller's view of the stored batches, or why there are none (OFFSET_OUT_OF_RANGE, I/O). The
     /// high watermark and log start are valid either way and go into the answer.
     pub(crate) records: Result<T, ReadError>,
@@ -148,7 +157,15 @@ impl Partition {
             }
             state.leader_epoch
         };
-        let info = match log.append_as_leader(records, now_ms, leader_epoch.max(0)) {
+        let appended = match origin {
+            AppendOrigin::Client { .. } => {
+                log.append_as_leader(records, now_ms, leader_epoch.max(0))
+            }
+            AppendOrigin::Coordinator => {
+                log.append_as_coordinator(records, now_ms, leader_epoch.max(0))
+            }
+        };
+        let info = match appended {
             Ok(info) => info,
             Err(error) => {
                 return Err(PartitionError::Append {
@@ -175,6 +192,48 @@ impl Partition {
         Ok(LeaderAppend { info, delayed })
     }
 
+    /// WriteTxnMarkers on this partition's leader (Kafka's `appendAsLeader` of an end-transaction marker
+    /// with origin COORDINATOR): appends the control batch ending `producer_id`'s transaction; the answer
+    /// waits until the ISR has it, like a coordinator append (Kafka writes markers with acks=all).
+    pub(crate) fn append_txn_marker(
+        self: &Arc<Self>,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: ControlMarker,
+        now_ms: i64,
+    ) -> Result<LeaderAppend, PartitionError> {
+        let mut guard = self.lock();
+        let log = guard.as_mut().ok_or(PartitionError::Closed)?;
+        let leader_epoch = {
+            let state = self.state();
+            state.check_leader(-1)?;
+            state.leader_epoch
+        };
+        let info = log
+            .append_txn_marker(
+                producer_id,
+                producer_epoch,
+                marker,
+                leader_epoch.max(0),
+                now_ms,
+            )
+            .map_err(|error| PartitionError::Append {
+                error,
+                log_start_offset: log.log_start_offset(),
+            })?;
+        let log_end = log.log_end_offset();
+        drop(guard);
+        self.after_leader_append(log_end);
+        let delayed = Some(DelayedProduce {
+            partition: Arc::clone(self),
+            required_offset: info.last_offset + 1,
+            leader_epoch,
+            fsync: false,
+            replicated: true,
+        });
+        Ok(LeaderAppend { info, delayed })
+    }
+
     /// After a leader append of records up to `log_end`: a single-member ISR moves the high watermark at once.
     fn after_leader_append(&self, log_end: i64) -> LeaderHwChange {
         let change = self
@@ -196,8 +255,8 @@ impl Partition {
         updates: &mut FollowerFetchUpdates,
         read: impl FnOnce(Option<FileSlice>) -> Result<T, ReadError>,
     ) -> Result<LogReadResult<T>, PartitionError> {
-        let guard = self.lock();
-        let log = guard.as_ref().ok_or(PartitionError::Closed)?;
+        let mut guard = self.lock();
+        let log = guard.as_mut().ok_or(PartitionError::Closed)?;
         let log_end = log.log_end_offset();
         // One look at the replication state: the leader check, the follower's progress, the high watermark.
         let (high_watermark, hw_change) = {
@@ -221,11 +280,19 @@ impl Partition {
             self.notify_changed();
             updates.leader_hw_change = LeaderHwChange::Increased;
         }
+        // Without transactions in this log this is the high watermark after one check.
+        let last_stable_offset = log.last_stable_offset(high_watermark);
         let max_offset = if fetch.replica_id.is_some() {
             log_end
+        } else if fetch.read_committed {
+            last_stable_offset
         } else {
             high_watermark
         };
+        // Kafka bounds the list by the end of the fetched data; the LSO bound is a superset, and
+        // clients ignore aborted transactions that start past what they read.
+        let aborted_transactions = (fetch.read_committed && fetch.replica_id.is_none())
+            .then(|| log.aborted_transactions(fetch.fetch_offset, max_offset));
         let records = log
             .read_slice(
                 fetch.fetch_offset,
@@ -236,13 +303,15 @@ impl Partition {
             .and_then(|found| read(found.records));
         Ok(LogReadResult {
             high_watermark,
+            last_stable_offset,
             log_start_offset: log.log_start_offset(),
+            aborted_transactions,
             records,
         })
     }
 
-    /// ListOffsets as leader (Kafka's `fetchOffsetForTimestamp`): latest (-1: the high watermark, or the log
-    /// end for a follower), earliest (-2) and earliest-local (-4: the log start), max-timestamp (-3),
+    /// ListOffsets as leader (Kafka's `fetchOffsetForTimestamp`): latest (-1: the high watermark, the last
+    /// stable offset for read_committed, or the log end for a follower), earliest (-2) and earliest-local (-4: the log start), max-timestamp (-3),
     /// earliest-pending-upload (-5: none), or the first offset whose timestamp is at or after `timestamp`.
     /// None when there is no such offset.
     pub(crate) fn fetch_offset_for_timestamp(
@@ -251,8 +320,8 @@ impl Partition {
         isolation: FetchIsolation,
         current_leader_epoch: i32,
     ) -> Result<Option<TimestampOffset>, PartitionError> {
-        let guard = self.lock();
-        let log = guard.as_ref().ok_or(PartitionError::Closed)?;
+        let mut guard = self.lock();
+        let log = guard.as_mut().ok_or(PartitionError::Closed)?;
         let high_watermark = {
             let state = self.state();
             state.check_leader(current_leader_epoch)?;
@@ -268,6 +337,7 @@ impl Partition {
             LATEST_TIMESTAMP => offset(match isolation {
                 FetchIsolation::LogEnd => log.log_end_offset(),
                 FetchIsolation::HighWatermark => high_watermark,
+                FetchIsolation::TxnCommitted => log.last_stable_offset(high_watermark),
             }),
             EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => offset(log.log_start_offset()),
             EARLIEST_PENDING_UPLOAD_TIMESTAMP => None,
@@ -290,15 +360,27 @@ impl Partition {
         Ok(log.end_offset_for_epoch(leader_epoch))
     }
 
-    /// DeleteRecords: moves the log start to `offset` (-1: the log end) and returns the new one (the low
-    /// watermark). Unlike Kafka's `deleteRecordsOnLeader` it neither checks leadership nor bounds the offset
-    /// by the high watermark; that is how Strom has always served it.
+    /// DeleteRecords as leader (Kafka's `deleteRecordsOnLeader`): only the leader deletes (else
+    /// NOT_LEADER_OR_FOLLOWER); a log that compacts without deleting refuses (POLICY_VIOLATION); -1 means the
+    /// high watermark; an offset below zero or above the high watermark is OFFSET_OUT_OF_RANGE (Kafka's
+    /// `maybeIncrementLogStartOffset`). Moves the log start to the offset and returns the new one (the low
+    /// watermark).
     pub(crate) fn delete_records(&self, offset: i64) -> Result<i64, PartitionError> {
         let mut guard = self.lock();
         let log = guard.as_mut().ok_or(PartitionError::Closed)?;
-        let log_end = log.log_end_offset();
-        let offset = if offset == -1 { log_end } else { offset };
-        if offset < 0 || offset > log_end {
+        let high_watermark = {
+            let state = self.state();
+            state.check_leader(-1)?;
+            state.high_watermark
+        };
+        if log.config().cleanup_policy == CleanupPolicy::Compact {
+            return Err(PartitionError::PolicyViolation(format!(
+                "Records of partition {}-{} can not be deleted due to the configured policy",
+                self.topic, self.index
+            )));
+        }
+        let offset = if offset == -1 { high_watermark } else { offset };
+        if offset < 0 || offset > high_watermark {
             return Err(PartitionError::OffsetOutOfRange {
                 log_start_offset: log.log_start_offset(),
             });

@@ -69,9 +69,12 @@ pub(crate) enum PartitionError {
         error: AppendError,
         log_start_offset: i64,
     },
-    /// DeleteRecords beyond the log end; `log_start_offset` is the answer's low watermark.
+    /// DeleteRecords below zero or beyond the high watermark; `log_start_offset` is the answer's low watermark.
     #[error("offset out of range")]
     OffsetOutOfRange { log_start_offset: i64 },
+    /// DeleteRecords on a log whose `cleanup.policy` is `compact` alone (Kafka's PolicyViolationException).
+    #[error("{0}")]
+    PolicyViolation(String),
     /// A ListOffsets timestamp below zero that names no offset spec.
     #[error("unknown offset spec {0}")]
     UnknownOffsetSpec(i64),
@@ -139,6 +142,11 @@ impl Partition {
     /// Locks the replication state (after the log, when both are needed).
     fn state(&self) -> MutexGuard<'_, ReplicaState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The leader epoch this replica knows (the transaction coordinator's epoch for `__transaction_state`).
+    pub(crate) fn leader_epoch(&self) -> i32 {
+        self.state().leader_epoch
     }
 
     /// Removes the log for closing or deletion.

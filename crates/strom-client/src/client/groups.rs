@@ -30,8 +30,10 @@ use super::requests::topic_name;
 use super::{response_entry, BrokerMetadata, Client};
 use crate::error::ClientError;
 
-/// FindCoordinator key type of a consumer group (1 would be a transactional id).
-const GROUP_KEY_TYPE: i8 = 0;
+/// FindCoordinator key type of a consumer group.
+pub(crate) const GROUP_KEY_TYPE: i8 = 0;
+/// FindCoordinator key type of a transactional id.
+pub(crate) const TRANSACTION_KEY_TYPE: i8 = 1;
 /// FindCoordinator v4+ looks up a batch of `coordinator_keys` instead of one `key`.
 const FIRST_BATCHED_FIND_COORDINATOR: i16 = 4;
 /// ListGroups v4+ carries a states filter and each group's state.
@@ -104,9 +106,19 @@ impl Client {
         &mut self,
         group_id: &str,
     ) -> Result<BrokerMetadata, ClientError> {
+        self.find_coordinator_of(group_id, GROUP_KEY_TYPE).await
+    }
+
+    /// The coordinator of `key` for FindCoordinator `key_type` (0 a group, 1 a transactional id), retried
+    /// while the coordinator is not available or loading.
+    pub(crate) async fn find_coordinator_of(
+        &mut self,
+        group_id: &str,
+        key_type: i8,
+    ) -> Result<BrokerMetadata, ClientError> {
         let mut attempt = 0;
         loop {
-            match self.find_coordinator_once(group_id).await {
+            match self.find_coordinator_once(group_id, key_type).await {
                 Err(e) if attempt < self.config.retries && coordinator_retriable(&e) => {
                     self.backoff(attempt).await;
                     attempt += 1;
@@ -119,6 +131,7 @@ impl Client {
     async fn find_coordinator_once(
         &mut self,
         group_id: &str,
+        key_type: i8,
     ) -> Result<BrokerMetadata, ClientError> {
         // The version send_any chose decides the response layout (an atomic keeps the future Send).
         let used = AtomicI16::new(0);
@@ -126,7 +139,7 @@ impl Client {
         let resp = self
             .send_any(key, |v| {
                 used.store(v, Ordering::Relaxed);
-                find_coordinator_request(v, group_id)
+                find_coordinator_request(v, group_id, key_type)
             })
             .await?;
         let (node_id, host, port) =
@@ -142,7 +155,7 @@ impl Client {
             return Err(ClientError::Kafka {
                 code: ResponseError::CoordinatorNotAvailable.code(),
                 name: "COORDINATOR_NOT_AVAILABLE".into(),
-                message: Some(format!("no coordinator for group {group_id}")),
+                message: Some(format!("no coordinator for {group_id}")),
             });
         }
         let coordinator = self
@@ -445,7 +458,7 @@ fn fetched_group_offsets(
 }
 
 /// NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS: ask FindCoordinator again.
-fn is_coordinator_code(code: i16) -> bool {
+pub(crate) fn is_coordinator_code(code: i16) -> bool {
     [
         ResponseError::NotCoordinator,
         ResponseError::CoordinatorNotAvailable,
@@ -456,7 +469,7 @@ fn is_coordinator_code(code: i16) -> bool {
 }
 
 /// Errors after which a group request is worth sending again to a freshly looked-up coordinator.
-fn coordinator_retriable(err: &ClientError) -> bool {
+pub(crate) fn coordinator_retriable(err: &ClientError) -> bool {
     match err {
         ClientError::Kafka { code, .. } => is_coordinator_code(*code),
         ClientError::Connect { .. } => true,
@@ -496,8 +509,12 @@ pub fn decode_consumer_assignment(bytes: &Bytes) -> Result<Vec<(String, Vec<i32>
         .collect())
 }
 
-pub(crate) fn find_coordinator_request(version: i16, group_id: &str) -> FindCoordinatorRequest {
-    let req = FindCoordinatorRequest::default().with_key_type(GROUP_KEY_TYPE);
+pub(crate) fn find_coordinator_request(
+    version: i16,
+    group_id: &str,
+    key_type: i8,
+) -> FindCoordinatorRequest {
+    let req = FindCoordinatorRequest::default().with_key_type(key_type);
     if version >= FIRST_BATCHED_FIND_COORDINATOR {
         req.with_coordinator_keys(vec![str_bytes(group_id)])
     } else {
@@ -598,7 +615,7 @@ mod tests {
     #[test]
     fn every_group_request_encodes_at_every_client_version() {
         for v in versions(ApiKey::FindCoordinator) {
-            let req = round_trip(&find_coordinator_request(v, "g"), v);
+            let req = round_trip(&find_coordinator_request(v, "g", GROUP_KEY_TYPE), v);
             if v >= FIRST_BATCHED_FIND_COORDINATOR {
                 assert_eq!(req.coordinator_keys, vec![str_bytes("g")]);
             } else {

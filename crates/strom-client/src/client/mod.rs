@@ -6,7 +6,8 @@
 //! - `admin`: topic and config admin calls (CreateTopics, DeleteTopics, CreatePartitions, configs);
 //! - `data`: produce, fetch and list offsets, routed to partition leaders;
 //! - `groups`: consumer-group admin calls through the group coordinator; `replicas`: leader elections and
-//!   partition reassignments;
+//!   partition reassignments; `transactions`: ListTransactions, DescribeTransactions through the transaction
+//!   coordinator, and the abort of a hanging transaction (WriteTxnMarkers);
 //! - `requests`: the pure `*_request` builders the admin and data calls send (unit-tested by encoding them at
 //!   every version this client may negotiate).
 //!
@@ -29,6 +30,7 @@ pub(crate) mod groups;
 pub(crate) mod replicas;
 mod requests;
 mod routing;
+pub(crate) mod transactions;
 
 /// ListOffsets timestamp asking for the log start offset.
 pub const EARLIEST_TIMESTAMP: i64 = -2;

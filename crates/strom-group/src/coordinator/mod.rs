@@ -37,6 +37,8 @@ pub struct GroupCoordinator {
     /// Answers to waiting JoinGroup/SyncGroup requests that a consumer-group call produced (a classic group
     /// converted under them), handed out by [`take_effects`](Self::take_effects) and [`tick`](Self::tick).
     pending_replies: Vec<Reply>,
+    /// Offsets committed by open transactions, per producer id.
+    pending_txn: offsets::PendingTxnOffsets,
 }
 
 impl GroupCoordinator {
@@ -47,7 +49,53 @@ impl GroupCoordinator {
             member_ids: MemberIds::default(),
             pending_records: Vec::new(),
             pending_replies: Vec::new(),
+            pending_txn: offsets::PendingTxnOffsets::default(),
         }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Transactional offsets
+
+    /// TxnOffsetCommit: validates the commit against the group (KIP-447) and returns per-partition
+    /// results and the offset records, which the caller writes as the producer's transactional batch and
+    /// then hands to [`replay_txn_offset`](Self::replay_txn_offset). `req.generation_id` carries the
+    /// request's generation id (a KIP-848 group's member epoch).
+    pub fn txn_commit_offsets(
+        &mut self,
+        req: &CommitOffsets,
+        now: i64,
+    ) -> (Vec<TopicPartitionResult>, Vec<Record>) {
+        offsets::txn_commit_offsets(
+            &mut self.groups,
+            self.config.offset_metadata_max_bytes,
+            req,
+            now,
+        )
+    }
+
+    /// Applies one transactional offset record of `producer_id` (written, or found at load): pending
+    /// until the transaction's marker.
+    pub fn replay_txn_offset(&mut self, record: &Record, producer_id: i64) {
+        self.pending_txn.replay(producer_id, record);
+    }
+
+    /// A COMMIT (`commit`) or ABORT marker of `producer_id` reached the `__consumer_offsets` partition
+    /// whose groups `in_partition` accepts: their pending offsets become committed, or are dropped.
+    pub fn complete_txn(
+        &mut self,
+        producer_id: i64,
+        commit: bool,
+        in_partition: impl Fn(&str) -> bool,
+        now: i64,
+    ) {
+        self.pending_txn
+            .complete(&mut self.groups, producer_id, commit, in_partition, now);
+    }
+
+    /// Whether an open transaction holds an offset of the group's partition (OffsetFetch with
+    /// `require_stable` answers UNSTABLE_OFFSET_COMMIT for it).
+    pub fn has_pending_txn_offset(&self, group_id: &str, topic: &str, partition: i32) -> bool {
+        self.pending_txn.has_pending(group_id, topic, partition)
     }
 
     /// The KIP-848 records (ConsumerGroup* keys) that consumer-group calls such as
@@ -73,6 +121,7 @@ impl GroupCoordinator {
     pub fn unload(&mut self, keep: impl Fn(&str) -> bool) -> usize {
         let before = self.groups.len();
         self.groups.retain(|id, _| keep(id));
+        self.pending_txn.unload(&keep);
         before - self.groups.len()
     }
 

@@ -3,7 +3,8 @@
 //! group's membership (classic generation, or KIP-848 member epoch) and comes back as records; nothing changes
 //! until they are durable and replayed through [`replay`] — the same function that rebuilds offsets at
 //! start-up. The offsets live in `crate::group::Group` beside the membership they are checked against;
-//! membership itself is `classic/`'s and `consumer/`'s.
+//! membership itself is `classic/`'s and `consumer/`'s. Transactional commits (pending until their
+//! transaction's marker) are `txn.rs`, which imports this file's `replay`.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,9 @@ use crate::types::{CommitOffsets, CommittedOffset, GroupState, TopicPartitionRes
 
 #[cfg(test)]
 mod tests;
+mod txn;
+
+pub(crate) use txn::{txn_commit_offsets, PendingTxnOffsets};
 
 /// Validates a commit and returns the records that make it; nothing changes until they are replayed.
 /// A simple commit (generation -1, no member) is allowed only while the group has no members, and

@@ -5,9 +5,11 @@
 //!
 //! Mapping from openraft (0.9) to Kafka's terms: leader epoch = raft term; high watermark = committed log
 //! index + 1 (Kafka offsets are exclusive ends; the raft log's first entry has index 0); a replica's log end
-//! offset = its matched log index + 1 (the leader's own: its last log index + 1), -1 while unknown. openraft
-//! keeps no per-follower fetch times, so followers' `last_fetch_timestamp` / `last_caught_up_timestamp` are
-//! -1; the leader reports the current time for itself, as Kafka's leader does. Plain data: no Kafka request
+//! offset = its matched log index + 1 (the leader's own: its last log index + 1), -1 while unknown. A
+//! follower's `last_fetch_timestamp` is when it last answered one of this leader's AppendEntries (heartbeats
+//! included: raft's followers are pushed to, Kafka's fetch), its `last_caught_up_timestamp` when such an answer
+//! last left its log matching the leader's whole log (`transport::FollowerContacts`, both -1 until it answers
+//! in the current term); the leader reports the current time for itself, as Kafka's leader does. Plain data: no Kafka request
 //! types here (the broker builds the response).
 //!
 //! Adds to `Quorum`'s impl deliberately, like forward.rs; uses quorum.rs, never the reverse.
@@ -128,11 +130,13 @@ impl Quorum {
                     .replication
                     .as_ref()
                     .and_then(|r| r.get(&id).copied().flatten());
+                let (last_fetch_timestamp, last_caught_up_timestamp) =
+                    self.contacts.contact(id, metrics.current_term);
                 ReplicaInfo {
                     replica_id: to_i32(id),
                     log_end_offset: end(matched.map(|l| l.index)),
-                    last_fetch_timestamp: -1,
-                    last_caught_up_timestamp: -1,
+                    last_fetch_timestamp,
+                    last_caught_up_timestamp,
                 }
             }
         };

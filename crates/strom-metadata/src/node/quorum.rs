@@ -30,7 +30,7 @@ use crate::net::{self, TcpTransport};
 use crate::raft_types::{MetadataRequest, NodeId, TypeConfig};
 use crate::state_machine::MetadataStateMachine;
 use crate::state_machine_store::StateMachineStore;
-use crate::transport::{Network, SingleNodeTransport};
+use crate::transport::{FollowerContacts, Network, SingleNodeTransport};
 
 /// How long `propose` keeps trying (across leader changes) before giving up; also the bound on
 /// one local commit.
@@ -48,6 +48,8 @@ pub(super) struct Quorum {
     pub(super) voters: BTreeMap<NodeId, String>,
     /// None with a single voter: there is nobody to forward to.
     pub(super) transport: Option<Arc<TcpTransport>>,
+    /// When each follower last answered this node's AppendEntries (for DescribeQuorum).
+    pub(super) contacts: Arc<FollowerContacts>,
     /// Set by `MetadataNode::shutdown`; later proposals fail.
     pub(super) stopped: AtomicBool,
 }
@@ -121,12 +123,13 @@ impl Quorum {
         .map_err(|e| MetadataError::Raft(e.to_string()))?;
 
         let transport = clustered.then(|| Arc::new(TcpTransport::new()));
+        let contacts = Arc::new(FollowerContacts::default());
         let raft = match &transport {
             Some(transport) => {
                 Raft::new(
                     config.node_id,
                     Arc::new(raft_config),
-                    Network::new(Arc::clone(transport)),
+                    Network::new(Arc::clone(transport), Arc::clone(&contacts)),
                     LogStore::new(log),
                     state_machine.clone(),
                 )
@@ -136,7 +139,7 @@ impl Quorum {
                 Raft::new(
                     config.node_id,
                     Arc::new(raft_config),
-                    Network::new(SingleNodeTransport),
+                    Network::new(SingleNodeTransport, Arc::clone(&contacts)),
                     LogStore::new(log),
                     state_machine.clone(),
                 )
@@ -145,9 +148,11 @@ impl Quorum {
         }
         .map_err(|e| MetadataError::Stopped(e.to_string()))?;
 
+        contacts.set_metrics(raft.metrics());
         let quorum = Quorum {
             node_id: config.node_id,
             metrics: raft.metrics(),
+            contacts,
             raft,
             images,
             voters: config.voters.clone(),

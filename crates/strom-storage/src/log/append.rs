@@ -13,17 +13,20 @@
 use std::io;
 
 use super::{AppendInfo, PartitionLog};
-use crate::batch::{self, BatchHeader};
+use crate::batch::{self, BatchHeader, ControlMarker};
 use crate::checkpoint::{self, RECOVERY_POINT_FILE};
 use crate::config::TimestampType;
 use crate::error::{AppendError, StorageError};
-use crate::producer_state::Check;
+use crate::producer_state::{Check, CompletedTxn, Origin};
 use crate::segment::ActiveSegment;
+use crate::validator;
 
 impl PartitionLog {
     /// Validates and appends one or more v2 batches as sent by a producer; all or nothing. See the
     /// crate's API notes: offsets are assigned by rewriting `base_offset`, LogAppendTime logs
-    /// stamp `max_timestamp` (and recompute the CRC), the bytes are otherwise stored as sent. A
+    /// stamp `max_timestamp` (and recompute the CRC), batches in another codec than a
+    /// `compression.type` other than `producer` are recompressed (`validator.rs`), the bytes are
+    /// otherwise stored as sent. A
     /// duplicate idempotent batch appends nothing and reports the original offsets. Applies the
     /// flush policy afterwards.
     ///
@@ -31,7 +34,7 @@ impl PartitionLog {
     /// not touched: this is the path of a log that is not replicated. A replica leader uses
     /// [`PartitionLog::append_as_leader`].
     pub fn append(&mut self, records: &[u8], now_ms: i64) -> Result<AppendInfo, AppendError> {
-        self.append_validated(records, now_ms, None)
+        self.append_validated(records, now_ms, None, Origin::Client)
     }
 
     /// [`PartitionLog::append`] on the leader of a replicated partition: additionally stamps
@@ -47,7 +50,39 @@ impl PartitionLog {
         now_ms: i64,
         leader_epoch: i32,
     ) -> Result<AppendInfo, AppendError> {
-        self.append_validated(records, now_ms, Some(leader_epoch))
+        self.append_validated(records, now_ms, Some(leader_epoch), Origin::Client)
+    }
+
+    /// [`PartitionLog::append_as_leader`] for the broker's own batches (Kafka's
+    /// `AppendOrigin.COORDINATOR`): the group coordinator's records, including transactional
+    /// offset commits stamped with a producer's id and epoch. Only producer and coordinator epochs
+    /// are checked, not sequences.
+    pub fn append_as_coordinator(
+        &mut self,
+        records: &[u8],
+        now_ms: i64,
+        leader_epoch: i32,
+    ) -> Result<AppendInfo, AppendError> {
+        self.append_validated(records, now_ms, Some(leader_epoch), Origin::Coordinator)
+    }
+
+    /// Appends the control batch that ends `producer_id`'s transaction (WriteTxnMarkers on the
+    /// partition leader, Kafka's `appendAsLeader` of an `EndTransactionMarker`): refused with
+    /// [`AppendError::InvalidProducerEpoch`] when `producer_epoch` is older than the producer's,
+    /// and [`AppendError::TransactionCoordinatorFenced`] when the marker's coordinator epoch is
+    /// older than the last marker's. A newer epoch is taken (KIP-890 part 2 bumps it at the end
+    /// of each transaction). The transaction's data, if any, stops holding back the LSO once the
+    /// marker is below the high watermark; an ABORT writes an index entry.
+    pub fn append_txn_marker(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: ControlMarker,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        let batch = batch::encode_control_batch(producer_id, producer_epoch, marker, now_ms);
+        self.append_validated(&batch, now_ms, Some(leader_epoch), Origin::Coordinator)
     }
 
     /// The producer append path; `leader_epoch` is Some on a replica leader (see
@@ -57,33 +92,57 @@ impl PartitionLog {
         records: &[u8],
         now_ms: i64,
         leader_epoch: Option<i32>,
+        origin: Origin,
     ) -> Result<AppendInfo, AppendError> {
         self.last_now_ms = now_ms;
         if records.is_empty() {
             return Err(AppendError::CorruptMessage("empty record set".to_string()));
         }
-        let mut batches: Vec<(usize, BatchHeader)> = Vec::new();
+        let mut checked: Vec<validator::Batch> = Vec::new();
+        let mut markers: Vec<Option<ControlMarker>> = Vec::new();
         let mut pos = 0;
         for item in batch::iter_batches(records) {
             let (h, bytes) = item?;
-            batch::validate(&h, bytes, self.config.max_message_bytes)?;
-            batches.push((pos, h));
+            let span = batch::validate(&h, bytes, self.config.max_message_bytes)?;
+            if h.is_control() {
+                if origin == Origin::Client {
+                    return Err(AppendError::ControlBatchFromClient);
+                }
+                // Markers are rare: only then is the per-batch list allocated.
+                markers.resize(checked.len(), None);
+                markers.push(batch::parse_control_marker(&h, bytes));
+            }
+            checked.push((pos, h, span));
             pos += bytes.len();
         }
-        if self.config.cleanup_policy.compacts() {
-            let tp = self
-                .dir
-                .file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default();
-            batch::all_records_keyed(records, &tp)?;
-        }
+        // Kafka's LogValidator: per-record checks, and the batches again in the topic's codec
+        // when `compression.type` asks for another one (they replace the request's bytes).
+        let tp = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let rewritten = validator::validate_records(records, &checked, &self.config, now_ms, &tp)?;
+        let records: &[u8] = rewritten.as_deref().unwrap_or(records);
+        let mut batches: Vec<(usize, BatchHeader)> = match &rewritten {
+            None => checked.into_iter().map(|(pos, h, _)| (pos, h)).collect(),
+            Some(bytes) => {
+                let mut batches = Vec::with_capacity(checked.len());
+                let mut pos = 0;
+                for item in batch::iter_batches(bytes) {
+                    let (h, b) = item?;
+                    batches.push((pos, h));
+                    pos += b.len();
+                }
+                batches
+            }
+        };
 
         let log_append_time = self.config.message_timestamp_type == TimestampType::LogAppendTime;
         let log_start_offset = self.log_start_offset;
         let mut next = self.log_end_offset();
         let mut pending = self.producers.begin_append();
-        for (_, h) in batches.iter_mut() {
+        for (i, (_, h)) in batches.iter_mut().enumerate() {
             h.base_offset = next;
             if let Some(epoch) = leader_epoch {
                 h.partition_leader_epoch = epoch;
@@ -92,7 +151,8 @@ impl PartitionLog {
                 h.max_timestamp = now_ms;
                 h.attributes |= 1 << 3;
             }
-            if let Check::Duplicate(original) = pending.check(h, next)? {
+            let marker = markers.get(i).copied().flatten();
+            if let Check::Duplicate(original) = pending.check(h, next, marker, origin)? {
                 return Ok(AppendInfo {
                     base_offset: original.first_offset,
                     last_offset: original.last_offset,
@@ -160,7 +220,9 @@ impl PartitionLog {
             epoch_starts,
             now_ms,
         )?;
+        let completed = staged.completed().to_vec();
         self.producers.commit(staged);
+        self.complete_txns(&completed)?;
 
         let info = AppendInfo {
             base_offset: batches.first().map_or(next, |(_, h)| h.base_offset),
@@ -232,8 +294,15 @@ impl PartitionLog {
             epoch_starts,
             now_ms,
         )?;
-        for (_, h) in &batches {
-            self.producers.replay(h);
+        for (pos, h) in &batches {
+            let marker = if h.is_control() {
+                batch::parse_control_marker(h, &records[*pos..*pos + h.total_len()])
+            } else {
+                None
+            };
+            if let Some(txn) = self.producers.replay(h, marker) {
+                self.complete_txns(&[txn])?;
+            }
         }
         let info = AppendInfo {
             base_offset: first.base_offset,
@@ -245,6 +314,20 @@ impl PartitionLog {
         };
         self.maybe_flush(now_ms).map_err(io::Error::from)?;
         Ok(info)
+    }
+
+    /// Applies transactions just ended by markers in the active segment (Kafka's order: the
+    /// LSO at completion is computed, an aborted one is indexed, then it is completed).
+    fn complete_txns(&mut self, completed: &[CompletedTxn]) -> Result<(), AppendError> {
+        for txn in completed {
+            let lso = self.producers.last_stable_offset_after(txn);
+            if txn.aborted {
+                let base = self.active.segment().base_offset();
+                self.txn_index.append(base, txn.index_entry(lso))?;
+            }
+            self.producers.complete_txn(txn);
+        }
+        Ok(())
     }
 
     /// The step both append paths share once their batches are final (offsets assigned, leader
@@ -316,6 +399,7 @@ impl PartitionLog {
         let new_base = self.log_end_offset();
         self.active.prepare_seal()?;
         let fresh = ActiveSegment::create(&self.dir, new_base, now_ms)?;
+        self.txn_index.sync(self.active.segment().base_offset())?;
         let old = std::mem::replace(&mut self.active, fresh);
         self.sealed.push_back(old.seal());
         self.producers.write_snapshot(&self.dir, new_base)?;

@@ -4,7 +4,7 @@
 //! job across `log/` (see `log/mod.rs`).
 //!
 //! Not here: rewriting a segment's batches and the crash-safe file swap (`cleaner.rs`), and the
-//! key check of appends to a compacted log (`batch::all_records_keyed`, called by `append.rs`).
+//! key check of appends to a compacted log (`validator.rs`, called by `append.rs`).
 
 use super::PartitionLog;
 use crate::cleaner::{self, CompactionStats};
@@ -19,7 +19,9 @@ impl PartitionLog {
     /// (compacted logs have gaps). Skipped when the policy does not compact, or when the bytes
     /// past `cleaner-offset-checkpoint` are less than `min.cleanable.dirty.ratio` of the
     /// cleanable bytes. Each segment is swapped in crash-safely (see `cleaner.rs`). Producer
-    /// state and its snapshots are left as they are.
+    /// state and its snapshots are left as they are. With transactions (Kafka's cleaner rules):
+    /// only segments below the first unstable offset are cleaned, aborted transactions' batches are
+    /// removed and never shadow a committed value, open ones do not either, and markers stay.
     pub fn compact(&mut self, now_ms: i64) -> Result<CompactionStats, StorageError> {
         self.last_now_ms = now_ms;
         let mut stats = CompactionStats::default();
@@ -27,10 +29,17 @@ impl PartitionLog {
             return Ok(stats);
         }
         let lag_limit = now_ms.saturating_sub(self.config.min_compaction_lag_ms.max(0));
+        // Nothing at or past the first open transaction is cleaned (Kafka's `firstUncleanableOffset`
+        // stops at the first unstable offset; this log does not know the high watermark, so it stops at
+        // the first undecided one).
+        let first_unstable = self.producers.first_undecided_offset().unwrap_or(i64::MAX);
         let cleanable = self
             .sealed
             .iter()
-            .take_while(|s| s.segment().max_timestamp() <= lag_limit)
+            .take_while(|s| {
+                s.segment().max_timestamp() <= lag_limit
+                    && s.segment().next_offset() <= first_unstable
+            })
             .count();
         let clean_point = cleaner::read_checkpoint(&self.dir);
         let (mut dirty, mut total) = (0u64, 0u64);
@@ -48,9 +57,14 @@ impl PartitionLog {
             return Ok(stats);
         }
 
+        let aborted = self.txn_index.collect(i64::MIN, i64::MIN, i64::MAX);
+        let txns = cleaner::TxnFilter {
+            aborted: &aborted,
+            first_unstable,
+        };
         let mut map = cleaner::OffsetMap::new();
         for seg in self.segments() {
-            cleaner::add_to_offset_map(&mut map, &seg.read_all()?)?;
+            cleaner::add_to_offset_map(&mut map, &seg.read_all()?, &txns)?;
         }
         let horizon = now_ms.saturating_sub(self.config.delete_retention_ms.max(0));
         let mut cleaned_to = clean_point;
@@ -71,7 +85,7 @@ impl PartitionLog {
                     seg.retention_timestamp()?,
                 )
             };
-            let cleaned = cleaner::clean_segment(&bytes, &map, horizon)?;
+            let cleaned = cleaner::clean_segment(&bytes, &map, horizon, &txns)?;
             stats.segments_cleaned += 1;
             stats.records_read += cleaned.records_read;
             stats.records_kept += cleaned.records_kept;

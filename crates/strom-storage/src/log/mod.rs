@@ -41,6 +41,7 @@ use crate::error::{ReadError, StorageError};
 use crate::index::TimestampOffset;
 use crate::producer_state::ProducerStateManager;
 use crate::segment::{ActiveSegment, FileSlice, SealedSegment, Segment};
+use crate::txn_index::{AbortedTxn, TxnIndex};
 
 mod append;
 mod compact;
@@ -110,6 +111,8 @@ pub struct PartitionLog {
     /// Everything below this offset is known to be fsynced.
     recovery_point: i64,
     producers: ProducerStateManager,
+    /// Aborted transactions per segment (`.txnindex` files).
+    txn_index: TxnIndex,
     /// Mirrors `leader-epoch-checkpoint`, which is rewritten whenever this changes.
     epochs: LeaderEpochCache,
     unflushed_records: u64,
@@ -198,6 +201,40 @@ impl PartitionLog {
         self.log_start_offset
     }
 
+    /// The last stable offset given the partition's `high_watermark` (Kafka's `lastStableOffset`):
+    /// the first offset of the earliest transaction that is open (or whose marker is not yet below
+    /// the high watermark), never below the log start, else the high watermark. What
+    /// read_committed consumers may read up to. Without transactions this is the high watermark
+    /// after one check.
+    pub fn last_stable_offset(&mut self, high_watermark: i64) -> i64 {
+        if !self.producers.has_unstable() {
+            return high_watermark;
+        }
+        match self.producers.first_unstable_offset(high_watermark) {
+            Some(first) => first.max(self.log_start_offset).min(high_watermark),
+            None => high_watermark,
+        }
+    }
+
+    /// The aborted transactions a read_committed fetch of `[from, upper)` must be told about
+    /// (Kafka's `collectAbortedTransactions`): those whose ABORT marker is at or after `from` and
+    /// whose first offset is below `upper`, oldest marker first.
+    pub fn aborted_transactions(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
+        if self.txn_index.is_empty() {
+            return Vec::new();
+        }
+        let from_segment = self
+            .segments()
+            .nth(self.locate(from))
+            .map_or(i64::MIN, Segment::base_offset);
+        self.txn_index.collect(from_segment, from, upper)
+    }
+
+    /// Open transactions in this partition: (first offset, producer id), oldest first.
+    pub fn ongoing_transactions(&self) -> Vec<(i64, i64)> {
+        self.producers.ongoing_txns().collect()
+    }
+
     /// The offset the next appended record will get.
     pub fn log_end_offset(&self) -> i64 {
         self.active.segment().next_offset()
@@ -260,6 +297,7 @@ impl PartitionLog {
     pub fn flush(&mut self) -> Result<(), StorageError> {
         let log_end = self.log_end_offset();
         self.active.flush()?;
+        self.txn_index.sync(self.active.segment().base_offset())?;
         checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), log_end)?;
         self.recovery_point = log_end;
         self.unflushed_records = 0;

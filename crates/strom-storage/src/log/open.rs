@@ -20,8 +20,9 @@ use crate::error::StorageError;
 use crate::producer_state::ProducerStateManager;
 use crate::segment::{
     segment_file, ActiveSegment, LoadMode, SealedSegment, Segment, INDEX_EXT, LOG_EXT,
-    TIME_INDEX_EXT,
+    TIME_INDEX_EXT, TXN_INDEX_EXT,
 };
+use crate::txn_index::TxnIndex;
 
 impl PartitionLog {
     /// Opens (creating if missing) the log in `dir`. With `clean_shutdown` false, every batch from
@@ -104,7 +105,9 @@ impl PartitionLog {
             .max(first_base)
             .min(log_end);
 
+        let txn_index = TxnIndex::load(&dir, bases.iter().copied())?;
         let mut log = PartitionLog {
+            txn_index,
             dir,
             config,
             sealed,
@@ -127,16 +130,33 @@ impl PartitionLog {
         Ok(log)
     }
 
+    /// Producer state from the newest snapshot at or below the log end plus a replay of the
+    /// batches after it. The aborted-transaction index entries past the snapshot are dropped and
+    /// written again by the replay, so an index a crash left behind (or lost) is rebuilt.
     pub(super) fn load_producer_state(&mut self) -> Result<(), StorageError> {
         let log_end = self.log_end_offset();
         let (from, mut producers) = match ProducerStateManager::load_latest(&self.dir, log_end)? {
             Some((offset, state)) => (offset, state),
             None => (i64::MIN, ProducerStateManager::default()),
         };
+        self.txn_index.truncate_from(from)?;
+        let mut aborted = Vec::new();
         for seg in self.segments() {
             if seg.next_offset() > from {
-                seg.headers_from(from.max(seg.base_offset()), &mut |h| producers.replay(h))?;
+                let base = seg.base_offset();
+                seg.headers_from(from.max(base), &mut |h, marker| {
+                    if let Some(txn) = producers.replay(h, marker) {
+                        let lso = producers.last_stable_offset_after(&txn);
+                        producers.complete_txn(&txn);
+                        if txn.aborted {
+                            aborted.push((base, txn.index_entry(lso)));
+                        }
+                    }
+                })?;
             }
+        }
+        for (base, txn) in aborted {
+            self.txn_index.append(base, txn)?;
         }
         self.producers = producers;
         Ok(())
@@ -163,7 +183,7 @@ impl PartitionLog {
         changed |= cache.truncate_from_end(self.log_end_offset());
         if let Some(from) = scan_from {
             for seg in self.segments().filter(|s| s.base_offset() >= from) {
-                seg.headers_from(seg.base_offset(), &mut |h| {
+                seg.headers_from(seg.base_offset(), &mut |h, _| {
                     changed |= cache.assign(h.partition_leader_epoch, h.base_offset);
                 })?;
             }
@@ -198,7 +218,7 @@ fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
         };
         match ext {
             LOG_EXT => bases.push(base),
-            INDEX_EXT | TIME_INDEX_EXT => indexes.push((base, entry.path())),
+            INDEX_EXT | TIME_INDEX_EXT | TXN_INDEX_EXT => indexes.push((base, entry.path())),
             _ => {}
         }
     }

@@ -93,6 +93,7 @@ impl PartitionLog {
     fn delete_oldest_segment(&mut self) -> Result<(), StorageError> {
         if let Some(seg) = self.sealed.pop_front() {
             let seg = seg.into_segment();
+            self.txn_index.remove_segment(seg.base_offset());
             tracing::debug!(dir = %self.dir.display(), base_offset = seg.base_offset(), "deleting segment");
             seg.delete()?;
         }

@@ -139,6 +139,7 @@ impl PartitionLog {
         if self.epochs.truncate_from_end(new_end) {
             self.save_epochs()?;
         }
+        self.txn_index.truncate_from(new_end)?;
         if cleaner::read_checkpoint(&self.dir) > new_end {
             cleaner::write_checkpoint(&self.dir, new_end)?;
         }
@@ -179,6 +180,7 @@ impl PartitionLog {
         }
         ProducerStateManager::delete_snapshots_from(&self.dir, i64::MIN)?;
         self.producers = ProducerStateManager::default();
+        self.txn_index.clear();
         tracing::info!(dir = %self.dir.display(), offset, "truncated log fully");
         Ok(())
     }

@@ -14,7 +14,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use super::{segment_file, LoadMode, Loaded, Segment, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT};
-use crate::batch::{self, BatchHeader, HEADER_LEN};
+use crate::batch::{self, BatchHeader, ControlMarker, HEADER_LEN};
 use crate::index::{Index, OffsetEntry, TimeEntry};
 
 /// Read-ahead of the sequential scans done at open.
@@ -69,12 +69,13 @@ impl<'a> Scanner<'a> {
                 "batch of {len} bytes but only {remaining} bytes left in the file"
             )));
         }
-        if verify {
+        // Control batches are read whole: their marker feeds producer state.
+        if verify || h.is_control() {
             self.buf.clear();
             self.buf.extend_from_slice(&hdr);
             self.buf.resize(len as usize, 0);
             self.reader.read_exact(&mut self.buf[HEADER_LEN..])?;
-            if !batch::verify_crc(&self.buf) {
+            if verify && !batch::verify_crc(&self.buf) {
                 return Ok(Scanned::Invalid("CRC32C mismatch".to_string()));
             }
         } else {
@@ -256,11 +257,12 @@ impl Segment {
         Ok(true)
     }
 
-    /// Visits the header of every batch whose base offset is >= `offset`, in order.
+    /// Visits the header of every batch whose base offset is >= `offset`, in order, with the
+    /// transaction marker of a control batch.
     pub(crate) fn headers_from(
         &self,
         offset: i64,
-        f: &mut dyn FnMut(&BatchHeader),
+        f: &mut dyn FnMut(&BatchHeader, Option<ControlMarker>),
     ) -> io::Result<()> {
         let Some((start, _)) = self.find_batch(offset)? else {
             return Ok(());
@@ -270,7 +272,8 @@ impl Segment {
             match scanner.next(false)? {
                 Scanned::Batch(h) => {
                     if h.base_offset >= offset {
-                        f(&h);
+                        let marker = batch::parse_control_marker(&h, &scanner.buf);
+                        f(&h, marker);
                     }
                 }
                 Scanned::End => return Ok(()),

@@ -30,6 +30,8 @@ mod load;
 pub(crate) const LOG_EXT: &str = "log";
 pub(crate) const INDEX_EXT: &str = "index";
 pub(crate) const TIME_INDEX_EXT: &str = "timeindex";
+/// The aborted-transaction index (`txn_index.rs`), created on the segment's first abort.
+pub(crate) const TXN_INDEX_EXT: &str = "txnindex";
 /// Read size when walking headers from an index entry to the wanted batch (a little more than
 /// the default index interval, so usually one read).
 const HEADER_CHUNK: u64 = 8 * 1024;
@@ -411,7 +413,7 @@ impl Segment {
     /// Unlinks the segment's files while this handle stays usable (the open file lives on until
     /// dropped), so a log can delete a segment before it lets go of it.
     pub(crate) fn delete_files(&self) -> io::Result<()> {
-        for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT] {
+        for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT, TXN_INDEX_EXT] {
             checkpoint::remove_if_exists(&segment_file(&self.dir, self.base_offset, ext))?;
         }
         Ok(())

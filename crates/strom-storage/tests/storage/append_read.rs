@@ -216,8 +216,9 @@ fn invalid_batches_are_rejected() {
         ("crc", with_good_first(bad_crc), "CorruptMessage"),
         ("magic", magic1, "UnsupportedMagic(1)"),
         ("count", count_mismatch, "CorruptMessage"),
-        ("delta", delta_mismatch, "CorruptMessage"),
-        ("zero", zero_records, "CorruptMessage"),
+        // Kafka's LogValidator: INVALID_RECORD for a client batch whose count and offsets disagree.
+        ("delta", delta_mismatch, "InvalidRecord([])"),
+        ("zero", zero_records, "InvalidRecord([])"),
         ("records", garbage_records, "CorruptMessage"),
         ("length", bad_length, "CorruptMessage"),
         ("truncated", with_good_first(truncated), "CorruptMessage"),

@@ -23,6 +23,7 @@ pub struct Spec {
     /// Values are `"{tag}-{i}"` padded to at least `value_len` bytes.
     pub tag: String,
     pub value_len: usize,
+    pub transactional: bool,
 }
 
 impl Spec {
@@ -36,7 +37,14 @@ impl Spec {
             compression: Compression::None,
             tag: tag.to_string(),
             value_len: 0,
+            transactional: false,
         }
+    }
+
+    /// A transactional batch of an idempotent producer.
+    pub fn transactional(mut self, producer_id: i64, epoch: i16, seq: i32) -> Spec {
+        self.transactional = true;
+        self.idempotent(producer_id, epoch, seq)
     }
 
     pub fn idempotent(mut self, producer_id: i64, epoch: i16, seq: i32) -> Spec {
@@ -64,7 +72,7 @@ impl Spec {
                     value.push('.');
                 }
                 Record {
-                    transactional: false,
+                    transactional: self.transactional,
                     control: false,
                     delete_horizon: false,
                     partition_leader_epoch: 0,

@@ -9,6 +9,8 @@
 //! - `compaction`: log cleaner: latest record per key, tombstones, compressed batches, crash safety.
 //! - `prop`: property test of append / read from random offsets.
 //! - `replication`: leader epoch stamping and cache, follower appends, truncation.
+//! - `transactions`: transactional batches, markers, the LSO, the aborted-transaction index and
+//!   their survival of restarts, recovery, replication and truncation.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -26,3 +28,4 @@ mod recovery;
 mod replication;
 mod retention;
 mod timestamps;
+mod transactions;

@@ -11,3 +11,4 @@ pub(crate) mod perf;
 pub(crate) mod produce;
 pub(crate) mod server;
 pub(crate) mod topic;
+pub(crate) mod txn;

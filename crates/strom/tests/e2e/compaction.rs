@@ -35,7 +35,7 @@ fn compacted_topic_keeps_the_latest_value_of_each_key() {
         1,
         &[
             ("cleanup.policy", "compact"),
-            ("segment.bytes", "1024"),
+            ("internal.segment.bytes", "1024"),
             ("min.cleanable.dirty.ratio", "0.01"),
         ],
     );

@@ -138,3 +138,46 @@ fn cleanup_policy_may_be_an_empty_list() {
     );
     broker.assert_no_panic();
 }
+
+/// DescribeConfigs with `configuration_keys` null or an empty list answers every config of the resource, as
+/// Kafka's ConfigHelper does (the Java AdminClient sends null; other clients send an empty list); a list
+/// with names answers those only. Broker settings are read-only (Strom has no dynamic broker configs).
+#[test]
+fn describe_configs_null_or_empty_keys_mean_all() {
+    let broker = start_broker(&[]);
+    create_topic(&broker, "all-configs", 1, &[("retention.ms", "1234")]);
+    let node = broker.node_id().to_string();
+    let names = |resource_type: i8, name: &str, keys: Option<Vec<StrBytes>>| {
+        let request = DescribeConfigsRequest::default().with_resources(vec![
+            describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(resource_type)
+                .with_resource_name(s(name))
+                .with_configuration_keys(keys),
+        ]);
+        let response: DescribeConfigsResponse = call(&broker, ApiKey::DescribeConfigs, 4, &request);
+        let result = &response.results[0];
+        assert_eq!(result.error_code, 0, "{:?}", result.error_message);
+        result
+            .configs
+            .iter()
+            .map(|c| (c.name.to_string(), c.read_only))
+            .collect::<Vec<_>>()
+    };
+    for (resource_type, name, expected) in [
+        (RESOURCE_TOPIC, "all-configs", "retention.ms"),
+        (RESOURCE_BROKER, node.as_str(), "log.retention.ms"),
+    ] {
+        let all = names(resource_type, name, None);
+        assert!(all.len() > 20, "{all:?}");
+        assert!(all.iter().any(|(n, _)| n == expected));
+        assert_eq!(
+            names(resource_type, name, Some(vec![])),
+            all,
+            "empty list = null"
+        );
+        let one = names(resource_type, name, Some(vec![s(expected)]));
+        assert_eq!(one.len(), 1);
+        // Topic configs are alterable; broker settings are static in Strom.
+        assert_eq!(one[0].1, resource_type == RESOURCE_BROKER);
+    }
+}

@@ -25,8 +25,12 @@ mod hostile_input;
 mod validation;
 // Consumer groups: 3 members split 6 partitions, each record consumed once; commit/leave/resume; offsets survive restart.
 mod groups;
+// A cooperative-sticky member drops the partitions of a topic DeleteTopics removed (librdkafka 0113).
+mod groups_deleted_topic;
 // A group member killed with SIGKILL loses its partitions only after its session times out.
 mod groups_killed_member;
+// A session ends at its deadline: DeleteGroups right after a static member's session ran out deletes the group.
+mod groups_session_expiry;
 // KIP-848 consumer groups (group.protocol=consumer): server-side assignment, reconciliation, epoch commits.
 mod groups_kip848;
 // KIP-848 online migration: classic and group.protocol=consumer members in one group, both directions.
@@ -38,11 +42,25 @@ mod group_cli;
 // Three-node clusters: kill -9 of a leader, the controller, a group coordinator; a paused follower; two of three
 // down; a divergent tail truncated. Acknowledged writes and concurrent reads checked against the final log.
 mod cluster;
+// DeleteRecords: -1 is the high watermark, leader only, never past the high watermark (three nodes).
+mod delete_records;
 // A consumer group on a three-node cluster survives the kill -9 of its group coordinator.
 mod cluster_groups;
 // DescribeTopicPartitions, DescribeLogDirs, AlterReplicaLogDirs, DescribeQuorum checked against what the brokers hold.
 mod admin_apis;
 // Configs: DescribeConfigs sources of broker settings; an empty cleanup.policy via IncrementalAlterConfigs and AlterConfigs.
 mod configs;
+// Kafka 4.x Admin requests: Metadata by topic id, features, replication throttles, quorum fetch times.
+mod admin_compat;
+// The transaction coordinator over the raw wire: epochs, fencing, Kafka's error codes, timeouts, expiry, reload.
+mod txn_coordinator;
+// The transaction coordinator through librdkafka and `strom txn`, and its failover on a 3-node cluster.
+mod txn_clients;
+// Edge cases compat/differential found: config ranges, duplicate names and keys, empty produces, -1/null on errors.
+mod kafka_answers;
 // Helpers shared by the modules above.
 mod util;
+// Transactions, data side: transactional produce, WriteTxnMarkers, the LSO, read_committed fetch and ListOffsets.
+mod txn_partition;
+// Transactions with librdkafka's transactional producer: commit/abort, read_committed, LSO, fencing, exactly-once.
+mod transactions;

@@ -31,7 +31,7 @@ fn expired_segments_are_deleted_and_consumers_reset_to_log_start() {
         &broker,
         topic,
         1,
-        &[("segment.bytes", "1024"), ("retention.ms", "1000")],
+        &[("internal.segment.bytes", "1024"), ("retention.ms", "1000")],
     );
     let producer =
         TestProducer::with(&broker.bootstrap(), &[("acks", "all"), ("linger.ms", "0")]).unwrap();
@@ -105,7 +105,7 @@ fn expired_segments_are_deleted_and_consumers_reset_to_log_start() {
     );
     assert!(
         bases.len() > 2,
-        "segment.bytes=1024 should have rolled several segments for the fresh records: {bases:?}"
+        "internal.segment.bytes=1024 should have rolled several segments for the fresh records: {bases:?}"
     );
 
     let consumer = kafka::assigned_consumer(

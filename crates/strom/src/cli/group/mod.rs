@@ -7,7 +7,7 @@
 
 mod describe;
 mod reset_offsets;
-mod table;
+pub(crate) mod table;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;

@@ -1,7 +1,8 @@
-//! Aligned-table printing shared by the `strom group` subcommands, laid out as `kafka-consumer-groups.sh` does:
-//! left-aligned columns two spaces apart, `-` for an empty cell. Knows nothing of groups.
+//! Aligned-table printing shared by the `strom group` subcommands (and `strom txn`), laid out as
+//! `kafka-consumer-groups.sh` does: left-aligned columns two spaces apart, `-` for an empty cell. Knows nothing
+//! of groups.
 
-pub(super) fn or_dash(s: String) -> String {
+pub(crate) fn or_dash(s: String) -> String {
     if s.is_empty() {
         "-".into()
     } else {
@@ -10,7 +11,7 @@ pub(super) fn or_dash(s: String) -> String {
 }
 
 /// Left-aligned columns separated by two spaces, header first; no trailing spaces.
-pub(super) fn format_table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn format_table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
