@@ -25,31 +25,23 @@ pub(crate) async fn handle(
         .ensure_offsets_topic()
         .await
         .and_then(|()| ctx.broker.groups.check_coordinator(&request.group_id));
-    // (topic index, partition index) → error decided before the coordinator sees the request.
-    let mut early: Vec<Vec<Option<Code>>> = Vec::with_capacity(request.topics.len());
-    let mut partitions = Vec::new();
-    for topic in &request.topics {
-        let known = ctx.image.topic(&topic.name);
-        let mut codes = Vec::with_capacity(topic.partitions.len());
-        for p in &topic.partitions {
-            let code = if let Err(code) = ready {
-                Some(code)
-            } else if !known.is_some_and(|t| t.partitions.contains_key(&p.partition_index)) {
-                Some(Code::UnknownTopicOrPartition)
-            } else {
-                partitions.push(CommitPartition {
-                    topic: topic.name.to_string(),
+    let asked = request
+        .topics
+        .iter()
+        .map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| CommitPartition {
+                    topic: t.name.to_string(),
                     partition: p.partition_index,
                     offset: p.committed_offset,
                     leader_epoch: p.committed_leader_epoch,
                     metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
-                });
-                None
-            };
-            codes.push(code);
-        }
-        early.push(codes);
-    }
+                })
+                .collect()
+        })
+        .collect();
+    let (early, partitions) = check_partitions(ctx, ready, asked);
     let req = CommitOffsets {
         group_id: request.group_id.to_string(),
         generation_id: request.generation_id_or_member_epoch,
@@ -57,27 +49,21 @@ pub(crate) async fn handle(
         group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
         partitions,
     };
-    let mut results = if req.partitions.is_empty() {
+    let results = if req.partitions.is_empty() {
         Vec::new()
     } else {
         ctx.broker.groups.commit(&req).await
-    }
-    .into_iter();
+    };
     let topics = request
         .topics
         .into_iter()
-        .zip(early)
+        .zip(answer_codes(early, results))
         .map(|(topic, codes)| {
             let partitions = topic
                 .partitions
                 .iter()
                 .zip(codes)
                 .map(|(p, code)| {
-                    let code = match code {
-                        Some(code) => Some(code),
-                        // Results come back in the order the partitions were handed in.
-                        None => results.next().and_then(|(_, code)| code),
-                    };
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
                         .with_error_code(code.map_or(0, |c| c.code()))
@@ -89,4 +75,50 @@ pub(crate) async fn handle(
         })
         .collect();
     OffsetCommitResponse::default().with_topics(topics)
+}
+
+/// The checks OffsetCommit and TxnOffsetCommit make before the coordinator sees a partition: the coordinator
+/// is ready (`ready`) and the topic-partition exists. `asked` holds each request topic's partitions; returns
+/// each partition's early error (request order) and the partitions left for the coordinator.
+pub(super) fn check_partitions(
+    ctx: &RequestContext<'_>,
+    ready: Result<(), Code>,
+    asked: Vec<Vec<CommitPartition>>,
+) -> (Vec<Vec<Option<Code>>>, Vec<CommitPartition>) {
+    let mut early = Vec::with_capacity(asked.len());
+    let mut partitions = Vec::new();
+    for topic in asked {
+        let known = topic.first().and_then(|p| ctx.image.topic(&p.topic));
+        let mut codes = Vec::with_capacity(topic.len());
+        for p in topic {
+            codes.push(if let Err(code) = ready {
+                Some(code)
+            } else if !known.is_some_and(|t| t.partitions.contains_key(&p.partition)) {
+                Some(Code::UnknownTopicOrPartition)
+            } else {
+                partitions.push(p);
+                None
+            });
+        }
+        early.push(codes);
+    }
+    (early, partitions)
+}
+
+/// Each partition's answer, in request order: its early error, else the coordinator's (whose results come
+/// back in the order the partitions were handed in).
+pub(super) fn answer_codes<T>(
+    early: Vec<Vec<Option<Code>>>,
+    results: Vec<(T, Option<Code>)>,
+) -> Vec<Vec<Option<Code>>> {
+    let mut results = results.into_iter();
+    early
+        .into_iter()
+        .map(|codes| {
+            codes
+                .into_iter()
+                .map(|code| code.or_else(|| results.next().and_then(|(_, c)| c)))
+                .collect()
+        })
+        .collect()
 }

@@ -13,8 +13,8 @@ use strom_protocol::kafka_protocol::messages::txn_offset_commit_response::{
 };
 use strom_protocol::kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
+use super::offset_commit::{answer_codes, check_partitions};
 use super::RequestContext;
-use crate::error_code::Code;
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 0..=5;
 
@@ -27,31 +27,23 @@ pub(crate) async fn handle(
         .ensure_offsets_topic()
         .await
         .and_then(|()| ctx.broker.groups.check_coordinator(&request.group_id));
-    // (topic index, partition index) → error decided before the coordinator sees the request.
-    let mut early: Vec<Vec<Option<Code>>> = Vec::with_capacity(request.topics.len());
-    let mut partitions = Vec::new();
-    for topic in &request.topics {
-        let known = ctx.image.topic(&topic.name);
-        let mut codes = Vec::with_capacity(topic.partitions.len());
-        for p in &topic.partitions {
-            let code = if let Err(code) = ready {
-                Some(code)
-            } else if !known.is_some_and(|t| t.partitions.contains_key(&p.partition_index)) {
-                Some(Code::UnknownTopicOrPartition)
-            } else {
-                partitions.push(CommitPartition {
-                    topic: topic.name.to_string(),
+    let asked = request
+        .topics
+        .iter()
+        .map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| CommitPartition {
+                    topic: t.name.to_string(),
                     partition: p.partition_index,
                     offset: p.committed_offset,
                     leader_epoch: p.committed_leader_epoch,
                     metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
-                });
-                None
-            };
-            codes.push(code);
-        }
-        early.push(codes);
-    }
+                })
+                .collect()
+        })
+        .collect();
+    let (early, partitions) = check_partitions(ctx, ready, asked);
     let req = CommitOffsets {
         group_id: request.group_id.to_string(),
         // Before v3 there is no group metadata: generation -1, no member (no KIP-447 check).
@@ -60,30 +52,24 @@ pub(crate) async fn handle(
         group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
         partitions,
     };
-    let mut results = if req.partitions.is_empty() {
+    let results = if req.partitions.is_empty() {
         Vec::new()
     } else {
         ctx.broker
             .groups
             .txn_commit(&req, request.producer_id.0, request.producer_epoch)
             .await
-    }
-    .into_iter();
+    };
     let topics = request
         .topics
         .into_iter()
-        .zip(early)
+        .zip(answer_codes(early, results))
         .map(|(topic, codes)| {
             let partitions = topic
                 .partitions
                 .iter()
                 .zip(codes)
                 .map(|(p, code)| {
-                    let code = match code {
-                        Some(code) => Some(code),
-                        // Results come back in the order the partitions were handed in.
-                        None => results.next().and_then(|(_, code)| code),
-                    };
                     TxnOffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
                         .with_error_code(code.map_or(0, |c| c.code()))
