@@ -30,18 +30,8 @@ pub(crate) fn commit_offsets(
     req: &CommitOffsets,
     now: i64,
 ) -> (Vec<TopicPartitionResult>, Vec<Record>) {
-    let all = |e: Error| {
-        req.partitions
-            .iter()
-            .map(|p| TopicPartitionResult {
-                topic: p.topic.clone(),
-                partition: p.partition,
-                error: Some(e.clone()),
-            })
-            .collect::<Vec<_>>()
-    };
     if req.group_id.is_empty() {
-        return (all(Error::InvalidGroupId), Vec::new());
+        return fail_all(req, Error::InvalidGroupId);
     }
     let group_error = match groups.get_mut(&req.group_id) {
         None if req.generation_id < 0 => {
@@ -82,18 +72,41 @@ pub(crate) fn commit_offsets(
             }
         }
     };
-    if let Some(e) = group_error {
-        return (all(e), Vec::new());
+    match group_error {
+        Some(e) => fail_all(req, e),
+        None => offset_records(req, config.offset_metadata_max_bytes, now),
     }
-    let max = config.offset_metadata_max_bytes;
+}
+
+/// Every partition of a refused commit answered with `e`, nothing to write.
+fn fail_all(req: &CommitOffsets, e: Error) -> (Vec<TopicPartitionResult>, Vec<Record>) {
+    let results = req
+        .partitions
+        .iter()
+        .map(|p| TopicPartitionResult {
+            topic: p.topic.clone(),
+            partition: p.partition,
+            error: Some(e.clone()),
+        })
+        .collect();
+    (results, Vec::new())
+}
+
+/// The records of a validated commit (plain or transactional): one offset record per partition whose
+/// metadata fits `max_metadata` bytes, OFFSET_METADATA_TOO_LARGE for the others.
+fn offset_records(
+    req: &CommitOffsets,
+    max_metadata: usize,
+    now: i64,
+) -> (Vec<TopicPartitionResult>, Vec<Record>) {
     let mut results = Vec::with_capacity(req.partitions.len());
     let mut records = Vec::new();
     for p in &req.partitions {
         let metadata = p.metadata.clone().unwrap_or_default();
-        let error = if metadata.len() > max {
+        let error = if metadata.len() > max_metadata {
             Some(Error::OffsetMetadataTooLarge {
                 size: metadata.len(),
-                max,
+                max: max_metadata,
             })
         } else {
             records.push(Record::Offset {

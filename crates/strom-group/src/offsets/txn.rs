@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use super::replay;
+use super::{fail_all, offset_records, replay};
 use crate::error::Error;
 use crate::group::Group;
 use crate::record::{OffsetValue, Record};
@@ -109,18 +109,8 @@ pub(crate) fn txn_commit_offsets(
     req: &CommitOffsets,
     now: i64,
 ) -> (Vec<TopicPartitionResult>, Vec<Record>) {
-    let all = |e: Error| {
-        req.partitions
-            .iter()
-            .map(|p| TopicPartitionResult {
-                topic: p.topic.clone(),
-                partition: p.partition,
-                error: Some(e.clone()),
-            })
-            .collect::<Vec<_>>()
-    };
     if req.group_id.is_empty() {
-        return (all(Error::InvalidGroupId), Vec::new());
+        return fail_all(req, Error::InvalidGroupId);
     }
     let group_error = match groups.get(&req.group_id) {
         None if req.generation_id < 0 => {
@@ -165,39 +155,10 @@ pub(crate) fn txn_commit_offsets(
             }
         }
     };
-    if let Some(e) = group_error {
-        return (all(e), Vec::new());
+    match group_error {
+        Some(e) => fail_all(req, e),
+        None => offset_records(req, max_metadata, now),
     }
-    let mut results = Vec::with_capacity(req.partitions.len());
-    let mut records = Vec::new();
-    for p in &req.partitions {
-        let metadata = p.metadata.clone().unwrap_or_default();
-        let error = if metadata.len() > max_metadata {
-            Some(Error::OffsetMetadataTooLarge {
-                size: metadata.len(),
-                max: max_metadata,
-            })
-        } else {
-            records.push(Record::Offset {
-                group_id: req.group_id.clone(),
-                topic: p.topic.clone(),
-                partition: p.partition,
-                value: Some(OffsetValue {
-                    offset: p.offset,
-                    leader_epoch: p.leader_epoch,
-                    metadata,
-                    commit_timestamp: now,
-                }),
-            });
-            None
-        };
-        results.push(TopicPartitionResult {
-            topic: p.topic.clone(),
-            partition: p.partition,
-            error,
-        });
-    }
-    (results, records)
 }
 
 #[cfg(test)]
