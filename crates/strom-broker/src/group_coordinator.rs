@@ -271,17 +271,7 @@ impl GroupCoordinatorService {
             Ok(appended) => self.replicated(appended).await,
             Err(code) => Err(code),
         };
-        results
-            .into_iter()
-            .map(|r| {
-                let code = match (&r.error, persisted) {
-                    (Some(e), _) => Some(error_code::group_error(e)),
-                    (None, Err(code)) => Some(code),
-                    (None, Ok(())) => None,
-                };
-                (r, code)
-            })
-            .collect()
+        commit_answers(results, persisted)
     }
 
     /// Appends records, applies them (offset deletion, group deletion), and waits for the in-sync replicas.
@@ -364,17 +354,7 @@ impl GroupCoordinatorService {
             Ok(appended) => self.replicated(appended).await,
             Err(code) => Err(code),
         };
-        results
-            .into_iter()
-            .map(|r| {
-                let code = match (&r.error, persisted) {
-                    (Some(e), _) => Some(error_code::group_error(e)),
-                    (None, Err(code)) => Some(code),
-                    (None, Ok(())) => None,
-                };
-                (r, code)
-            })
-            .collect()
+        commit_answers(results, persisted)
     }
 
     /// A transaction marker of `producer_id` was written to `__consumer_offsets` partition `index` (Kafka's
@@ -470,4 +450,22 @@ fn encode_batch(
         buf.extend_from_slice(&batch);
     }
     Ok(buf.freeze())
+}
+
+/// Each partition's answer to an offset commit: its validation error, else how the append ended.
+fn commit_answers(
+    results: Vec<TopicPartitionResult>,
+    persisted: Result<(), Code>,
+) -> Vec<(TopicPartitionResult, Option<Code>)> {
+    results
+        .into_iter()
+        .map(|r| {
+            let code = match (&r.error, persisted) {
+                (Some(e), _) => Some(error_code::group_error(e)),
+                (None, Err(code)) => Some(code),
+                (None, Ok(())) => None,
+            };
+            (r, code)
+        })
+        .collect()
 }
