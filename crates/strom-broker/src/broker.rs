@@ -1,6 +1,6 @@
 //! The broker's shared state and lifecycle: configuration, the metadata node, the hosted partitions, producer
 //! ids; start-up (open the data dir, replay metadata, open every partition log), reconciliation of hosted
-//! partitions with the metadata image, the background retention/cleaner, flush and ISR tasks (each a
+//! partitions with the metadata image, the background retention/cleaner, producer-id expiry, flush and ISR tasks (each a
 //! `periodic.rs` loop around one partition-layer call), creating `__consumer_offsets` and
 //! `__transaction_state` on first use, and clean shutdown. Request handling lives in `api/`; accepting
 //! connections in `server.rs`; everything done to a partition in `partition/`. The parts it starts (replica
@@ -399,6 +399,24 @@ impl Broker {
             self.shutdown.subscribe(),
             move || {
                 replicas.enforce_retention(now_ms());
+                std::future::ready(())
+            },
+        );
+
+        let interval = Duration::from_millis(
+            u64::try_from(self.config.producer_id_expiration_check_interval_ms)
+                .unwrap_or(600_000)
+                .max(10),
+        );
+        let expiration_ms = i64::from(self.config.producer_id_expiration_ms);
+        let replicas = Arc::clone(&self.replicas);
+        spawn_periodic(
+            "producer-expiry",
+            interval,
+            None,
+            self.shutdown.subscribe(),
+            move || {
+                replicas.remove_expired_producers(now_ms(), expiration_ms);
                 std::future::ready(())
             },
         );

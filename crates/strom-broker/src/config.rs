@@ -138,6 +138,10 @@ broker_config! {
     log_retention_bytes: i64 = "log.retention.bytes", Long, "-1";
     /// How often retention is checked.
     log_retention_check_interval_ms: i64 = "log.retention.check.interval.ms", Long, "300000";
+    /// A partition forgets a producer id idle this long (no batch, no marker), unless it has an open transaction.
+    producer_id_expiration_ms: i32 = "producer.id.expiration.ms", Int, "86400000";
+    /// How often partitions look for producer ids past `producer.id.expiration.ms`.
+    producer_id_expiration_check_interval_ms: i32 = "producer.id.expiration.check.interval.ms", Int, "600000";
     /// Messages accumulated before a partition is fsynced (topic synonym flush.messages).
     log_flush_interval_messages: i64 = "log.flush.interval.messages", Long, "9223372036854775807";
     /// Milliseconds data may stay unflushed (topic synonym flush.ms).

@@ -36,6 +36,8 @@ const MAX_TIMESTAMP_OFFSET: usize = 35;
 const TIMESTAMP_TYPE_BIT: i16 = 1 << 3;
 const TRANSACTIONAL_BIT: i16 = 1 << 4;
 const CONTROL_BIT: i16 = 1 << 5;
+/// KIP-534: the batch's base timestamp is the delete horizon the log cleaner set on it.
+const DELETE_HORIZON_BIT: i16 = 1 << 6;
 /// Highest compression codec id Kafka defines (zstd).
 const MAX_CODEC: u8 = 4;
 
@@ -141,6 +143,12 @@ impl BatchHeader {
         } else {
             TimestampType::CreateTime
         }
+    }
+
+    /// The delete horizon the log cleaner stamped on this batch (KIP-534: attribute bit 6 set, the
+    /// base timestamp is the horizon), if any.
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        (self.attributes & DELETE_HORIZON_BIT != 0).then_some(self.base_timestamp)
     }
 
     /// Last sequence number of the batch, wrapping from i32::MAX to 0 as Kafka does.
@@ -444,6 +452,60 @@ pub fn encode_control_batch(
     b.extend_from_slice(&record);
     recompute_crc(&mut b);
     b
+}
+
+/// `batch` (one whole uncompressed batch, e.g. a transaction marker) rewritten with the KIP-534
+/// delete horizon `horizon_ms`, as Kafka's cleaner writes a marker whose transaction has no data
+/// left: attribute bit 6 set, base timestamp = horizon, each record's timestamp delta re-encoded
+/// against it (record timestamps, max timestamp, offsets and producer fields unchanged), new
+/// length and CRC. None for a compressed batch or records that do not parse.
+pub(crate) fn with_delete_horizon(
+    h: &BatchHeader,
+    batch: &[u8],
+    horizon_ms: i64,
+) -> Option<Vec<u8>> {
+    if h.compression() != 0 {
+        return None;
+    }
+    let body = batch.get(HEADER_LEN..)?;
+    let mut records = Vec::with_capacity(body.len() + 8);
+    let mut p = 0;
+    for _ in 0..h.records_count.max(0) {
+        let len = usize::try_from(read_varint(body, &mut p).ok()?).ok()?;
+        let record = body.get(p..p + len)?;
+        p += len;
+        let mut q = 1; // attributes
+        let delta = read_varlong(record, &mut q).ok()?;
+        let timestamp = h.base_timestamp.checked_add(delta)?;
+        let mut rewritten = vec![*record.first()?];
+        write_varlong(&mut rewritten, timestamp.checked_sub(horizon_ms)?);
+        rewritten.extend_from_slice(record.get(q..)?);
+        write_varlong(&mut records, i64::try_from(rewritten.len()).ok()?);
+        records.extend_from_slice(&rewritten);
+    }
+    if p != body.len() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(HEADER_LEN + records.len());
+    out.extend_from_slice(&batch[..HEADER_LEN]);
+    out.extend_from_slice(&records);
+    let batch_length = i32::try_from(out.len() - LOG_OVERHEAD).ok()?;
+    out[8..12].copy_from_slice(&batch_length.to_be_bytes());
+    out[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2]
+        .copy_from_slice(&(h.attributes | DELETE_HORIZON_BIT).to_be_bytes());
+    out[27..35].copy_from_slice(&horizon_ms.to_be_bytes());
+    recompute_crc(&mut out);
+    Some(out)
+}
+
+/// Appends `v` as a zigzag varlong (a varint's encoding for values that fit 32 bits).
+fn write_varlong(out: &mut Vec<u8>, v: i64) {
+    let mut u = ((v << 1) ^ (v >> 63)) as u64;
+    while u >= 0x80 {
+        out.push((u as u8 & 0x7f) | 0x80);
+        u >>= 7;
+    }
+    out.push(u as u8);
 }
 
 /// Decodes (and decompresses) one whole v2 batch.

@@ -8,14 +8,21 @@
 //! indexes are removed and the swap file is renamed over `<base>.log`. At open, `.cleaned` files
 //! are deleted (the cleaning never committed) and `.swap` files are completed.
 //!
+//! Transactions (Kafka's `CleanedTransactionMetadata` and cleaner filter): aborted transactions'
+//! batches are removed; a transaction marker stays while any batch of its transaction was in this
+//! pass's input, and so does the marker that is the last batch of a producer still active at that
+//! epoch (it carries the producer's last epoch; Kafka keeps it as an empty batch, Strom whole).
+//! Any other marker is stamped with a KIP-534 delete horizon (`now + delete.retention.ms`, the
+//! batch's base timestamp with attribute bit 6) and dropped by the first pass after the horizon.
+//!
 //! Deliberately not here: choosing which segments to clean and replacing them in the log (that is
-//! `log/compact.rs`), producer state (compaction leaves it and its snapshots alone), transaction
-//! markers beyond keeping them (control batches are kept whole and never removed; Kafka drops a marker
-//! once `delete.retention.ms` passed and no data of its transaction is left), merging small cleaned
-//! segments into groups, and
-//! decoding batches (`batch::decode_batch`, shared with the key check of appends).
+//! `log/compact.rs`), producer state (compaction leaves it and its snapshots alone), keeping the
+//! last data batch of an active producer as an empty batch (Kafka's `RETAIN_EMPTY`; a batch with
+//! nothing left is dropped here), delete horizons on tombstones (they use the batch's max
+//! timestamp), merging small cleaned segments into groups, and decoding batches
+//! (`batch::decode_batch`, shared with the key check of appends).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -84,15 +91,95 @@ impl TxnFilter<'_> {
     }
 }
 
+/// What the cleaner tracks about transaction markers over one pass, segment after segment (Kafka's
+/// `CleanedTransactionMetadata`; see the module docs).
+pub(crate) struct MarkerCleaning {
+    /// Producers with a batch of their current transaction seen in this pass.
+    with_data: HashSet<i64>,
+    /// Base offsets of the markers to keep whatever happens: the last batch in the log of a
+    /// producer still active at the marker's epoch.
+    protected: HashSet<i64>,
+    now_ms: i64,
+    delete_retention_ms: i64,
+}
+
+impl MarkerCleaning {
+    /// `last_batches`: per producer the (base offset, is control, epoch) of its last batch in the
+    /// whole log; `active_epoch`: the epoch of a producer the partition still knows.
+    pub(crate) fn new(
+        last_batches: &LastBatches,
+        active_epoch: impl Fn(i64) -> Option<i16>,
+        now_ms: i64,
+        delete_retention_ms: i64,
+    ) -> Self {
+        let protected = last_batches
+            .iter()
+            .filter(|(pid, (_, control, epoch))| *control && active_epoch(**pid) == Some(*epoch))
+            .map(|(_, (offset, _, _))| *offset)
+            .collect();
+        MarkerCleaning {
+            with_data: HashSet::new(),
+            protected,
+            now_ms,
+            delete_retention_ms: delete_retention_ms.max(0),
+        }
+    }
+
+    fn on_data(&mut self, h: &BatchHeader) {
+        if h.is_transactional() {
+            self.with_data.insert(h.producer_id);
+        }
+    }
+
+    /// What becomes of control batch `h` (`bytes`): kept as is, rewritten with a delete
+    /// horizon, or dropped (None).
+    fn on_marker<'b>(
+        &mut self,
+        h: &BatchHeader,
+        bytes: &'b [u8],
+    ) -> Option<std::borrow::Cow<'b, [u8]>> {
+        use std::borrow::Cow;
+        let had_data = self.with_data.remove(&h.producer_id);
+        if h.records_count > 0 && batch::parse_control_marker(h, bytes).is_none() {
+            // Another control type: Kafka's cleaner keeps it.
+            return Some(Cow::Borrowed(bytes));
+        }
+        if had_data || self.protected.contains(&h.base_offset) {
+            return Some(Cow::Borrowed(bytes));
+        }
+        match h.delete_horizon_ms() {
+            Some(horizon) if horizon <= self.now_ms => None,
+            Some(_) => Some(Cow::Borrowed(bytes)),
+            None => {
+                let horizon = self.now_ms.saturating_add(self.delete_retention_ms);
+                Some(match batch::with_delete_horizon(h, bytes, horizon) {
+                    Some(b) => Cow::Owned(b),
+                    None => Cow::Borrowed(bytes),
+                })
+            }
+        }
+    }
+}
+
+/// Per producer id: (base offset, is control, epoch) of its last batch.
+pub(crate) type LastBatches = HashMap<i64, (i64, bool, i16)>;
+
 /// Adds the keyed records of `segment_bytes` (whole batches) to `map`; later offsets win. Batches
-/// `txns` skips do not count.
+/// `txns` skips do not count. Notes each producer's last batch in `last`.
 pub(crate) fn add_to_offset_map(
     map: &mut OffsetMap,
+    last: &mut LastBatches,
     segment_bytes: &[u8],
     txns: &TxnFilter<'_>,
 ) -> io::Result<()> {
     for item in batch::iter_batches(segment_bytes) {
         let (h, bytes) = item.map_err(invalid)?;
+        if h.producer_id >= 0 {
+            last.insert(
+                h.producer_id,
+                (h.base_offset, h.is_control(), h.producer_epoch),
+            );
+        }
         if h.is_control() || txns.skip(&h) {
             continue;
         }
@@ -117,13 +204,15 @@ pub(crate) struct Cleaned {
 /// `tombstone_horizon_ms`; keyless records are dropped. Unchanged batches are copied
 /// byte-for-byte; changed ones are re-encoded with the same codec, producer id / epoch, base
 /// sequence and timestamps, each record keeping its original offset, and a new CRC. Batches with
-/// nothing left are dropped, and so are aborted transactions' batches. Control batches (transaction
-/// markers) are kept whole and never removed.
+/// nothing left are dropped, and so are aborted transactions' batches. Control batches
+/// (transaction markers) follow `markers` (see the module docs); call it with the pass's segments
+/// in log order.
 pub(crate) fn clean_segment(
     segment_bytes: &[u8],
     map: &OffsetMap,
     tombstone_horizon_ms: i64,
     txns: &TxnFilter<'_>,
+    markers: &mut MarkerCleaning,
 ) -> io::Result<Cleaned> {
     let mut out = Vec::with_capacity(segment_bytes.len());
     let mut records_read = 0u64;
@@ -131,9 +220,12 @@ pub(crate) fn clean_segment(
     for item in batch::iter_batches(segment_bytes) {
         let (h, bytes) = item.map_err(invalid)?;
         if h.is_control() {
-            out.extend_from_slice(bytes);
+            if let Some(kept) = markers.on_marker(&h, bytes) {
+                out.extend_from_slice(&kept);
+            }
             continue;
         }
+        markers.on_data(&h);
         let records = batch::decode_batch(bytes)?;
         if txns.skip(&h) {
             // An aborted transaction's batch goes whole (cleaned segments lie below the first unstable

@@ -4,11 +4,16 @@
 //! transaction; Kafka's duplicate / sequence / epoch / transaction-state rules; the open
 //! transactions of the partition (first offset → producer) and the completed ones whose marker is
 //! not yet below the high watermark, which together give the first unstable offset (the LSO); and
-//! the snapshot files `<20-digit offset>.snapshot` (JSON; state as of that log offset).
+//! the snapshot files `<20-digit offset>.snapshot` (JSON; state as of that log offset); producer-id
+//! expiry (Kafka's `removeExpiredProducers`: a producer idle for `producer.id.expiration.ms`, by the
+//! timestamp of its last batch or marker, is forgotten unless it has an open transaction) and what a
+//! log start move does (Kafka's `onLogStartOffsetIncremented`: completed transactions whose marker
+//! is below the new log start are forgotten; producers and open transactions are kept, the log
+//! clamps the LSO to its start).
 //!
-//! Does not do producer-id expiry, nor the aborted-transaction index (`txn_index.rs`; the log
-//! writes an entry for each aborted [`CompletedTxn`] this returns). Validation is staged in a
-//! [`ProducerAppend`] so a rejected multi-batch append leaves the state untouched.
+//! Does not do the aborted-transaction index (`txn_index.rs`; the log writes an entry for each
+//! aborted [`CompletedTxn`] this returns). Validation is staged in a [`ProducerAppend`] so a
+//! rejected multi-batch append leaves the state untouched.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs;
@@ -49,9 +54,18 @@ pub(crate) struct ProducerEntry {
     /// First offset of this producer's open transaction in this partition.
     #[serde(default)]
     pub(crate) txn_first_offset: Option<i64>,
+    /// Max timestamp of the producer's last batch or marker (Kafka's `lastTimestamp`), what
+    /// producer-id expiry measures idleness by. -1 in snapshots written before expiry existed (then
+    /// taken from the last cached batch at load).
+    #[serde(default = "no_timestamp")]
+    pub(crate) last_timestamp: i64,
 }
 
 fn no_coordinator_epoch() -> i32 {
+    -1
+}
+
+fn no_timestamp() -> i64 {
     -1
 }
 
@@ -97,6 +111,7 @@ impl ProducerEntry {
             batches: VecDeque::new(),
             coordinator_epoch: -1,
             txn_first_offset: None,
+            last_timestamp: -1,
         }
     }
 
@@ -159,6 +174,7 @@ impl ProducerEntry {
         } else if h.producer_epoch < self.epoch {
             return;
         }
+        self.last_timestamp = h.max_timestamp;
         if h.base_sequence < 0 {
             return;
         }
@@ -277,6 +293,7 @@ impl ProducerAppend<'_> {
                     });
                 }
                 entry.coordinator_epoch = marker.coordinator_epoch;
+                entry.last_timestamp = h.max_timestamp;
                 // A marker may carry a bumped epoch (KIP-890 part 2): the next batch of the
                 // producer then starts the new epoch at sequence 0.
                 if h.producer_epoch != entry.epoch {
@@ -397,6 +414,30 @@ impl ProducerStateManager {
         self.ongoing.keys().next().copied()
     }
 
+    /// The log start moved to `log_start` (Kafka's `onLogStartOffsetIncremented`): completed
+    /// transactions whose marker is below it are forgotten. Producers and open transactions stay,
+    /// even one whose first offset is now below the log start (the log's LSO is clamped to its
+    /// start); producers leave only by expiry.
+    pub(crate) fn on_log_start_offset_incremented(&mut self, log_start: i64) {
+        self.unreplicated.retain(|_, last| *last >= log_start);
+    }
+
+    /// Forgets producers idle for at least `expiration_ms` at `now_ms` (Kafka's
+    /// `removeExpiredProducers` with `producer.id.expiration.ms`), never one with an open
+    /// transaction. Returns how many were removed.
+    pub(crate) fn remove_expired_producers(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        let before = self.producers.len();
+        self.producers.retain(|_, p| {
+            p.txn_first_offset.is_some() || now_ms.saturating_sub(p.last_timestamp) < expiration_ms
+        });
+        before - self.producers.len()
+    }
+
+    /// The epoch of `producer_id` if it is known (not expired).
+    pub(crate) fn epoch_of(&self, producer_id: i64) -> Option<i16> {
+        self.producers.get(&producer_id).map(|p| p.epoch)
+    }
+
     /// True when some transaction is open or not yet stable (the LSO may lag the high watermark).
     pub(crate) fn has_unstable(&self) -> bool {
         !self.ongoing.is_empty() || !self.unreplicated.is_empty()
@@ -450,7 +491,12 @@ impl ProducerStateManager {
                     let producers = s
                         .producers
                         .into_iter()
-                        .map(|p| (p.producer_id, p))
+                        .map(|mut p| {
+                            if p.last_timestamp < 0 {
+                                p.last_timestamp = p.batches.back().map_or(-1, |b| b.max_timestamp);
+                            }
+                            (p.producer_id, p)
+                        })
                         .collect();
                     return Ok(Some((
                         offset,

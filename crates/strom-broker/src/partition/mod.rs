@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use strom_storage::{AppendError, LogConfig, PartitionLog, StorageError};
 use thiserror::Error;
 use tokio::sync::{watch, Notify};
-use tracing::{error, info};
+use tracing::{debug, error, info};
 use uuid::Uuid;
 
 pub(crate) use follower::{FollowerAppend, OffsetOutOfRangeStep};
@@ -258,7 +258,9 @@ impl Partition {
         let (topic, index) = (&self.topic, self.index);
         let mut guard = self.lock();
         let Some(log) = guard.as_mut() else { return };
-        match log.enforce_retention(now_ms) {
+        // As in Kafka, retention never moves the log start past the high watermark.
+        let high_watermark = self.state().high_watermark;
+        match log.enforce_retention(now_ms, high_watermark) {
             Ok(0) => {}
             Ok(n) => {
                 info!(topic = %topic, partition = index, segments = n, log_start_offset = log.log_start_offset(), "retention deleted segments")
@@ -276,6 +278,17 @@ impl Partition {
                 Err(e) => {
                     error!(topic = %topic, partition = index, "compaction failed: {e}")
                 }
+            }
+        }
+    }
+
+    /// Forgets producer ids idle past `producer.id.expiration.ms` (Kafka's periodic
+    /// `removeExpiredProducers`; never one with an open transaction).
+    fn remove_expired_producers(&self, now_ms: i64, expiration_ms: i64) {
+        if let Some(log) = self.lock().as_mut() {
+            let n = log.remove_expired_producers(now_ms, expiration_ms);
+            if n > 0 {
+                debug!(topic = %self.topic, partition = self.index, producers = n, "expired producer ids");
             }
         }
     }
@@ -384,6 +397,13 @@ impl ReplicaManager {
     pub(crate) fn enforce_retention(&self, now_ms: i64) {
         for p in self.all() {
             p.enforce_retention(now_ms);
+        }
+    }
+
+    /// Producer-id expiry for every hosted partition (the broker's `producer.id.expiration.check.interval.ms` task).
+    pub(crate) fn remove_expired_producers(&self, now_ms: i64, expiration_ms: i64) {
+        for p in self.all() {
+            p.remove_expired_producers(now_ms, expiration_ms);
         }
     }
 

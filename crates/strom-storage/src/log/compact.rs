@@ -21,7 +21,9 @@ impl PartitionLog {
     /// cleanable bytes. Each segment is swapped in crash-safely (see `cleaner.rs`). Producer
     /// state and its snapshots are left as they are. With transactions (Kafka's cleaner rules):
     /// only segments below the first unstable offset are cleaned, aborted transactions' batches are
-    /// removed and never shadow a committed value, open ones do not either, and markers stay.
+    /// removed and never shadow a committed value, open ones do not either, and a marker goes once
+    /// no batch of its transaction is left and the KIP-534 delete horizon
+    /// (`delete.retention.ms`) the cleaner stamped on it has passed (see `cleaner.rs`).
     pub fn compact(&mut self, now_ms: i64) -> Result<CompactionStats, StorageError> {
         self.last_now_ms = now_ms;
         let mut stats = CompactionStats::default();
@@ -63,9 +65,16 @@ impl PartitionLog {
             first_unstable,
         };
         let mut map = cleaner::OffsetMap::new();
+        let mut last_batches = cleaner::LastBatches::new();
         for seg in self.segments() {
-            cleaner::add_to_offset_map(&mut map, &seg.read_all()?, &txns)?;
+            cleaner::add_to_offset_map(&mut map, &mut last_batches, &seg.read_all()?, &txns)?;
         }
+        let mut markers = cleaner::MarkerCleaning::new(
+            &last_batches,
+            |pid| self.producers.epoch_of(pid),
+            now_ms,
+            self.config.delete_retention_ms,
+        );
         let horizon = now_ms.saturating_sub(self.config.delete_retention_ms.max(0));
         let mut cleaned_to = clean_point;
         for i in 0..cleanable {
@@ -85,7 +94,7 @@ impl PartitionLog {
                     seg.retention_timestamp()?,
                 )
             };
-            let cleaned = cleaner::clean_segment(&bytes, &map, horizon, &txns)?;
+            let cleaned = cleaner::clean_segment(&bytes, &map, horizon, &txns, &mut markers)?;
             stats.segments_cleaned += 1;
             stats.records_read += cleaned.records_read;
             stats.records_kept += cleaned.records_kept;

@@ -289,7 +289,7 @@ fn compact_only_logs_skip_retention_and_compact_delete_does_both() {
         ..compact_config()
     };
     let mut log = log_with(dir.path(), config.clone(), &batches, OLD, Compression::None);
-    assert_eq!(log.enforce_retention(NOW).unwrap(), 0);
+    assert_eq!(log.enforce_retention(NOW, log.log_end_offset()).unwrap(), 0);
     assert_eq!(log.log_start_offset(), 0);
 
     let dir = tempfile::tempdir().unwrap();
@@ -300,7 +300,7 @@ fn compact_only_logs_skip_retention_and_compact_delete_does_both() {
     let mut log = log_with(dir.path(), config, &batches, OLD, Compression::None);
     log.compact(NOW - 500).unwrap();
     assert_eq!(dump(&log), "1:a=a1 2:b=b2");
-    assert!(log.enforce_retention(NOW).unwrap() > 0);
+    assert!(log.enforce_retention(NOW, log.log_end_offset()).unwrap() > 0);
     assert_eq!(log.log_start_offset(), 3);
 }
 

@@ -29,3 +29,4 @@ mod replication;
 mod retention;
 mod timestamps;
 mod transactions;
+mod txn_log;

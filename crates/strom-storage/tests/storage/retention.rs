@@ -47,7 +47,11 @@ fn time_retention() {
     for (ts, want, deleted) in cases {
         let dir = tempfile::tempdir().unwrap();
         let mut log = log_with(dir.path(), config(1000, -1), ts);
-        assert_eq!(log.enforce_retention(NOW).unwrap(), *deleted, "{ts:?}");
+        assert_eq!(
+            log.enforce_retention(NOW, log.log_end_offset()).unwrap(),
+            *deleted,
+            "{ts:?}"
+        );
         assert_eq!(summary(&log), *want, "{ts:?}");
         // Reads below the new start are out of range; the rest is intact.
         if log.log_start_offset() > 0 {
@@ -78,7 +82,7 @@ fn time_retention() {
 fn unlimited_time_retention_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = log_with(dir.path(), config(-1, -1), &[0, 0, 0, 0, 0]);
-    assert_eq!(log.enforce_retention(NOW).unwrap(), 0);
+    assert_eq!(log.enforce_retention(NOW, log.log_end_offset()).unwrap(), 0);
     assert_eq!(summary(&log), "start=0 end=5 segments=3");
 }
 
@@ -101,7 +105,7 @@ fn size_retention() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = log_with(dir.path(), config(-1, *bytes), &[NOW; 7]);
         assert_eq!(log.size_bytes() as i64, 7 * batch_len);
-        log.enforce_retention(NOW).unwrap();
+        log.enforce_retention(NOW, log.log_end_offset()).unwrap();
         assert_eq!(summary(&log), *want, "retention.bytes {bytes}");
     }
 }
