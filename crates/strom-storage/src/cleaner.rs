@@ -13,7 +13,8 @@
 //! pass's input, and so does the marker that is the last batch of a producer still active at that
 //! epoch (it carries the producer's last epoch; Kafka keeps it as an empty batch, Strom whole).
 //! Any other marker is stamped with a KIP-534 delete horizon (`now + delete.retention.ms`, the
-//! batch's base timestamp with attribute bit 6) and dropped by the first pass after the horizon.
+//! batch's base timestamp with attribute bit 6) and dropped by the first pass after the horizon;
+//! a dropped ABORT marker takes its aborted-transaction index entry along (`log/compact.rs`).
 //!
 //! Deliberately not here: choosing which segments to clean and replacing them in the log (that is
 //! `log/compact.rs`), producer state (compaction leaves it and its snapshots alone), keeping the
@@ -197,6 +198,11 @@ pub(crate) struct Cleaned {
     pub(crate) bytes: Vec<u8>,
     pub(crate) records_read: u64,
     pub(crate) records_kept: u64,
+    /// Offsets of the ABORT markers dropped: their aborted-transaction index entries must go
+    /// too (Kafka's cleaner rewrites the index with the aborted transactions it keeps), or a
+    /// read_committed consumer told about one would skip the producer's later batches while
+    /// waiting for a marker that is gone.
+    pub(crate) dropped_aborts: Vec<i64>,
 }
 
 /// Rewrites the batches of one segment keeping, per record, only the latest version of its key
@@ -217,11 +223,17 @@ pub(crate) fn clean_segment(
     let mut out = Vec::with_capacity(segment_bytes.len());
     let mut records_read = 0u64;
     let mut records_kept = 0u64;
+    let mut dropped_aborts = Vec::new();
     for item in batch::iter_batches(segment_bytes) {
         let (h, bytes) = item.map_err(invalid)?;
         if h.is_control() {
-            if let Some(kept) = markers.on_marker(&h, bytes) {
-                out.extend_from_slice(&kept);
+            match markers.on_marker(&h, bytes) {
+                Some(kept) => out.extend_from_slice(&kept),
+                None => {
+                    if batch::parse_control_marker(&h, bytes).is_some_and(|m| !m.commit) {
+                        dropped_aborts.push(h.base_offset);
+                    }
+                }
             }
             continue;
         }
@@ -257,6 +269,7 @@ pub(crate) fn clean_segment(
         bytes: out,
         records_read,
         records_kept,
+        dropped_aborts,
     })
 }
 

@@ -132,6 +132,26 @@ impl TxnIndex {
         Ok(())
     }
 
+    /// Drops the entries of the segment based at `base` whose marker is at one of `markers` (the
+    /// cleaner removed those markers), rewriting its file.
+    pub(crate) fn remove_markers(&mut self, base: i64, markers: &[i64]) -> io::Result<()> {
+        let Some(entries) = self.segments.get_mut(&base) else {
+            return Ok(());
+        };
+        let before = entries.len();
+        entries.retain(|t| !markers.contains(&t.last_offset));
+        if entries.len() == before {
+            return Ok(());
+        }
+        let path = segment_file(&self.dir, base, TXN_INDEX_EXT);
+        if entries.is_empty() {
+            self.segments.remove(&base);
+            checkpoint::remove_if_exists(&path)
+        } else {
+            write_file(&path, entries)
+        }
+    }
+
     /// Forgets the segment based at `base` (its file goes with the segment's files).
     pub(crate) fn remove_segment(&mut self, base: i64) {
         self.segments.remove(&base);

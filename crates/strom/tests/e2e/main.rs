@@ -64,3 +64,6 @@ mod util;
 mod txn_partition;
 // Transactions with librdkafka's transactional producer: commit/abort, read_committed, LSO, fencing, exactly-once.
 mod transactions;
+// The log side of transactions: DeleteRecords/retention vs open transactions, compaction of transactional
+// topics (markers, aborted data), producer-id expiry.
+mod txn_log;
