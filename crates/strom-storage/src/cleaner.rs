@@ -102,9 +102,21 @@ pub(crate) struct MarkerCleaning {
     protected: HashSet<i64>,
     now_ms: i64,
     delete_retention_ms: i64,
+    /// The latest horizon stamped on a marker, or still ahead on a kept one, in this pass.
+    latest_horizon: Option<i64>,
 }
 
 impl MarkerCleaning {
+    /// The latest delete horizon a kept marker carries after this pass (Kafka's
+    /// `latestDeleteHorizon`).
+    pub(crate) fn latest_horizon(&self) -> Option<i64> {
+        self.latest_horizon
+    }
+
+    fn note_horizon(&mut self, horizon: i64) {
+        self.latest_horizon = Some(self.latest_horizon.map_or(horizon, |h| h.max(horizon)));
+    }
+
     /// `last_batches`: per producer the (base offset, is control, epoch) of its last batch in the
     /// whole log; `active_epoch`: the epoch of a producer the partition still knows.
     pub(crate) fn new(
@@ -123,6 +135,7 @@ impl MarkerCleaning {
             protected,
             now_ms,
             delete_retention_ms: delete_retention_ms.max(0),
+            latest_horizon: None,
         }
     }
 
@@ -150,11 +163,17 @@ impl MarkerCleaning {
         }
         match h.delete_horizon_ms() {
             Some(horizon) if horizon <= self.now_ms => None,
-            Some(_) => Some(Cow::Borrowed(bytes)),
+            Some(horizon) => {
+                self.note_horizon(horizon);
+                Some(Cow::Borrowed(bytes))
+            }
             None => {
                 let horizon = self.now_ms.saturating_add(self.delete_retention_ms);
                 Some(match batch::with_delete_horizon(h, bytes, horizon) {
-                    Some(b) => Cow::Owned(b),
+                    Some(b) => {
+                        self.note_horizon(horizon);
+                        Cow::Owned(b)
+                    }
                     None => Cow::Borrowed(bytes),
                 })
             }

@@ -51,8 +51,12 @@ impl PartitionLog {
                 dirty += s.segment().size();
             }
         }
+        // Like Kafka's `grabFilthiestCompactedLog`, a log too clean to compact is still cleaned
+        // once a delete horizon stamped by the last pass has passed, so the markers go.
+        let horizon_due = self.latest_delete_horizon.is_some_and(|h| h <= now_ms);
         if cleanable == 0
             || (total > 0
+                && !horizon_due
                 && (dirty as f64) / (total as f64) < self.config.min_cleanable_dirty_ratio)
         {
             stats.skipped = true;
@@ -126,6 +130,7 @@ impl PartitionLog {
                 "cleaned segment"
             );
         }
+        self.latest_delete_horizon = markers.latest_horizon();
         if cleaned_to > clean_point {
             cleaner::write_checkpoint(&self.dir, cleaned_to)?;
         }

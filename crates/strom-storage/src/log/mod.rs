@@ -119,6 +119,9 @@ pub struct PartitionLog {
     last_flush_ms: i64,
     /// Latest `now_ms` seen, for operations that take no clock (DeleteRecords rolling).
     last_now_ms: i64,
+    /// The latest delete horizon the cleaner stamped on a marker in its last pass (Kafka's
+    /// `latestDeleteHorizon`): once passed, the cleaner runs even without dirty data.
+    latest_delete_horizon: Option<i64>,
 }
 
 impl PartitionLog {

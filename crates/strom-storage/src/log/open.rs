@@ -119,6 +119,7 @@ impl PartitionLog {
             unflushed_records: 0,
             last_flush_ms: now_ms,
             last_now_ms: now_ms,
+            latest_delete_horizon: None,
         };
         log.load_producer_state()?;
         log.load_epoch_cache(recover_from.map(|i| bases.get(i).copied().unwrap_or(i64::MAX)))?;

@@ -360,3 +360,27 @@ fn a_producers_last_marker_stays_while_the_producer_is_active() {
         shape(&log)
     );
 }
+
+#[test]
+fn a_passed_delete_horizon_runs_the_cleaner_on_a_clean_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let retention = 5_000;
+    let config = LogConfig {
+        // Never dirty enough once cleaned: only the delete horizon makes it run again.
+        min_cleanable_dirty_ratio: 1.0,
+        ..compacted(retention)
+    };
+    let mut log = open(dir.path(), config, true);
+    marker(&mut log, 1, COMMIT, NOW); // 0: a transaction without data in this partition
+    txn(&mut log, 1, 0, 1, "c"); // 1
+    marker(&mut log, 1, COMMIT, NOW); // 2
+    plain(&mut log, 1, "tail"); // 3
+    let t1 = NOW + 1_000;
+    assert!(!log.compact(t1).unwrap().skipped);
+    assert!(shape(&log).contains(&(0, true, Some(t1 + retention))));
+    assert!(log.compact(t1 + retention - 1).unwrap().skipped);
+    assert!(!log.compact(t1 + retention).unwrap().skipped);
+    let s = shape(&log);
+    assert!(!s.iter().any(|(o, _, _)| *o == 0), "{s:?}");
+    assert!(s.contains(&(2, true, None)), "{s:?}");
+}
