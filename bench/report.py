@@ -208,6 +208,8 @@ def main():
             print(f"| {label} | {rounds(workload, 'kafka-cold', cell)} | {rounds(workload, 'kafka', cell)} | "
                   f"{ratio(workload, speed)}, {ratio(workload, cpu)} |")
 
+    transactions(rows, brokers, names)
+
     def show(key, unit):
         v = machine.get(key)
         return "not measured" if v is None else f"{v:,} {unit}"
@@ -235,6 +237,75 @@ def main():
                 parts.append(f"{100 * v / machine[key]:.0f}% of {label}")
         if parts:
             print(f"- Strom {name}: {', '.join(parts)}")
+
+
+def transactions(rows, brokers, names):
+    """Issue 22's targets: the transactional producer against the idempotent one and read_committed against
+    read_uncommitted, as ratios taken within each round (both sides ran back to back on the same broker), then
+    the median over the rounds; absolute figures are medians too. Broker CPU per 1M records."""
+    brokers = [b for b in brokers if b != "tansu"]
+    if not any(r.get("workload") == "produce_1m_txn_p1" for r in rows):
+        return
+
+    def by_rep(workload, broker, get):
+        out = {}
+        for r in rows:
+            if r.get("workload") == workload and r.get("broker") == broker and not r.get("failed"):
+                try:
+                    out[r["rep"]] = get(r)
+                except (KeyError, TypeError, ZeroDivisionError):
+                    pass
+        return out
+
+    def med(d):
+        return statistics.median(d.values()) if d else None
+
+    def ratio(num, den, broker, get):
+        a, b = by_rep(num, broker, get), by_rep(den, broker, get)
+        return med({k: a[k] / b[k] for k in a if k in b and b[k]})
+
+    rps = lambda r: r["records_per_sec"]
+    cpu_per_1m = lambda r: r["broker_cpu_s"] / (r["records"] / 1e6)
+    # label, value(broker), digits, target, check(Strom's value)
+    table = [
+        ("idempotent produce 1M×100 B, acks=all, 1 partition: records/s",
+         lambda b: med(by_rep("produce_1m_idem_p1", b, rps)), 0, "", None),
+        ("transactional produce, 1,000 records per transaction: records/s",
+         lambda b: med(by_rep("produce_1m_txn_p1", b, rps)), 0, "", None),
+        ("… transactional / idempotent (per round)",
+         lambda b: ratio("produce_1m_txn_p1", "produce_1m_idem_p1", b, rps), 2, "≥ 0.80", lambda v: v >= 0.80),
+        ("… commit_transaction p50 ms (after the flush)",
+         lambda b: med(by_rep("produce_1m_txn_p1", b, lambda r: r["commit_ms"]["p50"])), 2, "", None),
+        ("broker CPU-s per 1M records, idempotent",
+         lambda b: med(by_rep("produce_1m_idem_p1", b, cpu_per_1m)), 3, "", None),
+        ("broker CPU-s per 1M records, transactional",
+         lambda b: med(by_rep("produce_1m_txn_p1", b, cpu_per_1m)), 3, "", None),
+        ("… transactional / idempotent (per round)",
+         lambda b: ratio("produce_1m_txn_p1", "produce_1m_idem_p1", b, cpu_per_1m), 2, "≤ 1.5", lambda v: v <= 1.5),
+        ("consume that topic, read_uncommitted: records/s",
+         lambda b: med(by_rep("consume_1m_txn_uncommitted", b, rps)), 0, "", None),
+        ("consume that topic, read_committed: records/s",
+         lambda b: med(by_rep("consume_1m_txn_committed", b, rps)), 0, "", None),
+        ("… read_committed / read_uncommitted (per round)",
+         lambda b: ratio("consume_1m_txn_committed", "consume_1m_txn_uncommitted", b, rps), 2, "≥ 0.90",
+         lambda v: v >= 0.90),
+        ("broker CPU-s per 1M records, read_uncommitted",
+         lambda b: med(by_rep("consume_1m_txn_uncommitted", b, cpu_per_1m)), 3, "", None),
+        ("broker CPU-s per 1M records, read_committed",
+         lambda b: med(by_rep("consume_1m_txn_committed", b, cpu_per_1m)), 3, "", None),
+    ]
+    others = [b for b in brokers if b != "strom"]
+    print("\nTransactions (issue 22), medians over the rounds; ratios within each round, then their median:\n")
+    print("| metric | " + " | ".join(names[b] for b in brokers) + " | "
+          + " | ".join(f"Strom/{names[b]}" for b in others) + " | target | met |")
+    print("|---|" + "---:|" * (len(brokers) + len(others)) + "---|---|")
+    for label, get, digits, target, check in table:
+        vals = {b: get(b) for b in brokers}
+        s = vals.get("strom")
+        ratios = [f"{s / vals[b]:.2f}" if s is not None and vals[b] else "—" for b in others]
+        met = "" if check is None or s is None else ("yes" if check(s) else "**no**")
+        print(f"| {label} | " + " | ".join(fmt(vals[b], digits) for b in brokers) + " | " + " | ".join(ratios)
+              + f" | {target} | {met} |")
 
 
 if __name__ == "__main__":

@@ -64,3 +64,5 @@ mod util;
 mod txn_partition;
 // Transactions with librdkafka's transactional producer: commit/abort, read_committed, LSO, fencing, exactly-once.
 mod transactions;
+// `strom perf produce --transactional` and `strom perf consume --isolation-level` against a broker.
+mod perf_txn;
