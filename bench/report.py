@@ -84,6 +84,10 @@ def main():
         ("… broker CPU-s until then", "idle", lambda r: r["startup_cpu_s"], 3, "", None),
     ]
 
+    # WORKLOADS=txn runs only the transactions comparison: the suite's tables are left out, not printed empty.
+    suite_ran = any(r.get("workload") == "produce_1m_acks1_p1" for r in rows)
+    if not suite_ran:
+        metrics = [m for m in metrics if m[1] == "idle"]
     runs = max((r.get("rep", 0) for r in rows), default=0)
     brokers = [b for b in ("strom", "kafka", "tansu") if any(r.get("broker") == b for r in rows)]
     names = {"strom": "Strom", "kafka": "Kafka", "tansu": "Tansu"}
@@ -155,9 +159,12 @@ def main():
         ("… of them missing after the restart", None if acked is None or after is None else max(acked - after, 0), 0,
          "0", None if acked is None or after is None else (acked > 0 and after >= acked)),
     ]
-    print("\nStrom only (no Tansu or Kafka counterpart here), medians of the same runs:\n")
-    print("| metric | Strom | target | met |")
-    print("|---|---:|---|---|")
+    if not suite_ran:
+        extra = []
+    else:
+        print("\nStrom only (no Tansu or Kafka counterpart here), medians of the same runs:\n")
+        print("| metric | Strom | target | met |")
+        print("|---|---:|---|---|")
     for label, v, digits, target, ok in extra:
         met = "" if ok is None else ("yes" if ok else "**no**")
         print(f"| {label} | {fmt(v, digits)} | {target} | {met} |")
@@ -180,15 +187,18 @@ def main():
         return " · ".join(cell(r) for _, r in got) or "—"
 
     mb_cpu = lambda r: f"{r['mb_per_sec']:.0f}, {r['broker_cpu_s']:.2f}"
-    print(f"\nPer round: MB/s and broker CPU-s, rounds 1…{runs}:\n")
-    print("| workload | " + " | ".join(names[b] for b in brokers) + " |")
-    print("|---|" + "---|" * len(brokers))
+    if not suite_ran:
+        per_round = []
+    else:
+        print(f"\nPer round: MB/s and broker CPU-s, rounds 1…{runs}:\n")
+        print("| workload | " + " | ".join(names[b] for b in brokers) + " |")
+        print("|---|" + "---|" * len(brokers))
     for label, workload in per_round:
         print(f"| {label} | " + " | ".join(rounds(workload, b, mb_cpu) for b in brokers) + " |")
 
     # Kafka's JIT: every round starts a new JVM that runs the suite twice; the first pass includes the
     # compilation of the hot paths (C1, then C2), the second runs on compiled code.
-    if any(r.get("broker") == "kafka-cold" for r in rows):
+    if suite_ran and any(r.get("broker") == "kafka-cold" for r in rows):
         e2e_cell = lambda r: f"{r['e2e_latency_ms']['p50']:.2f} / {r['e2e_latency_ms']['p99']:.2f}, {r['broker_cpu_s']:.2f}"
         jit = per_round + [("e2e 10k/s linger.ms=1: p50 / p99 ms, CPU-s", "e2e_linger1"),
                            ("e2e 10k/s linger.ms=0: p50 / p99 ms, CPU-s", "e2e_linger0")]
@@ -214,6 +224,8 @@ def main():
         v = machine.get(key)
         return "not measured" if v is None else f"{v:,} {unit}"
 
+    if all(machine.get(k) is None for k in ("dd_write_mb_s", "dd_fdatasync_mb_s", "loopback_mb_s", "crc32c_mb_s")):
+        return
     print("\nMachine limits, measured in the same run:\n")
     print(f"- cores: {machine.get('cores')}, kernel {machine.get('kernel')}")
     print(f"- sequential write, 512 MiB `dd` (page cache), first run: {show('dd_write_first_mb_s', 'MB/s')}, "
