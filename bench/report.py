@@ -84,6 +84,10 @@ def main():
         ("… broker CPU-s until then", "idle", lambda r: r["startup_cpu_s"], 3, "", None),
     ]
 
+    # WORKLOADS=txn runs only the transactions comparison: the suite's tables are left out, not printed empty.
+    suite_ran = any(r.get("workload") == "produce_1m_acks1_p1" for r in rows)
+    if not suite_ran:
+        metrics = [m for m in metrics if m[1] == "idle"]
     runs = max((r.get("rep", 0) for r in rows), default=0)
     brokers = [b for b in ("strom", "kafka", "tansu") if any(r.get("broker") == b for r in rows)]
     names = {"strom": "Strom", "kafka": "Kafka", "tansu": "Tansu"}
@@ -155,9 +159,12 @@ def main():
         ("… of them missing after the restart", None if acked is None or after is None else max(acked - after, 0), 0,
          "0", None if acked is None or after is None else (acked > 0 and after >= acked)),
     ]
-    print("\nStrom only (no Tansu or Kafka counterpart here), medians of the same runs:\n")
-    print("| metric | Strom | target | met |")
-    print("|---|---:|---|---|")
+    if not suite_ran:
+        extra = []
+    else:
+        print("\nStrom only (no Tansu or Kafka counterpart here), medians of the same runs:\n")
+        print("| metric | Strom | target | met |")
+        print("|---|---:|---|---|")
     for label, v, digits, target, ok in extra:
         met = "" if ok is None else ("yes" if ok else "**no**")
         print(f"| {label} | {fmt(v, digits)} | {target} | {met} |")
@@ -180,15 +187,18 @@ def main():
         return " · ".join(cell(r) for _, r in got) or "—"
 
     mb_cpu = lambda r: f"{r['mb_per_sec']:.0f}, {r['broker_cpu_s']:.2f}"
-    print(f"\nPer round: MB/s and broker CPU-s, rounds 1…{runs}:\n")
-    print("| workload | " + " | ".join(names[b] for b in brokers) + " |")
-    print("|---|" + "---|" * len(brokers))
+    if not suite_ran:
+        per_round = []
+    else:
+        print(f"\nPer round: MB/s and broker CPU-s, rounds 1…{runs}:\n")
+        print("| workload | " + " | ".join(names[b] for b in brokers) + " |")
+        print("|---|" + "---|" * len(brokers))
     for label, workload in per_round:
         print(f"| {label} | " + " | ".join(rounds(workload, b, mb_cpu) for b in brokers) + " |")
 
     # Kafka's JIT: every round starts a new JVM that runs the suite twice; the first pass includes the
     # compilation of the hot paths (C1, then C2), the second runs on compiled code.
-    if any(r.get("broker") == "kafka-cold" for r in rows):
+    if suite_ran and any(r.get("broker") == "kafka-cold" for r in rows):
         e2e_cell = lambda r: f"{r['e2e_latency_ms']['p50']:.2f} / {r['e2e_latency_ms']['p99']:.2f}, {r['broker_cpu_s']:.2f}"
         jit = per_round + [("e2e 10k/s linger.ms=1: p50 / p99 ms, CPU-s", "e2e_linger1"),
                            ("e2e 10k/s linger.ms=0: p50 / p99 ms, CPU-s", "e2e_linger0")]
@@ -208,10 +218,14 @@ def main():
             print(f"| {label} | {rounds(workload, 'kafka-cold', cell)} | {rounds(workload, 'kafka', cell)} | "
                   f"{ratio(workload, speed)}, {ratio(workload, cpu)} |")
 
+    transactions(rows, brokers, names)
+
     def show(key, unit):
         v = machine.get(key)
         return "not measured" if v is None else f"{v:,} {unit}"
 
+    if all(machine.get(k) is None for k in ("dd_write_mb_s", "dd_fdatasync_mb_s", "loopback_mb_s", "crc32c_mb_s")):
+        return
     print("\nMachine limits, measured in the same run:\n")
     print(f"- cores: {machine.get('cores')}, kernel {machine.get('kernel')}")
     print(f"- sequential write, 512 MiB `dd` (page cache), first run: {show('dd_write_first_mb_s', 'MB/s')}, "
@@ -235,6 +249,75 @@ def main():
                 parts.append(f"{100 * v / machine[key]:.0f}% of {label}")
         if parts:
             print(f"- Strom {name}: {', '.join(parts)}")
+
+
+def transactions(rows, brokers, names):
+    """Issue 22's targets: the transactional producer against the idempotent one and read_committed against
+    read_uncommitted, as ratios taken within each round (both sides ran back to back on the same broker), then
+    the median over the rounds; absolute figures are medians too. Broker CPU per 1M records."""
+    brokers = [b for b in brokers if b != "tansu"]
+    if not any(r.get("workload") == "produce_1m_txn_p1" for r in rows):
+        return
+
+    def by_rep(workload, broker, get):
+        out = {}
+        for r in rows:
+            if r.get("workload") == workload and r.get("broker") == broker and not r.get("failed"):
+                try:
+                    out[r["rep"]] = get(r)
+                except (KeyError, TypeError, ZeroDivisionError):
+                    pass
+        return out
+
+    def med(d):
+        return statistics.median(d.values()) if d else None
+
+    def ratio(num, den, broker, get):
+        a, b = by_rep(num, broker, get), by_rep(den, broker, get)
+        return med({k: a[k] / b[k] for k in a if k in b and b[k]})
+
+    rps = lambda r: r["records_per_sec"]
+    cpu_per_1m = lambda r: r["broker_cpu_s"] / (r["records"] / 1e6)
+    # label, value(broker), digits, target, check(Strom's value)
+    table = [
+        ("idempotent produce 1M×100 B, acks=all, 1 partition: records/s",
+         lambda b: med(by_rep("produce_1m_idem_p1", b, rps)), 0, "", None),
+        ("transactional produce, 1,000 records per transaction: records/s",
+         lambda b: med(by_rep("produce_1m_txn_p1", b, rps)), 0, "", None),
+        ("… transactional / idempotent (per round)",
+         lambda b: ratio("produce_1m_txn_p1", "produce_1m_idem_p1", b, rps), 2, "≥ 0.80", lambda v: v >= 0.80),
+        ("… commit_transaction p50 ms (after the flush)",
+         lambda b: med(by_rep("produce_1m_txn_p1", b, lambda r: r["commit_ms"]["p50"])), 2, "", None),
+        ("broker CPU-s per 1M records, idempotent",
+         lambda b: med(by_rep("produce_1m_idem_p1", b, cpu_per_1m)), 3, "", None),
+        ("broker CPU-s per 1M records, transactional",
+         lambda b: med(by_rep("produce_1m_txn_p1", b, cpu_per_1m)), 3, "", None),
+        ("… transactional / idempotent (per round)",
+         lambda b: ratio("produce_1m_txn_p1", "produce_1m_idem_p1", b, cpu_per_1m), 2, "≤ 1.5", lambda v: v <= 1.5),
+        ("consume that topic, read_uncommitted: records/s",
+         lambda b: med(by_rep("consume_1m_txn_uncommitted", b, rps)), 0, "", None),
+        ("consume that topic, read_committed: records/s",
+         lambda b: med(by_rep("consume_1m_txn_committed", b, rps)), 0, "", None),
+        ("… read_committed / read_uncommitted (per round)",
+         lambda b: ratio("consume_1m_txn_committed", "consume_1m_txn_uncommitted", b, rps), 2, "≥ 0.90",
+         lambda v: v >= 0.90),
+        ("broker CPU-s per 1M records, read_uncommitted",
+         lambda b: med(by_rep("consume_1m_txn_uncommitted", b, cpu_per_1m)), 3, "", None),
+        ("broker CPU-s per 1M records, read_committed",
+         lambda b: med(by_rep("consume_1m_txn_committed", b, cpu_per_1m)), 3, "", None),
+    ]
+    others = [b for b in brokers if b != "strom"]
+    print("\nTransactions (issue 22), medians over the rounds; ratios within each round, then their median:\n")
+    print("| metric | " + " | ".join(names[b] for b in brokers) + " | "
+          + " | ".join(f"Strom/{names[b]}" for b in others) + " | target | met |")
+    print("|---|" + "---:|" * (len(brokers) + len(others)) + "---|---|")
+    for label, get, digits, target, check in table:
+        vals = {b: get(b) for b in brokers}
+        s = vals.get("strom")
+        ratios = [f"{s / vals[b]:.2f}" if s is not None and vals[b] else "—" for b in others]
+        met = "" if check is None or s is None else ("yes" if check(s) else "**no**")
+        print(f"| {label} | " + " | ".join(fmt(vals[b], digits) for b in brokers) + " | " + " | ".join(ratios)
+              + f" | {target} | {met} |")
 
 
 if __name__ == "__main__":

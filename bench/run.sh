@@ -21,11 +21,19 @@
 #   PROFILE=1              also record `perf record -g` of Strom during one 1M x 100 B produce (needs linux perf)
 #   KEEP_PAGE_REPORTING=1  leave the guest's free page reporting on (see "free page reporting" below)
 #   PREWARM_GB=6           memory touched once before the rounds while free page reporting is off
+#   WORKLOADS=txn          only the transactions comparison (idempotent vs transactional produce, read_committed
+#                          vs read_uncommitted consume) against Strom and Kafka: no machine limits, Tansu or
+#                          Strom-only part; default: everything
 # Only 127.0.0.1 is used. Every process started here is killed on exit.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=${RUNS:-3}
+WORKLOADS=${WORKLOADS:-all}
+if [[ $WORKLOADS == txn ]]; then
+    SKIP_TANSU=1 # Tansu serves no transactions
+    SKIP_SCALE=1
+fi
 E2E_SECONDS=${E2E_SECONDS:-8}
 OUT=${OUT:-$ROOT/target/bench}
 CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/strom-bench}
@@ -86,6 +94,8 @@ if [[ "${SKIP_KAFKA:-0}" != 1 ]]; then
 fi
 
 # ---------------------------------------------------------------------------------------------------- limits
+DD_FIRST=null DD_CACHED=null DD_SYNC=null IPERF=null CRC=null
+if [[ $WORKLOADS != txn ]]; then
 log "measuring machine limits"
 dd_rate() { # prints MB/s of a 512 MiB sequential write
     local line
@@ -108,7 +118,6 @@ if ! command -v iperf3 >/dev/null && [[ $(id -u) == 0 ]] && command -v apt-get >
     log "installing iperf3"
     timeout 300 env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null 2>&1 || true
 fi
-IPERF=null
 if command -v iperf3 >/dev/null; then
     timeout 20 iperf3 -s -1 -B 127.0.0.1 -p 19392 >/dev/null 2>&1 &
     PIDS+=($!)
@@ -119,12 +128,12 @@ if command -v iperf3 >/dev/null; then
 fi
 
 # CRC32C (and batch validation) speed from the storage crate's criterion bench, shortened.
-CRC=null
 if crc_out=$(cd "$ROOT" && timeout 300 cargo bench --quiet -p strom-storage --bench append_read -- \
         validate --warm-up-time 1 --measurement-time 2 --noplot 2>/dev/null); then
     CRC=$(printf '%s\n' "$crc_out" | python3 -c 'import re,sys
 t=sys.stdin.read(); m=re.search(r"thrpt:\s+\[\S+ \S+ ([0-9.]+) (GiB|MiB)/s", t)
 print(round(float(m.group(1))*(1024 if m.group(2)=="GiB" else 1)*1.048576,1) if m else "null")')
+fi
 fi
 # ---------------------------------------------------------------------------------------------------- free page reporting
 # On a VM with virtio free page reporting (this machine: Firecracker, `page_reporting.page_reporting_order` on the
@@ -186,7 +195,7 @@ start_broker() { # start_broker strom|tansu|kafka rep: starts it, waits until it
     if [[ $kind == strom ]]; then
         local dir=$WORK/strom-data-$rep
         "$STROM" server --listeners "PLAINTEXT://127.0.0.1:$port" --advertised-listeners "PLAINTEXT://127.0.0.1:$port" \
-            --log-dirs "$dir" --node-id 1 > "$OUT/strom-$rep.log" 2>&1 &
+            --log-dirs "$dir" --node-id 1 --override transaction.apis.enable=true > "$OUT/strom-$rep.log" 2>&1 &
     elif [[ $kind == kafka ]]; then # log.dirs in $WORK, next to Strom's data; kafka.sh execs the JVM (same pid)
         XDG_CACHE_HOME=$(dirname "$CACHE") "$ROOT/bench/kafka/kafka.sh" start "$WORK/kafka-$rep" "$port" \
             "$KAFKA_CONTROLLER_PORT" > "$OUT/kafka-$rep.log" 2>&1 &
@@ -312,8 +321,39 @@ suite() { # suite strom|tansu|kafka rep
     rm -rf "$WORK/strom-data-$rep" "$WORK/kafka-$rep/data"
 }
 
+# Transactions (issue 22): 1M x 100 B through the idempotent producer and through the transactional one (1,000
+# records per transaction, librdkafka's defaults otherwise), back to back on the same broker, then both isolation
+# levels reading the transactional topic. The order within each pair alternates by round so neither side always
+# runs second (on a warmer, fuller page cache).
+txn_workloads() { # txn_workloads LABEL rep topic-prefix
+    local kind=$1 rep=$2 t=$3 w
+    local pair=(idem txn)
+    ((rep % 2 == 1)) || pair=(txn idem)
+    for w in "${pair[@]}"; do
+        if [[ $w == idem ]]; then
+            run_workload produce_1m_idem_p1 "$kind" "$rep" -- produce --topic "$t-idem" --partitions 1 \
+                --num-records 1000000 --record-size 100 --acks all --idempotent "${BATCHING[@]}"
+        else
+            run_workload produce_1m_txn_p1 "$kind" "$rep" -- produce --topic "$t-txn" --partitions 1 \
+                --num-records 1000000 --record-size 100 --acks all --transactional --records-per-transaction 1000 \
+                --transactional-id "$t-perf" "${BATCHING[@]}"
+        fi
+    done
+    local levels=(read_uncommitted read_committed)
+    ((rep % 2 == 1)) || levels=(read_committed read_uncommitted)
+    for w in "${levels[@]}"; do
+        # Markers take offsets but are no records: the count is given, as for every consume here.
+        run_workload "consume_1m_txn_${w#read_}" "$kind" "$rep" -- consume --topic "$t-txn" --num-records 1000000 \
+            --isolation-level "$w"
+    done
+}
+
 workloads() { # workloads LABEL rep topic-prefix: the measured suite against $BOOTSTRAP, recorded as broker LABEL
     local kind=$1 rep=$2 t=$3
+    if [[ $kind != tansu ]]; then
+        txn_workloads "$kind" "$rep" "$t"
+    fi
+    [[ $WORKLOADS != txn ]] || return 0
     run_workload produce_1m_acks1_p1 "$kind" "$rep" -- produce --topic "$t-a1p1" --partitions 1 --num-records 1000000 --record-size 100 --acks 1 "${BATCHING[@]}"
     # Consumes name their record count: right after a produce Tansu's ListOffsets reports a high watermark
     # ~0.5 % short of what it holds, so "read to the watermark" would read fewer records from it.

@@ -67,3 +67,5 @@ mod transactions;
 // The log side of transactions: DeleteRecords/retention vs open transactions, compaction of transactional
 // topics (markers, aborted data), producer-id expiry.
 mod txn_log;
+// `strom perf produce --transactional` and `strom perf consume --isolation-level` against a broker.
+mod perf_txn;

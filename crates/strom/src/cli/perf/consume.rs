@@ -25,7 +25,8 @@ pub(super) struct Args {
     #[arg(long)]
     topic: String,
 
-    /// Stop after this many records [default: every record the topic holds when the tool starts].
+    /// Stop after this many records [default: every offset the topic holds when the tool starts; transaction
+    /// markers take offsets but are no records, so give the count for a topic written in transactions].
     #[arg(long)]
     num_records: Option<u64>,
 
@@ -36,6 +37,11 @@ pub(super) struct Args {
     /// Join this consumer group (subscribe) instead of assigning every partition.
     #[arg(long)]
     group: Option<String>,
+
+    /// Consumer `isolation.level`: read_committed (librdkafka's default: records of open and aborted
+    /// transactions are held back or skipped) or read_uncommitted [default: the client's, read_committed].
+    #[arg(long, value_parser = ["read_committed", "read_uncommitted"])]
+    isolation_level: Option<String>,
 
     /// Print one JSON object instead of the human summary.
     #[arg(long)]
@@ -102,6 +108,9 @@ fn consume(args: &Args) -> anyhow::Result<Report> {
         .clone()
         .unwrap_or_else(|| "strom-perf".to_string());
     settings.push(("group.id", group));
+    if let Some(level) = &args.isolation_level {
+        settings.push(("isolation.level", level.clone()));
+    }
     let consumer = args.client.consumer(&settings)?;
     let metadata = super::fetch_topic_metadata(consumer.client(), &args.topic)?;
     let partitions = super::partitions_of(&metadata, &args.topic)?;

@@ -67,6 +67,19 @@ pub(super) struct Args {
     #[arg(long)]
     idempotent: bool,
 
+    /// Send in transactions (sets `transactional.id`, which implies idempotence): init_transactions once, then
+    /// begin, send `--records-per-transaction` records, commit, and so on; the last transaction may be shorter.
+    #[arg(long)]
+    transactional: bool,
+
+    /// Records per transaction with `--transactional`.
+    #[arg(long, default_value_t = 1000, requires = "transactional")]
+    records_per_transaction: u64,
+
+    /// `transactional.id` with `--transactional` [default: strom-perf-<process id>].
+    #[arg(long, requires = "transactional")]
+    transactional_id: Option<String>,
+
     #[command(flatten)]
     topic_args: super::TopicArgs,
 
@@ -87,6 +100,15 @@ struct Report {
     records_per_sec: f64,
     mb_per_sec: f64,
     latency_ms: LatencySummary,
+    /// Committed transactions with `--transactional` (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transactions: Option<u64>,
+    /// Per transaction: time to flush its records (until every delivery report arrived).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flush_ms: Option<LatencySummary>,
+    /// Per transaction: time inside `commit_transaction` once its records are flushed (EndTxn round trip).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commit_ms: Option<LatencySummary>,
 }
 
 /// Delivery-report accounting, shared between the send loop and librdkafka's polling thread. `start` is the
@@ -178,15 +200,23 @@ pub(super) async fn run(args: Args) -> anyhow::Result<()> {
         json,
         move || produce(&args),
         |report: &Report| {
-            format!(
-            "{} records sent, {:.1} records/sec ({:.2} MB/sec), {} errors, in {:.2} s; latency {}",
-            report.records,
-            report.records_per_sec,
-            report.mb_per_sec,
-            report.errors,
-            report.elapsed_s,
-            report.latency_ms
-            )
+            let mut line = format!(
+                "{} records sent, {:.1} records/sec ({:.2} MB/sec), {} errors, in {:.2} s; latency {}",
+                report.records,
+                report.records_per_sec,
+                report.mb_per_sec,
+                report.errors,
+                report.elapsed_s,
+                report.latency_ms
+            );
+            if let (Some(n), Some(flush), Some(commit)) =
+                (report.transactions, &report.flush_ms, &report.commit_ms)
+            {
+                line.push_str(&format!(
+                    "; {n} transactions committed; flush {flush}; commit {commit}"
+                ));
+            }
+            line
         },
     )
     .await
@@ -196,18 +226,33 @@ fn produce(args: &Args) -> anyhow::Result<Report> {
     if args.record_size == 0 {
         bail!("--record-size must be at least 1");
     }
+    if args.records_per_transaction == 0 {
+        bail!("--records-per-transaction must be at least 1");
+    }
     let deliveries = Deliveries::new()?;
     let mut settings = vec![
         ("acks", args.acks.clone()),
         ("linger.ms", args.linger_ms.to_string()),
         ("batch.size", args.batch_size.to_string()),
         ("compression.type", args.compression.clone()),
-        ("enable.idempotence", args.idempotent.to_string()),
+        (
+            "enable.idempotence",
+            (args.idempotent || args.transactional).to_string(),
+        ),
         // Room for a full second of 100-byte records at high rates before send() pushes back.
         ("queue.buffering.max.messages", "1000000".to_string()),
         ("queue.buffering.max.kbytes", "1048576".to_string()),
     ];
-    if !args.idempotent && !args.client.sets("enable.idempotence") {
+    if args.transactional {
+        // Everything else stays librdkafka's default for a transactional producer (transaction.timeout.ms
+        // 60 s; acks=all and max.in.flight 5 as idempotence requires).
+        let id = args
+            .transactional_id
+            .clone()
+            .unwrap_or_else(|| format!("strom-perf-{}", std::process::id()));
+        settings.push(("transactional.id", id));
+    }
+    if !args.idempotent && !args.transactional && !args.client.sets("enable.idempotence") {
         // librdkafka builds one ProduceRequest per partition and, with the default threshold of 1, creates
         // one only while no other waits unsent: a pass over 10,000 partitions then ships one partition's
         // batch and the client caps the rate (0.23 M against 0.65 M records/s here). librdkafka requires 1
@@ -220,6 +265,21 @@ fn produce(args: &Args) -> anyhow::Result<Report> {
     let producer = deliveries.producer(&args.client, &settings)?;
     // Connect and learn the partitions before the clock starts.
     super::fetch_topic_metadata(producer.client(), &args.topic)?;
+    // Find the transaction coordinator and get a producer id and epoch before the clock starts, too.
+    let mut txn = if args.transactional {
+        producer
+            .init_transactions(TXN_TIMEOUT)
+            .context("init_transactions")?;
+        Some(Transactions {
+            per: args.records_per_transaction,
+            open: 0,
+            committed: 0,
+            flush: Latency::new()?,
+            commit: Latency::new()?,
+        })
+    } else {
+        None
+    };
 
     let payload = super::payload(args.record_size, 0x5eed);
     let limit = match (args.num_records, args.duration) {
@@ -250,6 +310,15 @@ fn produce(args: &Args) -> anyhow::Result<Report> {
                 super::sleep_blocking(due - now);
             }
         }
+        if let Some(t) = &mut txn {
+            if t.open == t.per {
+                t.commit(&producer)?;
+            }
+            if t.open == 0 {
+                producer.begin_transaction().context("begin_transaction")?;
+            }
+            t.open += 1;
+        }
         let key = sent.to_be_bytes();
         let sent_at = clock.elapsed().as_nanos() as usize;
         let mut record = BaseRecord::with_opaque_to(&args.topic, sent_at).payload(&payload[..]);
@@ -271,6 +340,11 @@ fn produce(args: &Args) -> anyhow::Result<Report> {
         sent += 1;
         if sent.is_multiple_of(4096) {
             bar.set_position(deliveries.delivered.load(Ordering::Relaxed));
+        }
+    }
+    if let Some(t) = &mut txn {
+        if t.open > 0 {
+            t.commit(&producer)?;
         }
     }
     producer
@@ -297,7 +371,67 @@ fn produce(args: &Args) -> anyhow::Result<Report> {
         records_per_sec: records as f64 / secs,
         mb_per_sec: bytes as f64 / MB / secs,
         latency_ms: latency,
+        transactions: txn.as_ref().map(|t| t.committed),
+        flush_ms: txn.as_ref().map(|t| t.flush.summary()),
+        commit_ms: txn.as_ref().map(|t| t.commit.summary()),
     })
+}
+
+/// Waits until librdkafka holds no undelivered record, with `rd_kafka_flush`.
+///
+/// Not rust-rdkafka's `flush` (which its `commit_transaction` calls first): that one calls `rd_kafka_flush`
+/// without waiting and then polls the producer's event queue for up to 100 ms; with a `ThreadedProducer` the
+/// polling thread takes the delivery reports off that queue, so each flush sleeps the whole 100 ms, and 1,000
+/// commits would measure 100 s of client sleep rather than the broker. With delivery reports as events (as
+/// rust-rdkafka sets them up) `rd_kafka_flush` waits on librdkafka's message counter instead, so the flush in
+/// `commit_transaction` that follows finds nothing to wait for.
+#[allow(unsafe_code)]
+fn flush(producer: &ThreadedProducer<DeliveryContext>, timeout: Duration) -> anyhow::Result<()> {
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: `native_ptr` is the live rd_kafka_t the borrowed producer owns; rd_kafka_flush only reads the
+    // handle's counters and wakes its broker threads.
+    let err = unsafe { rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), ms) };
+    if err != rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        bail!(
+            "flushing the transaction's records: {}",
+            RDKafkaErrorCode::from(err)
+        );
+    }
+    Ok(())
+}
+
+/// How long init_transactions and each commit may take before the tool gives up.
+const TXN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The transaction loop's state with `--transactional`.
+struct Transactions {
+    /// Records per transaction.
+    per: u64,
+    /// Records sent in the open transaction; 0 when none is open.
+    open: u64,
+    committed: u64,
+    /// Time to flush each transaction's records.
+    flush: Latency,
+    /// Time inside each `commit_transaction` after the flush.
+    commit: Latency,
+}
+
+impl Transactions {
+    /// Commits the open transaction: waits until every record of it has its delivery report, then
+    /// `commit_transaction` (EndTxn). The two steps are timed apart.
+    fn commit(&mut self, producer: &ThreadedProducer<DeliveryContext>) -> anyhow::Result<()> {
+        let before = Instant::now();
+        flush(producer, TXN_TIMEOUT)?;
+        let flushed = Instant::now();
+        self.flush.record(flushed - before);
+        producer
+            .commit_transaction(TXN_TIMEOUT)
+            .context("commit_transaction")?;
+        self.commit.record(flushed.elapsed());
+        self.committed += 1;
+        self.open = 0;
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy)]
