@@ -64,3 +64,6 @@ mod util;
 mod txn_partition;
 // Transactions with librdkafka's transactional producer: commit/abort, read_committed, LSO, fencing, exactly-once.
 mod transactions;
+// Exactly-once consume-transform-produce through kill -9 of the application and of the broker, the coordinator's
+// timeout abort of a killed client's transaction, and kafka-python's transactional producer.
+mod txn_exactly_once;
