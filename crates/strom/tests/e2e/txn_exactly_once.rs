@@ -71,7 +71,7 @@ fn source_key(partition: i32, offset: i64) -> String {
 fn event(what: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "EOS {what}");
+    let _ = writeln!(out, "EOS {}", what.replace('\n', " "));
     let _ = out.flush();
 }
 
@@ -109,7 +109,11 @@ fn ctp_app_process() {
         .set("transaction.timeout.ms", &txn_timeout);
     if setting(APP_TXN_TIMEOUT_MS) < 30_000 {
         // librdkafka wants the socket and message timeouts within the transaction timeout.
-        for key in ["socket.timeout.ms", "request.timeout.ms", "message.timeout.ms"] {
+        for key in [
+            "socket.timeout.ms",
+            "request.timeout.ms",
+            "message.timeout.ms",
+        ] {
             config.set(key, &txn_timeout);
         }
     }
@@ -127,7 +131,10 @@ fn ctp_app_process() {
     for p in 0..INPUT_PARTITIONS {
         tpl.add_partition(INPUT, p);
     }
-    let committed = or_exit("committed offsets", consumer.committed_offsets(tpl, TIMEOUT));
+    let committed = or_exit(
+        "committed offsets",
+        consumer.committed_offsets(tpl, TIMEOUT),
+    );
     let mut positions = BTreeMap::new();
     let mut ends = BTreeMap::new();
     let mut assign = TopicPartitionList::new();
@@ -189,7 +196,7 @@ fn ctp_app_process() {
                 // Half the transaction is in the log: a kill now leaves records of an open transaction behind.
                 or_exit("flush", producer.flush(TIMEOUT));
                 event("FLUSHED");
-                std::thread::sleep(pause);
+                strom_test_support::pause(pause);
             }
         }
         let mut offsets = TopicPartitionList::new();
@@ -207,7 +214,7 @@ fn ctp_app_process() {
             producer.send_offsets_to_transaction(&offsets, &metadata, TIMEOUT),
         );
         event("OFFSETS");
-        std::thread::sleep(pause);
+        strom_test_support::pause(pause);
         event("COMMITTING");
         or_exit("commit_transaction", producer.commit_transaction(TIMEOUT));
         done += batch.len();
@@ -607,7 +614,10 @@ fn kafka_python_transactions() {
         Err(e) => panic!("python3 not found ({e}); .ci/run installs it with kafka-python"),
     }
     let broker = start_broker(&broker_flags(&[]));
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/py/txn_kafka_python.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/e2e/py/txn_kafka_python.py"
+    );
     let out = Command::new("python3")
         .args([script, &broker.bootstrap()])
         .output()
@@ -634,9 +644,21 @@ fn kafka_python_transactions() {
     assert!(!committed.is_empty(), "stdout:\n{stdout}");
     let got = read(&broker, "py-txn", 1, "read_committed", committed.len());
     let values: Vec<String> = got.iter().map(|m| text(m.payload())).collect();
-    assert_eq!(values, committed, "librdkafka read_committed of kafka-python's transactions");
-    let all = read(&broker, "py-txn", 1, "read_uncommitted", committed.len() + 1);
-    assert!(all.len() > committed.len(), "the aborted records are in the log too");
+    assert_eq!(
+        values, committed,
+        "librdkafka read_committed of kafka-python's transactions"
+    );
+    let all = read(
+        &broker,
+        "py-txn",
+        1,
+        "read_uncommitted",
+        committed.len() + 1,
+    );
+    assert!(
+        all.len() > committed.len(),
+        "the aborted records are in the log too"
+    );
     eprintln!("{last}");
     broker.assert_no_panic();
 }
