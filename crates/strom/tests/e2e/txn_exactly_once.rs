@@ -477,8 +477,8 @@ fn app_killed_mid_transaction_and_restarted_is_exactly_once() {
 
 /// Test B: the broker is killed with SIGKILL mid-transaction while the application runs (once with half a
 /// transaction in the log, once after its offsets were sent, once as EndTxn goes out) and restarted on the same
-/// data directory. The
-/// application either rides it out (librdkafka retries) or fails and is restarted, as a crash-only app is.
+/// data directory. The application either rides it out (librdkafka retries) or fails and is restarted, as a
+/// crash-only app is. Last, the application and the broker are killed together and both restarted.
 #[test]
 fn broker_killed_mid_transaction_is_exactly_once() {
     let mut broker = start_broker(&broker_flags(&[]));
@@ -503,6 +503,19 @@ fn broker_killed_mid_transaction_is_exactly_once() {
             app = App::start(&broker, 20, 60_000, 200);
         }
     }
+    // Both at once, as in a machine crash: the application and the broker killed with half a transaction in the
+    // log. The restarted broker reloads the open transaction from `__transaction_state` and the producer state
+    // from the log; the new instance's InitProducerId aborts the transaction.
+    let ready = app
+        .wait_for("COMMITTED", Duration::from_secs(60))
+        .and_then(|_| app.wait_for("FLUSHED", Duration::from_secs(60)));
+    if let Err(last) = ready {
+        panic!("the app ended before the last kill: {last}");
+    }
+    app.kill9();
+    broker.kill9().unwrap();
+    broker.restart().unwrap();
+    app = App::start(&broker, 20, 60_000, 0);
     // The instance running now finishes the input; one that fails (a broker-side error it saw late) is replaced.
     let mut attempts = 0;
     let outcome = loop {
@@ -519,9 +532,13 @@ fn broker_killed_mid_transaction_is_exactly_once() {
     };
     outcome.unwrap_or_else(|e| panic!("the last instance did not finish: {e}"));
     let uncommitted = check_exactly_once(&broker, n);
+    assert!(
+        uncommitted >= n + 10,
+        "the half transaction of the app killed with the broker is in the log, aborted: {uncommitted} of {n}"
+    );
     eprintln!(
-        "broker kill -9 three times mid-transaction: {restarts} app restarts, {uncommitted} output records under \
-         read_uncommitted, exactly {n} under read_committed, in {:?}",
+        "broker kill -9 three times mid-transaction, then app and broker together: {restarts} more app restarts, \
+         {uncommitted} output records under read_uncommitted, exactly {n} under read_committed, in {:?}",
         t0.elapsed()
     );
     broker.assert_no_panic();
