@@ -39,7 +39,15 @@ pub(crate) async fn handle(
             if request.key_type == TRANSACTION_KEY {
                 ctx.broker.txns.coordinator_of(&image, &key)
             } else {
-                ctx.broker.groups.coordinator_of(&image, &key)
+                let found = ctx.broker.groups.coordinator_of(&image, &key)?;
+                // The image names this broker as the leader a moment before the partition's groups are loaded
+                // (the role change follows the image). Sending the client here now would earn it NOT_COORDINATOR,
+                // which librdkafka's committed() hands to the application; COORDINATOR_NOT_AVAILABLE makes every
+                // client look again shortly, and Kafka's answer in that window (LOAD_IN_PROGRESS) is retried too.
+                if found.0 == ctx.broker.node_id() && !ctx.broker.groups.has_loaded(&key) {
+                    return Err(Code::CoordinatorNotAvailable);
+                }
+                Ok(found)
             }
         });
         match found {

@@ -60,6 +60,12 @@ impl GroupCoordinatorService {
         }
     }
 
+    /// True once this broker has loaded the `__consumer_offsets` partition of `group_id` and answers for it.
+    pub(crate) fn has_loaded(&self, group_id: &str) -> bool {
+        let index = strom_group::partition_for(group_id, self.num_partitions);
+        self.lock().owned.contains(&index)
+    }
+
     /// The broker coordinating `group_id`: the leader of its `__consumer_offsets` partition.
     pub(crate) fn coordinator_of(
         &self,

@@ -69,3 +69,6 @@ mod transactions;
 mod txn_log;
 // `strom perf produce --transactional` and `strom perf consume --isolation-level` against a broker.
 mod perf_txn;
+// Exactly-once consume-transform-produce through kill -9 of the application and of the broker, the coordinator's
+// timeout abort of a killed client's transaction, and kafka-python's transactional producer.
+mod txn_exactly_once;
