@@ -236,8 +236,13 @@ impl TxnVerifier {
         let mut conn = match self.take(leader, addr).await {
             Ok(c) => c,
             Err(e) => {
-                warn!(leader, addr, "cannot reach the transaction coordinator: {e}");
-                batch.into_iter().for_each(|w| w.fail(Code::NetworkException));
+                warn!(
+                    leader,
+                    addr, "cannot reach the transaction coordinator: {e}"
+                );
+                batch
+                    .into_iter()
+                    .for_each(|w| w.fail(Code::NetworkException));
                 return;
             }
         };
@@ -257,7 +262,9 @@ impl TxnVerifier {
             Ok(r) => r,
             Err(e) => {
                 warn!(leader, addr, "AddPartitionsToTxn (verify only) failed: {e}");
-                batch.into_iter().for_each(|w| w.fail(Code::NetworkException));
+                batch
+                    .into_iter()
+                    .for_each(|w| w.fail(Code::NetworkException));
                 return;
             }
         };

@@ -92,7 +92,10 @@ pub(crate) async fn handle(
                 partitions.push(fail(Code::UnknownTopicOrPartition));
                 continue;
             };
-            let check = match verified.partitions.remove(&(responses.len(), partitions.len())) {
+            let check = match verified
+                .partitions
+                .remove(&(responses.len(), partitions.len()))
+            {
                 None => None,
                 Some(Ok(check)) => Some(check),
                 Some(Err((code, message))) => {

@@ -38,8 +38,8 @@ pub(crate) use leader::{
     AppendOrigin, DelayedProduce, FetchIsolation, FetchPartition, FollowerFetchUpdates,
 };
 pub(crate) use state::Role;
-pub(crate) use verification::TxnAppendCheck;
 use state::{FollowerProgress, LeaderHwChange, ReplicaState};
+pub(crate) use verification::TxnAppendCheck;
 
 /// Why a partition step failed. `error_code.rs` turns each into its Kafka code; callers never pick codes.
 #[derive(Debug, Error)]

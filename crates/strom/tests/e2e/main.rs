@@ -64,3 +64,6 @@ mod util;
 mod txn_partition;
 // Transactions with librdkafka's transactional producer: commit/abort, read_committed, LSO, fencing, exactly-once.
 mod transactions;
+// KIP-890 part 1: a transactional produce to a partition not in the transaction is refused (coordinator local or on
+// another broker, verification off), and the produce path's bad input gets Kafka's codes.
+mod txn_verification;
