@@ -225,14 +225,17 @@ pub(crate) async fn handle(
     Some(ProduceResponse::default().with_responses(responses))
 }
 
+/// A partition's outcome of KIP-890 verification: what its append must check, or the code (and message) it is
+/// answered with instead.
+type PartitionCheck = Result<TxnAppendCheck, (Code, Option<String>)>;
+
 /// The outcome of KIP-890 verification for one request, before anything is appended.
 #[derive(Default)]
 struct Verified {
     /// The whole request fails (transactional batches of more than one producer).
     request_error: Option<Code>,
-    /// Per (topic index, partition index) in request order, for partitions with transactional batches: what
-    /// the append must check, or the code (and message) the partition is answered with instead.
-    partitions: HashMap<(usize, usize), Result<TxnAppendCheck, (Code, Option<String>)>>,
+    /// Per (topic index, partition index) in request order, for partitions with transactional batches.
+    partitions: HashMap<(usize, usize), PartitionCheck>,
 }
 
 /// KIP-890 part 1 (Kafka's `ReplicaManager.handleProduceAppend` with

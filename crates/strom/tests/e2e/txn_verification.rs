@@ -5,7 +5,8 @@
 //! (no hanging transaction). The coordinator may sit on another broker of a 3-node cluster. With
 //! `transaction.partition.verification.enable=false` the batch is appended as Kafka does (and then holds the LSO).
 //! Then the bad input on the produce path: wrong epochs, unknown producer ids, a new transaction on a
-//! partition not added to it, EndTxn without a transaction, a 32767-byte transactional id; a committed
+//! partition not added to it, EndTxn without a transaction, a 32767-byte transactional id (an ordinary id) and
+//! one claiming more than Kafka's 0x7fff bytes (the connection is closed, as Kafka's parser does); a committed
 //! transaction stays readable under read_committed throughout.
 
 use std::time::Duration;
@@ -15,12 +16,13 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Encodable, HeaderVersion};
 use kafka_protocol::records::RecordBatchDecoder;
 use strom_test_support::cluster::{create_replicated_topic, partition_leader};
-use strom_test_support::{TestBroker, TestCluster};
+use strom_test_support::{wire, TestBroker, TestCluster};
 
 use crate::txn_coordinator::{
-    add, code, end, find_coordinator, init_ok, s, txn_broker, wait_state, ENABLE,
+    add, code, end, find_coordinator, init_ok, s, topics, txn_broker, wait_state, ENABLE,
 };
 use crate::txn_partition::batch;
 use crate::util::{call, create_topic, strom_bin};
@@ -287,6 +289,88 @@ fn until_stable(broker: &TestBroker, topic: &str, partition: i32, lso: i64) -> S
         );
         strom_test_support::pause(Duration::from_millis(100));
     }
+}
+
+/// Sends one request and reads what comes back.
+fn reply<Req: Encodable + HeaderVersion>(
+    broker: &TestBroker,
+    key: ApiKey,
+    version: i16,
+    request: &Req,
+) -> wire::Reply {
+    let mut stream = wire::connect(broker.addr()).unwrap();
+    let frame = wire::encode_request(key as i16, version, 7, request).unwrap();
+    wire::send(&mut stream, &frame).unwrap();
+    wire::read_reply(&mut stream, Duration::from_secs(10)).unwrap()
+}
+
+#[test]
+fn txn_oversized_transactional_ids_close_the_connection_as_kafka_does() {
+    let broker = txn_broker(&[]);
+    let id = "keep";
+    find_coordinator(&broker, id);
+    create_topic(&broker, "vl", 1, &[]);
+    let (pid, epoch) = init_ok(&broker, id, 60_000);
+    assert_eq!(add(&broker, id, pid, epoch, &[("vl", 0)]), [0]);
+    let p = produce(
+        &broker,
+        9,
+        id,
+        "vl",
+        0,
+        batch(pid, epoch, 0, true, &["kept"]),
+    );
+    assert_eq!(p.error_code, 0, "{p:?}");
+    assert_eq!(end(&broker, 3, id, pid, epoch, true).error_code, 0);
+    let committed = until_stable(&broker, "vl", 0, 2);
+    assert_eq!(committed.values, ["kept"]);
+
+    // A string claiming more than 0x7fff bytes (only the compact strings of flexible versions can): Kafka's
+    // generated parser throws, `RequestContext.parseRequest` turns that into InvalidRequestException, and the
+    // socket server closes the connection without an answer.
+    let oversized = TransactionalId(s(&"o".repeat(40_000)));
+    let init = InitProducerIdRequest::default()
+        .with_transactional_id(Some(oversized.clone()))
+        .with_transaction_timeout_ms(1000);
+    assert_eq!(
+        reply(&broker, ApiKey::InitProducerId, 4, &init),
+        wire::Reply::Closed
+    );
+    let end_txn = EndTxnRequest::default()
+        .with_transactional_id(oversized.clone())
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+        .with_committed(false);
+    assert_eq!(
+        reply(&broker, ApiKey::EndTxn, 3, &end_txn),
+        wire::Reply::Closed
+    );
+    let add_txn = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(oversized.clone())
+        .with_v3_and_below_producer_id(ProducerId(pid))
+        .with_v3_and_below_producer_epoch(epoch)
+        .with_v3_and_below_topics(topics(&[("vl", 0)]));
+    assert_eq!(
+        reply(&broker, ApiKey::AddPartitionsToTxn, 3, &add_txn),
+        wire::Reply::Closed
+    );
+    let produce_request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_transactional_id(Some(oversized))
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(s("vl")))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch(pid, epoch, 1, true, &["no"])))])]);
+    assert_eq!(
+        reply(&broker, ApiKey::Produce, 9, &produce_request),
+        wire::Reply::Closed
+    );
+    // The broker serves the next connection, and the committed transaction is as it was.
+    assert_eq!(fetch(&broker, "vl", 0, 1), committed);
+    assert_eq!(fetch(&broker, "vl", 0, 0).values, ["kept"]);
+    broker.assert_no_panic();
 }
 
 #[test]
