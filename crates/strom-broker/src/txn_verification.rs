@@ -378,3 +378,42 @@ fn kafka_name(code: Code) -> &'static str {
         _ => "UNKNOWN_SERVER_ERROR",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn produce_answers_follow_kafkas_post_verification_mapping() {
+        // Before Produce v11 clients do not know TRANSACTION_ABORTABLE.
+        let (code, message) = produce_error(Code::TransactionAbortable, 10);
+        assert_eq!(code, Code::InvalidTxnState);
+        assert_eq!(
+            message.as_deref(),
+            Some("Partition was not added to the transaction")
+        );
+        assert_eq!(
+            produce_error(Code::TransactionAbortable, 11),
+            (Code::TransactionAbortable, None)
+        );
+        for retriable in [
+            Code::ConcurrentTransactions,
+            Code::NetworkException,
+            Code::CoordinatorLoadInProgress,
+            Code::CoordinatorNotAvailable,
+            Code::NotCoordinator,
+        ] {
+            let (code, message) = produce_error(retriable, 9);
+            assert_eq!(code, Code::NotEnoughReplicas);
+            assert!(message.is_some_and(|m| m.ends_with(kafka_name(retriable))));
+        }
+        assert_eq!(
+            produce_error(Code::InvalidProducerIdMapping, 9),
+            (Code::InvalidProducerIdMapping, None)
+        );
+        assert_eq!(
+            producer_code(Code::ProducerFenced),
+            Code::InvalidProducerEpoch
+        );
+    }
+}

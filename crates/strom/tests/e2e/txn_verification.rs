@@ -135,6 +135,7 @@ const INVALID_TXN_STATE: i16 = 48;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
 const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
 const TRANSACTION_ABORTABLE: i16 = 120;
+const NOT_ENOUGH_REPLICAS: i16 = 19;
 
 #[test]
 fn txn_verification_refuses_a_partition_never_added_and_answers_bad_input_with_kafkas_codes() {
@@ -396,7 +397,7 @@ fn txn_verification_off_appends_a_partition_never_added_as_kafka_does() {
 
 #[test]
 fn txn_verification_asks_a_coordinator_on_another_broker() {
-    let cluster = TestCluster::start(
+    let mut cluster = TestCluster::start(
         strom_bin(),
         3,
         &[
@@ -475,5 +476,27 @@ fn txn_verification_asks_a_coordinator_on_another_broker() {
     assert_eq!(end(c, 3, id, pid, epoch, true).error_code, 0);
     wait_state(c, id, "CompleteCommit");
     assert_eq!(until_stable(leader, "vc", added, 2).values, ["yes"]);
+
+    // The coordinator's broker is gone (its `__transaction_state` has one replica): the check cannot be made,
+    // which Kafka answers with the retriable NOT_ENOUGH_REPLICAS and its message; nothing is appended.
+    cluster.kill9(coordinator).unwrap();
+    let leader = cluster.node(other_leader);
+    let p = produce(
+        leader,
+        9,
+        id,
+        "vc",
+        other,
+        batch(pid, epoch, 0, true, &["lost"]),
+    );
+    assert_eq!(p.error_code, NOT_ENOUGH_REPLICAS, "{p:?}");
+    assert!(
+        p.message
+            .as_deref()
+            .is_some_and(|m| m
+                .starts_with("Unable to verify the partition has been added to the transaction")),
+        "{p:?}"
+    );
+    assert_eq!(fetch(leader, "vc", other, 0).high_watermark, 0);
     cluster.assert_no_panic();
 }
