@@ -33,6 +33,7 @@ use crate::producer_id::ProducerIdManager;
 use crate::replica_fetcher::ReplicaFetchers;
 use crate::topic_config::log_config;
 use crate::txn_coordinator::{TxnCoordinatorService, TRANSACTION_STATE_TOPIC};
+use crate::txn_verification::TxnVerifier;
 
 /// One `log.dirs` entry ([`Broker::log_dirs`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +79,8 @@ pub struct Broker {
     /// The transaction coordinator: the transactional ids whose `__transaction_state` partition this broker
     /// leads.
     pub(crate) txns: Arc<TxnCoordinatorService>,
+    /// KIP-890 part 1: the partition leader's checks with the transaction coordinators.
+    pub(crate) txn_verifier: Arc<TxnVerifier>,
     /// Follower side of replication: one fetcher task per leader broker.
     fetchers: ReplicaFetchers,
     log_manager: LogManager,
@@ -132,6 +135,11 @@ impl Broker {
             Arc::clone(&producer_ids),
             metadata.subscribe(),
         ));
+        let txn_verifier = Arc::new(TxnVerifier::new(
+            config.node_id,
+            config.transaction_state_log_num_partitions,
+            Arc::clone(&txns),
+        ));
         let fetchers = ReplicaFetchers::new(&config, &replicas, metadata.subscribe());
         let broker = Arc::new(Broker {
             config,
@@ -140,6 +148,7 @@ impl Broker {
             producer_ids,
             groups,
             txns,
+            txn_verifier,
             fetchers,
             log_manager,
             reconcile_lock: tokio::sync::Mutex::new(()),

@@ -210,6 +210,8 @@ broker_config! {
     transaction_abort_timed_out_transaction_cleanup_interval_ms: i32 = "transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, "10000";
     /// How often expired transactional ids are removed.
     transaction_remove_expired_transaction_cleanup_interval_ms: i32 = "transaction.remove.expired.transaction.cleanup.interval.ms", Int, "3600000";
+    /// KIP-890 part 1: before appending a transactional batch of a producer with no open transaction on the partition, the leader asks the transaction coordinator whether the partition is in the transaction.
+    transaction_partition_verification_enable: bool = "transaction.partition.verification.enable", Boolean, "true";
     /// KIP-848 consumer groups: a member is removed after this long without a heartbeat.
     group_consumer_session_timeout_ms: i32 = "group.consumer.session.timeout.ms", Int, "45000";
     /// KIP-848 consumer groups: how often members are told to heartbeat.

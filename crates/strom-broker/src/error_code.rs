@@ -62,6 +62,7 @@ pub(crate) fn partition_error(e: &PartitionError) -> Code {
         PartitionError::FencedLeaderEpoch => Code::FencedLeaderEpoch,
         PartitionError::UnknownLeaderEpoch => Code::UnknownLeaderEpoch,
         PartitionError::NotEnoughReplicas => Code::NotEnoughReplicas,
+        PartitionError::NotInTransaction => Code::InvalidTxnState,
         PartitionError::NotEnoughReplicasAfterAppend => Code::NotEnoughReplicasAfterAppend,
         PartitionError::RequestTimedOut => Code::RequestTimedOut,
         PartitionError::FsyncFailed => Code::KafkaStorageError,
@@ -81,6 +82,7 @@ pub(crate) fn coordinator_append_error(e: &PartitionError) -> Code {
     match e {
         PartitionError::NotLeaderOrFollower => Code::NotCoordinator,
         PartitionError::Append { error, .. } => append_error(error),
+        PartitionError::NotInTransaction => Code::InvalidTxnState,
         PartitionError::Closed
         | PartitionError::FencedLeaderEpoch
         | PartitionError::UnknownLeaderEpoch

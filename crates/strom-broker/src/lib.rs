@@ -16,6 +16,7 @@ mod replica_fetcher;
 pub mod server;
 pub mod topic_config;
 mod txn_coordinator;
+mod txn_verification;
 
 mod api;
 

@@ -37,6 +37,8 @@ pub(crate) const CLIENT_VERSIONS: &[(ApiKey, RangeInclusive<i16>)] = &[
     (ApiKey::WriteTxnMarkers, 1..=1),
     (ApiKey::DescribeTransactions, 0..=0),
     (ApiKey::ListTransactions, 0..=1),
+    // KIP-890 part 1: a partition leader's VerifyOnly check (batched, broker-to-coordinator versions only).
+    (ApiKey::AddPartitionsToTxn, 4..=5),
 ];
 
 /// The highest version inside both ranges, or `None` when they do not overlap.

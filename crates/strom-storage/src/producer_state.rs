@@ -448,6 +448,14 @@ impl ProducerStateManager {
         self.ongoing.iter().map(|(first, pid)| (*first, *pid))
     }
 
+    /// Whether `producer_id` at `producer_epoch` has an open transaction in this partition (Kafka's
+    /// `hasOngoingTransaction(producerId, producerEpoch)`).
+    pub(crate) fn has_ongoing_txn(&self, producer_id: i64, producer_epoch: i16) -> bool {
+        self.producers
+            .get(&producer_id)
+            .is_some_and(|e| e.epoch == producer_epoch && e.txn_first_offset.is_some())
+    }
+
     #[cfg(test)]
     pub(crate) fn get(&self, producer_id: i64) -> Option<&ProducerEntry> {
         self.producers.get(&producer_id)

@@ -6,9 +6,15 @@
 //! append; acks=all first needs `min.insync.replicas` in the ISR (else NOT_ENOUGH_REPLICAS) and is answered
 //! once the high watermark passes the appended records (every ISR member has them), or REQUEST_TIMED_OUT.
 //! Transactional batches (KIP-98) are appended like idempotent ones; the log keeps the producer's open transaction
-//! and the last stable offset. The leader checks and the append are one call into the partition layer
+//! and the last stable offset. With `transaction.partition.verification.enable` (KIP-890 part 1), a transactional
+//! batch of a producer with no open transaction on the partition is first checked with the transaction
+//! coordinator (`txn_verification.rs`) and refused, with nothing appended, when the partition is not in the
+//! transaction: INVALID_TXN_STATE before Produce v11, TRANSACTION_ABORTABLE from v11 (Kafka 4.x treats v12, the
+//! transaction-version-2 produce, as adding the partition; Strom finalizes `transaction.version` 0, so v12 is
+//! checked like v11). A coordinator that cannot answer gives NOT_ENOUGH_REPLICAS, which clients retry. The leader checks and the append are one call into the partition layer
 //! (`Partition::append_records_to_leader`); what the answer waits for comes back as a `DelayedProduce`.
 
+use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
@@ -17,12 +23,14 @@ use strom_protocol::kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
 use strom_protocol::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
-use strom_storage::batch::BatchHeader;
+use strom_storage::batch::{iter_batches, BatchHeader};
 use strom_storage::AppendError;
+use strom_txn::TopicPartition;
 
 use super::{str_bytes, RequestContext};
 use crate::error_code::{self, Code};
-use crate::partition::{AppendOrigin, DelayedProduce, PartitionError};
+use crate::partition::{AppendOrigin, DelayedProduce, PartitionError, TxnAppendCheck};
+use crate::txn_verification;
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 3..=12;
 
@@ -47,6 +55,13 @@ pub(crate) async fn handle(
     } else {
         None
     };
+    let mut verified = match (&request_error, &request.transactional_id) {
+        (None, Some(id)) if ctx.broker.config.transaction_partition_verification_enable => {
+            verify_transaction(ctx, id.0.as_str(), &request).await
+        }
+        _ => Verified::default(),
+    };
+    let request_error = request_error.or(verified.request_error);
     let mut appended = false;
     let mut pending: Vec<Pending> = Vec::new();
     let mut responses = Vec::with_capacity(request.topic_data.len());
@@ -77,6 +92,22 @@ pub(crate) async fn handle(
                 partitions.push(fail(Code::UnknownTopicOrPartition));
                 continue;
             };
+            let check = match verified
+                .partitions
+                .remove(&(responses.len(), partitions.len()))
+            {
+                None => None,
+                Some(Ok(check)) => Some(check),
+                Some(Err((code, message))) => {
+                    // Kafka's UNKNOWN_LOG_APPEND_INFO: no offsets, log start -1.
+                    partitions.push(
+                        fail(code)
+                            .with_log_start_offset(-1)
+                            .with_error_message(message.map(|m| str_bytes(&m))),
+                    );
+                    continue;
+                }
+            };
             let Some(records) = data.records.filter(|r| !r.is_empty()) else {
                 // Kafka's ProduceRequest.validateRecords: INVALID_RECORD, which clients do not retry.
                 partitions.push(fail(Code::InvalidRecord).with_error_message(Some(str_bytes(
@@ -84,11 +115,14 @@ pub(crate) async fn handle(
                 ))));
                 continue;
             };
-            match partition.append_records_to_leader(
-                &records,
-                AppendOrigin::Client { acks },
-                now_ms(),
-            ) {
+            let origin = AppendOrigin::Client { acks };
+            let result = match &check {
+                None => partition.append_records_to_leader(&records, origin, now_ms()),
+                Some(check) => {
+                    partition.append_verified_records_to_leader(&records, origin, now_ms(), check)
+                }
+            };
+            match result {
                 Ok(append) => {
                     appended |= !append.info.duplicate;
                     if let Some(delayed) = append.delayed {
@@ -144,6 +178,9 @@ pub(crate) async fn handle(
                                 _ => failed,
                             }
                         }
+                        PartitionError::NotInTransaction => failed
+                            .with_log_start_offset(-1)
+                            .with_error_message(Some(str_bytes(&e.to_string()))),
                         _ => failed,
                     });
                 }
@@ -186,6 +223,121 @@ pub(crate) async fn handle(
         }
     }
     Some(ProduceResponse::default().with_responses(responses))
+}
+
+/// A partition's outcome of KIP-890 verification: what its append must check, or the code (and message) it is
+/// answered with instead.
+type PartitionCheck = Result<TxnAppendCheck, (Code, Option<String>)>;
+
+/// The outcome of KIP-890 verification for one request, before anything is appended.
+#[derive(Default)]
+struct Verified {
+    /// The whole request fails (transactional batches of more than one producer).
+    request_error: Option<Code>,
+    /// Per (topic index, partition index) in request order, for partitions with transactional batches.
+    partitions: HashMap<(usize, usize), PartitionCheck>,
+}
+
+/// KIP-890 part 1 (Kafka's `ReplicaManager.handleProduceAppend` with
+/// `maybeStartTransactionVerificationForPartitions`): finds each partition's transactional producer, starts
+/// the check on every partition where that producer has no open transaction, and asks the coordinator about
+/// those partitions in one call. Partitions where the producer's transaction is open need no question; a
+/// request with no transactional batch costs one header read per batch.
+async fn verify_transaction(
+    ctx: &RequestContext<'_>,
+    transactional_id: &str,
+    request: &ProduceRequest,
+) -> Verified {
+    let mut verified = Verified::default();
+    let mut producer: Option<(i64, i16)> = None;
+    // (position, partition, first transactional batch's sequence)
+    let mut found = Vec::new();
+    for (t, topic) in request.topic_data.iter().enumerate() {
+        let name: Option<&str> = if ctx.version >= 13 {
+            ctx.image
+                .topic_by_id(topic.topic_id)
+                .map(|t| t.name.as_str())
+        } else {
+            Some(topic.name.0.as_str())
+        };
+        for (p, data) in topic.partition_data.iter().enumerate() {
+            let Some(records) = &data.records else {
+                continue;
+            };
+            let mut first_sequence = None;
+            for item in iter_batches(records) {
+                let Ok((h, _)) = item else { break };
+                if h.producer_id < 0 || !h.is_transactional() || h.is_control() {
+                    continue;
+                }
+                match producer {
+                    None => producer = Some((h.producer_id, h.producer_epoch)),
+                    Some(pe) if pe == (h.producer_id, h.producer_epoch) => {}
+                    // Kafka's InvalidPidMappingException: the whole request fails.
+                    Some(_) => {
+                        verified.request_error = Some(Code::InvalidProducerIdMapping);
+                        return verified;
+                    }
+                }
+                first_sequence.get_or_insert(h.base_sequence);
+            }
+            if let (Some(seq), Some(name)) = (first_sequence, name) {
+                found.push(((t, p), TopicPartition::new(name, data.index), seq));
+            }
+        }
+    }
+    let Some((producer_id, producer_epoch)) = producer else {
+        return verified;
+    };
+    let now = now_ms();
+    let mut to_verify: Vec<(usize, usize)> = Vec::new();
+    let mut asked = Vec::new();
+    for (at, tp, base_sequence) in found {
+        let Some(partition) = ctx.broker.replicas.get(&tp.topic, tp.partition) else {
+            continue;
+        };
+        let started =
+            partition.start_txn_verification(producer_id, producer_epoch, base_sequence, now);
+        let outcome = match started {
+            Ok(guard) => {
+                if guard.is_some() {
+                    to_verify.push(at);
+                    asked.push(tp);
+                }
+                Ok(TxnAppendCheck {
+                    producer_id,
+                    producer_epoch,
+                    base_sequence,
+                    guard,
+                })
+            }
+            Err(e) => Err((error_code::partition_error(&e), None)),
+        };
+        verified.partitions.insert(at, outcome);
+    }
+    if asked.is_empty() {
+        return verified;
+    }
+    let unverified = ctx
+        .broker
+        .txn_verifier
+        .verify(
+            &ctx.image,
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            asked.clone(),
+        )
+        .await;
+    for (tp, code) in unverified {
+        if let Some(i) = asked.iter().position(|a| *a == tp) {
+            verified.partitions.insert(
+                to_verify[i],
+                Err(txn_verification::produce_error(code, ctx.version)),
+            );
+        }
+    }
+    verified
 }
 
 /// Whether the first batch of some partition is transactional (Kafka's `ProduceRequest.hasTransactionalRecords`,

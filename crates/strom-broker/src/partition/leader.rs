@@ -13,7 +13,7 @@ use strom_storage::batch::ControlMarker;
 use strom_storage::{AbortedTxn, AppendInfo, CleanupPolicy, FileSlice, ReadError, TimestampOffset};
 
 use super::state::{LeaderHwChange, Role};
-use super::{Partition, PartitionError};
+use super::{Partition, PartitionError, TxnAppendCheck};
 
 /// ListOffsets' special timestamps (Kafka's `ListOffsetsRequest` constants).
 const LATEST_TIMESTAMP: i64 = -1;
@@ -145,6 +145,29 @@ impl Partition {
         origin: AppendOrigin,
         now_ms: i64,
     ) -> Result<LeaderAppend, PartitionError> {
+        self.append_checked_records_to_leader(records, origin, now_ms, None)
+    }
+
+    /// [`Partition::append_records_to_leader`] of a transactional produce with KIP-890 verification on:
+    /// `check` (`verification.rs`) must pass under the same log lock as the append, and a successful append
+    /// ends the producer's check.
+    pub(crate) fn append_verified_records_to_leader(
+        self: &Arc<Self>,
+        records: &[u8],
+        origin: AppendOrigin,
+        now_ms: i64,
+        check: &TxnAppendCheck,
+    ) -> Result<LeaderAppend, PartitionError> {
+        self.append_checked_records_to_leader(records, origin, now_ms, Some(check))
+    }
+
+    fn append_checked_records_to_leader(
+        self: &Arc<Self>,
+        records: &[u8],
+        origin: AppendOrigin,
+        now_ms: i64,
+        check: Option<&TxnAppendCheck>,
+    ) -> Result<LeaderAppend, PartitionError> {
         let mut guard = self.lock();
         let log = guard.as_mut().ok_or(PartitionError::Closed)?;
         let leader_epoch = {
@@ -157,6 +180,9 @@ impl Partition {
             }
             state.leader_epoch
         };
+        if let Some(check) = check {
+            self.check_txn_append(log, check)?;
+        }
         let appended = match origin {
             AppendOrigin::Client { .. } => {
                 log.append_as_leader(records, now_ms, leader_epoch.max(0))
@@ -174,6 +200,9 @@ impl Partition {
                 })
             }
         };
+        if let Some(check) = check.filter(|_| !info.duplicate) {
+            self.clear_txn_verification(check.producer_id);
+        }
         let log_end = log.log_end_offset();
         let write_caching = log.config().write_caching;
         drop(guard);
@@ -221,6 +250,8 @@ impl Partition {
                 error,
                 log_start_offset: log.log_start_offset(),
             })?;
+        // The transaction ended here: a check started before the marker can no longer let a batch in.
+        self.clear_txn_verification(producer_id);
         let log_end = log.log_end_offset();
         drop(guard);
         self.after_leader_append(log_end);

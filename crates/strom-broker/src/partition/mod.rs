@@ -21,6 +21,7 @@ mod follower;
 mod isr;
 mod leader;
 mod state;
+mod verification;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,7 @@ pub(crate) use leader::{
 };
 pub(crate) use state::Role;
 use state::{FollowerProgress, LeaderHwChange, ReplicaState};
+pub(crate) use verification::TxnAppendCheck;
 
 /// Why a partition step failed. `error_code.rs` turns each into its Kafka code; callers never pick codes.
 #[derive(Debug, Error)]
@@ -54,6 +56,10 @@ pub(crate) enum PartitionError {
     /// acks=all with fewer than `min.insync.replicas` in the ISR: nothing was appended.
     #[error("fewer in-sync replicas than min.insync.replicas")]
     NotEnoughReplicas,
+    /// KIP-890: a transactional batch of a producer with no open transaction here, without the guard of a
+    /// check the coordinator confirmed (Kafka's InvalidTxnStateException); nothing was appended.
+    #[error("Record was not part of an ongoing transaction")]
+    NotInTransaction,
     /// The records were appended, but the ISR shrank below `min.insync.replicas` before they were committed.
     #[error("appended, but the ISR shrank below min.insync.replicas")]
     NotEnoughReplicasAfterAppend,
@@ -109,6 +115,8 @@ pub(crate) struct Partition {
     durable: tokio::sync::Mutex<(i32, i64)>,
     /// fsyncs done by `wait_durable` (group commit shows as fewer of them than acknowledged requests).
     durable_syncs: std::sync::atomic::AtomicU64,
+    /// KIP-890 checks in progress per producer id (`verification.rs`); taken only under the log lock.
+    verification: Mutex<HashMap<i64, verification::VerificationEntry>>,
 }
 
 impl Partition {
@@ -130,6 +138,7 @@ impl Partition {
             changed,
             durable: tokio::sync::Mutex::new((-1, 0)),
             durable_syncs: std::sync::atomic::AtomicU64::new(0),
+            verification: Mutex::new(HashMap::new()),
         }
     }
 

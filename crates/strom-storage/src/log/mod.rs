@@ -238,6 +238,12 @@ impl PartitionLog {
         self.producers.ongoing_txns().collect()
     }
 
+    /// Whether `producer_id` at `producer_epoch` has an open transaction in this partition: its next
+    /// transactional batch needs no KIP-890 verification (Kafka's `hasOngoingTransaction`).
+    pub fn has_ongoing_transaction(&self, producer_id: i64, producer_epoch: i16) -> bool {
+        self.producers.has_ongoing_txn(producer_id, producer_epoch)
+    }
+
     /// The offset the next appended record will get.
     pub fn log_end_offset(&self) -> i64 {
         self.active.segment().next_offset()

@@ -72,3 +72,6 @@ mod perf_txn;
 // Exactly-once consume-transform-produce through kill -9 of the application and of the broker, the coordinator's
 // timeout abort of a killed client's transaction, and kafka-python's transactional producer.
 mod txn_exactly_once;
+// KIP-890 part 1: a transactional produce to a partition not in the transaction is refused (coordinator local or on
+// another broker, verification off), and the produce path's bad input gets Kafka's codes.
+mod txn_verification;

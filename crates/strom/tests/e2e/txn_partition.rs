@@ -36,13 +36,21 @@ const INVALID_RECORD: i16 = 87;
 const TRANSACTION_COORDINATOR_FENCED: i16 = 52;
 
 pub(crate) const TXN_FLAGS: &[&str] = &["--transaction-apis-enable", "true"];
+/// These tests write transactional batches for producers no coordinator knows (the coordinator's part is
+/// `txn_coordinator.rs`), so KIP-890 verification, which would refuse them, is off (`txn_verification.rs`).
+const RAW_TXN_FLAGS: &[&str] = &[
+    "--transaction-apis-enable",
+    "true",
+    "--override",
+    "transaction.partition.verification.enable=false",
+];
 
 fn topic_name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
 }
 
 /// One v2 batch of `values` by producer `pid`/`epoch` from sequence `seq`.
-fn batch(pid: i64, epoch: i16, seq: i32, transactional: bool, values: &[&str]) -> Bytes {
+pub(crate) fn batch(pid: i64, epoch: i16, seq: i32, transactional: bool, values: &[&str]) -> Bytes {
     let records: Vec<Record> = values
         .iter()
         .enumerate()
@@ -249,7 +257,7 @@ fn rdkafka_values(broker: &TestBroker, isolation: &str, expected: usize) -> Vec<
 
 #[test]
 fn markers_lso_and_read_committed_over_raw_protocol() {
-    let mut broker = start_broker(TXN_FLAGS);
+    let mut broker = start_broker(RAW_TXN_FLAGS);
     assert!(advertised(&broker, ApiKey::WriteTxnMarkers));
     create_topic(&broker, TOPIC, 1, &[]);
     let (pid, epoch) = init_producer_id(&broker);
@@ -460,8 +468,10 @@ const ILLEGAL_GENERATION: i16 = 22;
 #[test]
 fn txn_offset_commit_is_pending_until_the_marker() {
     let mut broker = start_broker(&[
-        TXN_FLAGS[0],
-        TXN_FLAGS[1],
+        RAW_TXN_FLAGS[0],
+        RAW_TXN_FLAGS[1],
+        RAW_TXN_FLAGS[2],
+        RAW_TXN_FLAGS[3],
         "--offsets-topic-num-partitions",
         "3",
     ]);
