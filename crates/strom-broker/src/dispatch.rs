@@ -267,8 +267,7 @@ pub(crate) mod tests {
                 "{key:?} {versions:?} vs {codec}"
             );
         }
-        let ResponseKind::ApiVersions(table) =
-            api::api_versions::unsupported_version(SUPPORTED, true)
+        let ResponseKind::ApiVersions(table) = api::api_versions::unsupported_version(SUPPORTED)
         else {
             panic!("not an ApiVersions response");
         };
