@@ -134,7 +134,8 @@ def decode_records(data, t0):
         for r in batch:
             b["records"].append({
                 "offset": r.offset,
-                "timestamp": rel_time(r.timestamp, t0),
+                # a control record's (marker's) timestamp is the broker's clock when the coordinator wrote it
+                "timestamp": "<broker-time>" if b["control"] else rel_time(r.timestamp, t0),
                 "key": None if r.key is None else bytes(r.key).decode("latin-1"),
                 "value": None if r.value is None else bytes(r.value).decode("latin-1"),
                 "headers": [[k, None if v is None else bytes(v).decode("latin-1")] for k, v in r.headers],
@@ -156,6 +157,7 @@ class Normaliser:
     def __init__(self, t0):
         self.t0 = t0
         self.members = {}
+        self.producer_ids = {}  # broker-assigned producer id -> a name stable across brokers
 
     def member(self, mid):
         if not mid:
@@ -183,8 +185,14 @@ class Normaliser:
                     out[k] = self.member(v)
                 elif k == "client_host":
                     out[k] = "<client-host>"
+                elif k == "producer_id" and v in self.producer_ids and not obj.get("error_code"):
+                    out[k] = self.producer_ids[v]
+                elif k == "transaction_start_time_ms":
+                    out[k] = "<time>" if v != -1 else v
                 elif k == "records" and isinstance(v, (bytes, bytearray, memoryview)):
                     out[k] = decode_records(v, self.t0)
+                    for b in out[k] or []:
+                        b["producer_id"] = self.producer_ids.get(b["producer_id"], b["producer_id"])
                 elif k in ("timestamp", "log_append_time_ms", "max_timestamp"):
                     out[k] = rel_time(v, self.t0)
                 elif k == "value" and isinstance(v, str) and v.startswith("/"):
@@ -686,6 +694,82 @@ def sequence(r):
     r.record("group.delete", r.call("DeleteGroups", groups_names=[g, "diff-nogroup", "diff-simple"]))
     r.record("group.describe.after_delete", r.call("DescribeGroups", groups=[g], include_authorized_operations=False))
     r.record("group.offset_fetch.after_delete", offset_fetch("diff-simple", None))
+
+    # ---- transactions (KIP-98): coordinator lookup, InitProducerId, AddPartitionsToTxn v3 and EndTxn at the
+    # versions a transaction.version 1 client uses (Produce v11: at v12+ Kafka with transaction.version 2 adds
+    # the partition itself), Describe/ListTransactions, read_committed around the commit, bad input.
+    tx = "diff-tx"
+    r.record("txn.create_topic", r.create("diff-txn", 2))
+    r.wait_topic("diff-txn", 2)
+    for _ in range(300):  # both create __transaction_state on the first lookup and load it
+        fc = r.call("FindCoordinator", key_type=1, coordinator_keys=[tx])
+        if all(c["error_code"] == 0 for c in fc["coordinators"]):
+            break
+        time.sleep(0.1)
+    r.record("txn.find_coordinator", fc)
+
+    def init(txn_id, timeout_ms=60000, pid=-1, epoch=-1):
+        for _ in range(300):
+            resp = r.call("InitProducerId", transactional_id=txn_id, transaction_timeout_ms=timeout_ms,
+                          producer_id=pid, producer_epoch=epoch)
+            if resp["error_code"] not in (14, 15, 16, 51):  # loading, not available, not coordinator, concurrent
+                return resp
+            time.sleep(0.1)
+        return resp
+    ip = init(tx)
+    pid, epoch = ip["producer_id"], ip["producer_epoch"]
+    r.norm.producer_ids[pid] = "<txn-producer-id>"
+    r.record("txn.init", ip)
+    r.record("txn.init.timeout_too_large", init("diff-tx-big", timeout_ms=1_000_000_000))
+    r.record("txn.init.empty_id", init(""))
+    r.record("txn.init.unknown_producer_id", init(tx, pid=pid + 1000, epoch=0))
+
+    def add(parts, p=pid, e=epoch, txn_id=tx):
+        return r.call("AddPartitionsToTxn", version=3, v3_and_below_transactional_id=txn_id,
+                      v3_and_below_producer_id=p, v3_and_below_producer_epoch=e,
+                      v3_and_below_topics=[dict(name=t, partitions=ps) for t, ps in parts])
+    r.record("txn.add_partitions.unknown_topic", add([("diff-txn", [0]), ("diff-nope", [0])]))
+    r.record("txn.add_partitions.wrong_epoch", add([("diff-txn", [0])], e=epoch + 1))
+    r.record("txn.add_partitions.unknown_id", add([("diff-txn", [0])], txn_id="diff-tx-none"))
+    r.record("txn.add_partitions", add([("diff-txn", [0, 1])]))
+
+    def produce_txn(records, seq):
+        return r.call("Produce", version=min(11, r.v("Produce")), transactional_id=tx, acks=-1, timeout_ms=10000,
+                      topic_data=[dict(name="diff-txn", partition_data=[dict(index=0, records=batch(
+                          records, t0, producer=(pid, epoch, seq), transactional=True))])])
+    r.record("txn.produce", produce_txn([(b"k", b"t1", 0), (b"k", b"t2", 0)], 0))
+    r.record("txn.describe.ongoing", r.call("DescribeTransactions", transactional_ids=[tx, "diff-tx-none"]))
+
+    def list_txns(**filters):
+        lt = r.call("ListTransactions", state_filters=filters.get("states", []),
+                    producer_id_filters=filters.get("pids", []), duration_filter=-1)
+        lt["transaction_states"] = sorted((x for x in lt["transaction_states"]
+                                           if x["transactional_id"].startswith("diff")),
+                                          key=lambda x: x["transactional_id"])
+        return lt
+    r.record("txn.list", list_txns())
+    r.record("txn.list.ongoing", list_txns(states=["Ongoing"]))
+    r.record("txn.list.by_producer", list_txns(pids=[pid]))
+    r.record("txn.fetch.read_committed.open", r.fetch("diff-txn", 0, isolation=1))
+    r.record("txn.list_offsets.read_committed.open", r.list_offsets("diff-txn", -1, isolation=1))
+
+    def end(commit, p=pid, e=epoch):
+        return r.call("EndTxn", version=min(4, r.v("EndTxn")), transactional_id=tx, producer_id=p,
+                      producer_epoch=e, committed=commit)
+    r.record("txn.end.wrong_epoch", end(True, e=epoch + 1))
+    r.record("txn.end.wrong_producer_id", end(True, p=pid + 1000))
+    r.record("txn.end.commit", end(True))
+    for _ in range(300):  # the markers are written after EndTxn is answered
+        d = r.call("DescribeTransactions", transactional_ids=[tx])
+        if d["transaction_states"][0]["transaction_state"] == "CompleteCommit":
+            break
+        time.sleep(0.1)
+    r.record("txn.describe.committed", d)
+    r.record("txn.fetch.read_committed.committed", r.fetch("diff-txn", 0, isolation=1))
+    r.record("txn.list_offsets.read_committed.committed", r.list_offsets("diff-txn", -1, isolation=1))
+    r.record("txn.end.no_transaction", end(False))
+    r.record("txn.init.bump", init(tx, pid=pid, epoch=epoch))
+    r.record("txn.end.fenced_epoch", end(True))
 
     # ---- delete topics
     r.record("delete_topics.ok", r.call("DeleteTopics", topics=[dict(name="diff-asg", topic_id=None)],

@@ -192,8 +192,8 @@ broker_config! {
     offsets_retention_minutes: i64 = "offsets.retention.minutes", Int, "10080";
     /// How often expired committed offsets are removed.
     offsets_retention_check_interval_ms: i64 = "offsets.retention.check.interval.ms", Long, "600000";
-    /// Serve the transaction APIs and advertise them in ApiVersions (off until the whole of issue 22 works).
-    transaction_apis_enable: bool = "transaction.apis.enable", Boolean, "false";
+    /// Deprecated, ignored (not a Kafka setting; transactions were gated by it): the transaction APIs are always on.
+    transaction_apis_enable: bool = "transaction.apis.enable", Boolean, "true";
     /// Partitions of `__transaction_state` when it is created.
     transaction_state_log_num_partitions: i32 = "transaction.state.log.num.partitions", Int, "50";
     /// Replication factor of `__transaction_state` when created (Kafka: 3; 1 here like the offsets topic's).

@@ -104,10 +104,7 @@ pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut stop: watc
             let request = match decode_request(frame, dispatch::supported) {
                 Ok(Decoded::Request(request)) => request,
                 Ok(Decoded::UnsupportedApiVersions { header }) => {
-                    let body = api::api_versions::unsupported_version(
-                        dispatch::SUPPORTED,
-                        broker.config.transaction_apis_enable,
-                    );
+                    let body = api::api_versions::unsupported_version(dispatch::SUPPORTED);
                     if let Err(e) = encode_response(
                         &mut output.buf,
                         ApiKey::ApiVersions,

@@ -74,7 +74,7 @@ pub(crate) const SUPPORTED: &[(ApiKey, RangeInclusive<i16>)] = &[
     (ApiKey::DescribeQuorum, api::describe_quorum::VERSIONS),
     (ApiKey::WriteTxnMarkers, api::write_txn_markers::VERSIONS),
     (ApiKey::TxnOffsetCommit, api::txn_offset_commit::VERSIONS),
-    // Transactions (issue 22): advertised only with `transaction.apis.enable` (api_versions.rs).
+    // Transactions (KIP-98, KIP-447, KIP-890).
     (
         ApiKey::AddPartitionsToTxn,
         api::add_partitions_to_txn::VERSIONS,
@@ -267,8 +267,7 @@ pub(crate) mod tests {
                 "{key:?} {versions:?} vs {codec}"
             );
         }
-        let ResponseKind::ApiVersions(table) =
-            api::api_versions::unsupported_version(SUPPORTED, true)
+        let ResponseKind::ApiVersions(table) = api::api_versions::unsupported_version(SUPPORTED)
         else {
             panic!("not an ApiVersions response");
         };
@@ -672,7 +671,7 @@ pub(crate) mod tests {
                         .with_partitions(vec![describe_quorum_request::PartitionData::default()]),
                 ]),
             ),
-            // Transactions, with `transaction.apis.enable`: the id is not known here, so the answers are the
+            // Transactions: the id is not known here, so the answers are the
             // coordinator's errors (NOT_COORDINATOR before `__transaction_state` exists), in every version's
             // layout.
             ApiKey::AddPartitionsToTxn => {
@@ -750,7 +749,6 @@ pub(crate) mod tests {
             .unwrap();
         config.set("group.initial.rebalance.delay.ms", "0").unwrap();
         config.set("offsets.topic.num.partitions", "3").unwrap();
-        config.set("transaction.apis.enable", "true").unwrap();
         config
             .set("transaction.state.log.num.partitions", "2")
             .unwrap();

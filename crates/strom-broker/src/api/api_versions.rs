@@ -6,10 +6,6 @@
 //! describe` show and clients consult (a 4.x producer uses KIP-890 transactions only when `transaction.version` is
 //! finalized at 2 or more). Strom's features are fixed by its code, not operator-chosen: `FEATURES` reports, as
 //! supported range and finalized level, what this broker actually implements. UpdateFeatures is not served.
-//!
-//! The gate of issue 22: the transaction APIs are served (so tests can drive them) but advertised only with
-//! `transaction.apis.enable=true` until the whole of transactions works; clients then keep failing fast in
-//! `init_transactions()` instead of meeting a half-done feature.
 
 use std::ops::RangeInclusive;
 
@@ -57,12 +53,16 @@ const FEATURES: &[Feature] = &[
         supported: 0..=1,
         finalized: 1,
     },
-    // 1-2 = KIP-890 transactions (2 makes 4.x producers use the part-2 protocol): not finalized while
-    // transactions are being built (issue 22).
+    // KIP-890 (Kafka's `TransactionVersion`): 1 = flexible `__transaction_state` records, which Strom writes;
+    // 2 = the part-2 protocol, which makes 4.x producers skip AddPartitionsToTxn / AddOffsetsToTxn and rely on
+    // Produce v12 and TxnOffsetCommit v5 adding the partition to the transaction on the partition leader's
+    // side. Strom's coordinator bumps the epoch per transaction for EndTxn v5, but its Produce and
+    // TxnOffsetCommit do not add partitions, so level 2 is neither supported nor finalized: clients keep the
+    // part-1 protocol (AddPartitionsToTxn, EndTxn up to v4).
     Feature {
         name: "transaction.version",
-        supported: 0..=0,
-        finalized: 0,
+        supported: 0..=1,
+        finalized: 1,
     },
     // 1 = KIP-966 eligible leader replicas: not implemented.
     Feature {
@@ -81,26 +81,12 @@ const FEATURES: &[Feature] = &[
 /// The epoch of the finalized features: they never change, as if finalized by the first metadata record.
 const FINALIZED_FEATURES_EPOCH: i64 = 0;
 
-/// The APIs of transactions (KIP-98), advertised only with `transaction.apis.enable`.
-const TRANSACTION_APIS: &[ApiKey] = &[
-    ApiKey::AddPartitionsToTxn,
-    ApiKey::AddOffsetsToTxn,
-    ApiKey::EndTxn,
-    ApiKey::WriteTxnMarkers,
-    ApiKey::TxnOffsetCommit,
-    ApiKey::DescribeTransactions,
-    ApiKey::ListTransactions,
-];
-
 pub(crate) fn handle(
-    ctx: &RequestContext<'_>,
+    _ctx: &RequestContext<'_>,
     _request: ApiVersionsRequest,
     served: &ServedApis,
 ) -> ApiVersionsResponse {
-    with_features(
-        ApiVersionsResponse::default()
-            .with_api_keys(table(served, ctx.broker.config.transaction_apis_enable)),
-    )
+    with_features(ApiVersionsResponse::default().with_api_keys(table(served)))
 }
 
 /// The feature flags, supported and finalized (a feature off, at level 0, is not listed as finalized, as Kafka
@@ -134,18 +120,17 @@ fn with_features(response: ApiVersionsResponse) -> ApiVersionsResponse {
 }
 
 /// The v0 answer to an ApiVersions version we do not serve.
-pub(crate) fn unsupported_version(served: &ServedApis, transactions: bool) -> ResponseKind {
+pub(crate) fn unsupported_version(served: &ServedApis) -> ResponseKind {
     ResponseKind::ApiVersions(
         ApiVersionsResponse::default()
             .with_error_code(ResponseError::UnsupportedVersion.code())
-            .with_api_keys(table(served, transactions)),
+            .with_api_keys(table(served)),
     )
 }
 
-fn table(served: &ServedApis, transactions: bool) -> Vec<ApiVersion> {
+fn table(served: &ServedApis) -> Vec<ApiVersion> {
     served
         .iter()
-        .filter(|(key, _)| transactions || !TRANSACTION_APIS.contains(key))
         .map(|(key, versions)| {
             // Kafka 4.x advertises Produce from v0 (KAFKA-18659: librdkafka before 2.0 detects its
             // features from that) but still refuses v0-v2 requests; so does Strom.
@@ -167,18 +152,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn transaction_apis_are_advertised_only_when_enabled() {
-        let served: &ServedApis = &[(ApiKey::Produce, 3..=11), (ApiKey::EndTxn, 0..=5)];
-        let keys = |on| {
-            table(served, on)
-                .iter()
-                .map(|v| v.api_key)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(keys(false), vec![ApiKey::Produce as i16]);
+    fn every_served_api_is_advertised_with_its_versions() {
+        let served: &ServedApis = &[(ApiKey::Produce, 3..=12), (ApiKey::EndTxn, 0..=5)];
+        let rows: Vec<_> = table(served)
+            .iter()
+            .map(|v| (v.api_key, v.min_version, v.max_version))
+            .collect();
         assert_eq!(
-            keys(true),
-            vec![ApiKey::Produce as i16, ApiKey::EndTxn as i16]
+            rows,
+            vec![
+                (ApiKey::Produce as i16, 0, 12),
+                (ApiKey::EndTxn as i16, 0, 5)
+            ]
         );
     }
 }

@@ -1,8 +1,8 @@
 //! FindCoordinator: the coordinator of a group is the leader of its `__consumer_offsets` partition, that of
 //! a transactional id the leader of its `__transaction_state` partition, answered once the topic exists
 //! (created on first use, as Kafka does, by `Broker::ensure_offsets_topic` /
-//! `ensure_transaction_state_topic`). Batched `coordinator_keys` from v4. A transaction key answers
-//! COORDINATOR_NOT_AVAILABLE unless `transaction.apis.enable` is set; an unknown key type INVALID_REQUEST.
+//! `ensure_transaction_state_topic`). Batched `coordinator_keys` from v4. An unknown key type answers
+//! INVALID_REQUEST.
 
 use std::ops::RangeInclusive;
 
@@ -26,10 +26,7 @@ pub(crate) async fn handle(
 ) -> FindCoordinatorResponse {
     let outcome = match request.key_type {
         GROUP_KEY => ctx.broker.ensure_offsets_topic().await,
-        TRANSACTION_KEY if ctx.broker.config.transaction_apis_enable => {
-            ctx.broker.ensure_transaction_state_topic().await
-        }
-        TRANSACTION_KEY => Err(Code::CoordinatorNotAvailable),
+        TRANSACTION_KEY => ctx.broker.ensure_transaction_state_topic().await,
         _ => Err(Code::InvalidRequest),
     };
     let answer = |key: StrBytes| {
@@ -60,12 +57,6 @@ pub(crate) async fn handle(
                 .with_port(-1)
                 .with_error_code(code.code())
                 .with_error_message(Some(str_bytes(match code {
-                    Code::CoordinatorNotAvailable
-                        if request.key_type == TRANSACTION_KEY
-                            && !ctx.broker.config.transaction_apis_enable =>
-                    {
-                        "transactions are not enabled"
-                    }
                     Code::CoordinatorNotAvailable if request.key_type == TRANSACTION_KEY => {
                         "the transaction coordinator is not available"
                     }

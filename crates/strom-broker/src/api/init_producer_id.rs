@@ -2,7 +2,7 @@
 //! Kafka answers even when the producer names its old id (KIP-360 recovery of an idempotent producer is a new
 //! id). With one: the transaction coordinator bumps the epoch (fencing older producers), aborting an open
 //! transaction first (CONCURRENT_TRANSACTIONS, the producer retries), with KIP-360's rules when the producer
-//! names its id and epoch; served only with `transaction.apis.enable` until transactions are complete.
+//! names its id and epoch.
 
 use std::ops::RangeInclusive;
 
@@ -31,9 +31,6 @@ pub(crate) async fn handle(
             .with_producer_epoch(NO_PRODUCER_EPOCH)
     };
     if let Some(transactional_id) = &request.transactional_id {
-        if !ctx.broker.config.transaction_apis_enable {
-            return failed(Code::TransactionalIdAuthorizationFailed);
-        }
         if transactional_id.is_empty() {
             return failed(Code::InvalidRequest);
         }

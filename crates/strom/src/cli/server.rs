@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::{Arg, ArgAction, ArgMatches, Command, FromArgMatches};
 use strom_broker::{Broker, BrokerConfig};
-use tracing::info;
+use tracing::{info, warn};
 
 /// Parsed `strom server` arguments: the config file and every setting given as flag or env var.
 #[derive(Debug, Default)]
@@ -168,6 +168,9 @@ pub(crate) async fn run(args: Box<Args>) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let config = load_config(&args)?;
+    if config.explicit.contains("transaction.apis.enable") {
+        warn!("`transaction.apis.enable` is deprecated and ignored: the transaction APIs are always served");
+    }
     let listener = config
         .broker_listener()?
         .context("no client listener configured (every listener is a controller listener)")?;

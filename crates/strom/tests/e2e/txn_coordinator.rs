@@ -3,7 +3,7 @@
 //! (v3 and the v4+ batched/VerifyOnly form), AddOffsetsToTxn, EndTxn, Describe/ListTransactions, Kafka's
 //! error codes for bad input, the timeout abort, expiry of idle ids, and the state surviving a kill -9
 //! restart through `__transaction_state`.
-//! Brokers run with `transaction.apis.enable`. Whether markers complete a transaction depends on the partition leaders serving
+//! Whether markers complete a transaction depends on the partition leaders serving
 //! WriteTxnMarkers (the data side of issue 22): when ApiVersions advertises it the tests wait for
 //! CompleteCommit/CompleteAbort, otherwise they check the coordinator keeps the transaction in
 //! PrepareCommit/PrepareAbort (markers pending, retried) without blocking anything else.
@@ -276,32 +276,50 @@ pub(crate) fn check_ended(broker: &TestBroker, id: &str, pid: i64, epoch: i16, c
     }
 }
 
+/// The transaction APIs are advertised by default, at the versions Kafka 4.x serves (the KIP-890 part 1 forms
+/// included), and served: `transaction.apis.enable`, the gate of issue 22, is still accepted but ignored, even
+/// when false.
 #[test]
-fn txn_apis_are_hidden_and_refused_unless_enabled() {
-    let broker = start_broker(&[]);
-    let keys = advertised(&broker);
-    for key in [
-        ApiKey::EndTxn,
-        ApiKey::AddPartitionsToTxn,
-        ApiKey::ListTransactions,
+fn txn_apis_are_advertised_and_served_by_default() {
+    for broker in [
+        start_broker(&["--override", PARTITIONS]),
+        start_broker(&[
+            "--override",
+            "transaction.apis.enable=false",
+            "--override",
+            PARTITIONS,
+        ]),
     ] {
-        assert!(!keys.contains(&(key as i16)), "{key:?} advertised");
+        let r: ApiVersionsResponse = call(
+            &broker,
+            ApiKey::ApiVersions,
+            3,
+            &ApiVersionsRequest::default(),
+        );
+        let range = |key: ApiKey| {
+            r.api_keys
+                .iter()
+                .find(|k| k.api_key == key as i16)
+                .map(|k| (k.min_version, k.max_version))
+        };
+        for (key, versions) in [
+            (ApiKey::FindCoordinator, (0, 6)),
+            (ApiKey::InitProducerId, (0, 5)),
+            (ApiKey::AddPartitionsToTxn, (0, 5)),
+            (ApiKey::AddOffsetsToTxn, (0, 4)),
+            (ApiKey::EndTxn, (0, 5)),
+            (ApiKey::WriteTxnMarkers, (1, 1)),
+            (ApiKey::TxnOffsetCommit, (0, 5)),
+            (ApiKey::DescribeTransactions, (0, 0)),
+            (ApiKey::ListTransactions, (0, 1)),
+        ] {
+            assert_eq!(range(key), Some(versions), "{key:?}");
+        }
+        assert_eq!(find_coordinator(&broker, "x"), broker.node_id());
+        let (_, epoch) = init_ok(&broker, "x", 1000);
+        assert_eq!(epoch, 0);
+        broker.assert_no_panic();
     }
-    let r: FindCoordinatorResponse = call(
-        &broker,
-        ApiKey::FindCoordinator,
-        3,
-        &FindCoordinatorRequest::default()
-            .with_key(s("x"))
-            .with_key_type(1),
-    );
-    assert_eq!(r.error_code, code(ResponseError::CoordinatorNotAvailable));
-    let r = init(&broker, "x", 1000, 4);
-    assert_eq!(
-        r.error_code,
-        code(ResponseError::TransactionalIdAuthorizationFailed)
-    );
-    broker.assert_no_panic();
 }
 
 #[test]

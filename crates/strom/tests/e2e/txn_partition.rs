@@ -411,11 +411,17 @@ fn markers_lso_and_read_committed_over_raw_protocol() {
     broker.assert_no_panic();
 }
 
+/// The data side's APIs are advertised by default (the gate `transaction.apis.enable` is gone).
 #[test]
-fn transaction_apis_are_not_advertised_by_default() {
+fn transaction_apis_are_advertised_by_default() {
     let broker = start_broker(&[]);
-    assert!(!advertised(&broker, ApiKey::WriteTxnMarkers));
-    assert!(advertised(&broker, ApiKey::Produce));
+    for key in [
+        ApiKey::Produce,
+        ApiKey::WriteTxnMarkers,
+        ApiKey::TxnOffsetCommit,
+    ] {
+        assert!(advertised(&broker, key), "{key:?}");
+    }
 }
 
 /// TxnOffsetCommit v3 for `GROUP` on TOPIC-0; the partition's error code.

@@ -44,7 +44,8 @@ import org.junit.jupiter.api.Test;
  * AdminClient 4.4.0 calls whose APIs Strom does not advertise in ApiVersions: each must fail fast with
  * UnsupportedVersionException (inside the ExecutionException), never hang. The client checks the broker's ApiVersions
  * before sending, so a broker that leaves an API out of ApiVersions gets exactly this. When Strom starts serving one
- * of these APIs (security: issue 24, transactions: issue 22), its test here fails and is replaced by a real test.
+ * of these APIs (security: issue 24), its test here fails and is replaced by a real test (as describeTransactions and
+ * listTransactions were by TransactionsAdminTest).
  */
 class AdminUnsupportedTest {
     static Admin admin;
@@ -184,17 +185,6 @@ class AdminUnsupportedTest {
         String topic = Strom.topic("producers");
         Strom.createTopic(admin, topic, 1);
         unsupported(admin.describeProducers(List.of(new TopicPartition(topic, 0))).all());
-    }
-
-    /** DescribeTransactions goes to the transaction coordinator: FindCoordinator(TRANSACTION) first. */
-    @Test
-    void describeTransactions() throws Exception {
-        unsupported(admin.describeTransactions(List.of("txn-id")).all());
-    }
-
-    @Test
-    void listTransactions() throws Exception {
-        unsupported(admin.listTransactions().all());
     }
 
     /** Control: the same admin client's served calls work (the failures above are per API, not a broken client). */

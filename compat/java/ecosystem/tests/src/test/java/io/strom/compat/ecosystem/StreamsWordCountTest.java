@@ -41,8 +41,8 @@ import org.junit.jupiter.api.Timeout;
  *   <li>at_least_once, one instance killed (SIGKILL) mid-run: no word is lost (every final count is at least the
  *       reference). Over-counting is allowed: records processed after the last commit of the killed instance are
  *       processed again by the survivor, and their counts were already in the changelog.
- *   <li>exactly_once_v2, one instance killed mid-run: the final counts equal the reference. Needs transactions:
- *       expected to fail while the broker does not advertise them (issue 22), a normal test once it does.
+ *   <li>exactly_once_v2, one instance killed mid-run: the final counts equal the reference (transactions: the
+ *       killed instance's open transactions are aborted and its tasks' input is processed again by the survivor).
  * </ul>
  */
 class StreamsWordCountTest {
@@ -66,15 +66,7 @@ class StreamsWordCountTest {
     @Test
     @Timeout(240)
     void exactlyOnceV2OneInstanceKilledExactCounts() throws Exception {
-        Path work = TestSupport.workDir("eos-probe");
-        boolean transactions;
-        try (StromCluster probe = StromCluster.start("probe", work)) {
-            transactions = probe.advertisesTransactions();
-        }
-        // Without the transaction APIs the instances never get past initTransactions(): give up sooner.
-        Duration limit = transactions ? Duration.ofSeconds(90) : Duration.ofSeconds(30);
-        Xfail.run(!transactions, "needs transactions (issue 22)",
-                () -> run("eos-kill", StreamsConfig.EXACTLY_ONCE_V2, true, Expect.EXACT, limit));
+        run("eos-kill", StreamsConfig.EXACTLY_ONCE_V2, true, Expect.EXACT, Duration.ofSeconds(90));
     }
 
     private enum Expect { EXACT, AT_LEAST }

@@ -148,15 +148,6 @@ public final class StromCluster implements AutoCloseable {
         return apiVersions(ports.get(0));
     }
 
-    /**
-     * Whether the broker advertises the transaction APIs a transactional producer needs: AddPartitionsToTxn (24),
-     * AddOffsetsToTxn (25), EndTxn (26), TxnOffsetCommit (28). Strom adds them with issue 22.
-     */
-    public boolean advertisesTransactions() throws IOException {
-        Map<Integer, int[]> apis = apiVersions();
-        return apis.containsKey(24) && apis.containsKey(25) && apis.containsKey(26) && apis.containsKey(28);
-    }
-
     private void awaitReady(int i, Duration timeout) throws IOException, InterruptedException {
         long deadline = System.nanoTime() + timeout.toNanos();
         IOException last = null;
