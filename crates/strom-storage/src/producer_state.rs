@@ -49,10 +49,33 @@ pub(crate) struct ProducerEntry {
     /// First offset of this producer's open transaction in this partition.
     #[serde(default)]
     pub(crate) txn_first_offset: Option<i64>,
+    /// Max timestamp of the producer's last batch or transaction marker (Kafka's `lastTimestamp`;
+    /// -1: none). Absent in snapshots written before DescribeProducers.
+    #[serde(default = "no_timestamp")]
+    pub(crate) last_timestamp: i64,
+}
+
+fn no_timestamp() -> i64 {
+    -1
 }
 
 fn no_coordinator_epoch() -> i32 {
     -1
+}
+
+/// One producer of a partition as DescribeProducers reports it (Kafka's `ProducerState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// Last sequence of its last batch (-1: none cached).
+    pub last_sequence: i32,
+    /// Max timestamp of its last batch or transaction marker (-1: none).
+    pub last_timestamp: i64,
+    /// Coordinator epoch of its last transaction marker (-1: none).
+    pub coordinator_epoch: i32,
+    /// First offset of its open transaction (-1: none open).
+    pub current_txn_start_offset: i64,
 }
 
 /// Who appends, which decides what is checked (Kafka's `AppendOrigin`).
@@ -97,6 +120,7 @@ impl ProducerEntry {
             batches: VecDeque::new(),
             coordinator_epoch: -1,
             txn_first_offset: None,
+            last_timestamp: -1,
         }
     }
 
@@ -159,6 +183,7 @@ impl ProducerEntry {
         } else if h.producer_epoch < self.epoch {
             return;
         }
+        self.last_timestamp = h.max_timestamp;
         if h.base_sequence < 0 {
             return;
         }
@@ -277,6 +302,7 @@ impl ProducerAppend<'_> {
                     });
                 }
                 entry.coordinator_epoch = marker.coordinator_epoch;
+                entry.last_timestamp = h.max_timestamp;
                 // A marker may carry a bumped epoch (KIP-890 part 2): the next batch of the
                 // producer then starts the new epoch at sequence 0.
                 if h.producer_epoch != entry.epoch {
@@ -405,6 +431,29 @@ impl ProducerStateManager {
     /// Open transactions: (first offset, producer id), oldest first.
     pub(crate) fn ongoing_txns(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
         self.ongoing.iter().map(|(first, pid)| (*first, *pid))
+    }
+
+    /// Every producer this partition knows (Kafka's `activeProducers`, for DescribeProducers), by
+    /// producer id.
+    pub(crate) fn active_producers(&self) -> Vec<ActiveProducer> {
+        let mut producers: Vec<ActiveProducer> = self
+            .producers
+            .values()
+            .map(|p| ActiveProducer {
+                producer_id: p.producer_id,
+                producer_epoch: p.epoch,
+                last_sequence: p.batches.back().map_or(-1, |b| b.last_seq),
+                last_timestamp: if p.last_timestamp >= 0 {
+                    p.last_timestamp
+                } else {
+                    p.batches.back().map_or(-1, |b| b.max_timestamp)
+                },
+                coordinator_epoch: p.coordinator_epoch,
+                current_txn_start_offset: p.txn_first_offset.unwrap_or(-1),
+            })
+            .collect();
+        producers.sort_by_key(|p| p.producer_id);
+        producers
     }
 
     #[cfg(test)]
@@ -671,5 +720,53 @@ mod tests {
         assert!(ProducerStateManager::load_latest(dir.path(), 5)
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn active_producers_report_sequence_timestamp_and_open_transaction() {
+        let mut s = ProducerStateManager::default();
+        append(&mut s, header(4, 0, 0, 3), 0).unwrap();
+        let mut txn = header(5, 2, 0, 2);
+        txn.attributes = 0x10;
+        txn.max_timestamp = 11;
+        append(&mut s, txn, 3).unwrap();
+        let idle = ActiveProducer {
+            producer_id: 4,
+            producer_epoch: 0,
+            last_sequence: 2,
+            last_timestamp: 7,
+            coordinator_epoch: -1,
+            current_txn_start_offset: -1,
+        };
+        let open = ActiveProducer {
+            producer_id: 5,
+            producer_epoch: 2,
+            last_sequence: 1,
+            last_timestamp: 11,
+            coordinator_epoch: -1,
+            current_txn_start_offset: 3,
+        };
+        assert_eq!(s.active_producers(), vec![idle, open]);
+
+        // The ABORT marker closes the transaction and brings its coordinator epoch and timestamp.
+        let mut marker = header(5, 2, -1, 1);
+        marker.attributes = 0x30;
+        marker.max_timestamp = 20;
+        let mut a = s.begin_append();
+        let ended = ControlMarker {
+            commit: false,
+            coordinator_epoch: 3,
+        };
+        a.check(&marker, 5, Some(ended), Origin::Coordinator)
+            .unwrap();
+        let staged = a.into_staged();
+        s.commit(staged);
+        let closed = ActiveProducer {
+            last_timestamp: 20,
+            coordinator_epoch: 3,
+            current_txn_start_offset: -1,
+            ..open
+        };
+        assert_eq!(s.active_producers(), vec![idle, closed]);
     }
 }
