@@ -72,6 +72,7 @@ pub(crate) const SUPPORTED: &[(ApiKey, RangeInclusive<i16>)] = &[
         api::alter_replica_log_dirs::VERSIONS,
     ),
     (ApiKey::DescribeQuorum, api::describe_quorum::VERSIONS),
+    (ApiKey::DescribeProducers, api::describe_producers::VERSIONS),
     (ApiKey::WriteTxnMarkers, api::write_txn_markers::VERSIONS),
     (ApiKey::TxnOffsetCommit, api::txn_offset_commit::VERSIONS),
     // Transactions (issue 22): advertised only with `transaction.apis.enable` (api_versions.rs).
@@ -221,6 +222,9 @@ pub(crate) async fn handle(
         }
         RequestKind::DescribeQuorum(r) => {
             ResponseKind::DescribeQuorum(api::describe_quorum::handle(&ctx, r).await)
+        }
+        RequestKind::DescribeProducers(r) => {
+            ResponseKind::DescribeProducers(api::describe_producers::handle(&ctx, r))
         }
         RequestKind::AddPartitionsToTxn(r) => {
             ResponseKind::AddPartitionsToTxn(api::add_partitions_to_txn::handle(&ctx, r).await)
@@ -672,6 +676,18 @@ pub(crate) mod tests {
                         .with_partitions(vec![describe_quorum_request::PartitionData::default()]),
                 ]),
             ),
+            // A hosted partition, a partition the topic does not have, a missing topic and an invalid name.
+            ApiKey::DescribeProducers => RequestKind::DescribeProducers(
+                DescribeProducersRequest::default().with_topics(
+                    [("t", vec![0, 9]), ("missing", vec![0]), ("bad/name", vec![0])]
+                        .map(|(n, partitions)| {
+                            describe_producers_request::TopicRequest::default()
+                                .with_name(TopicName(s(n)))
+                                .with_partition_indexes(partitions)
+                        })
+                        .to_vec(),
+                ),
+            ),
             // Transactions, with `transaction.apis.enable`: the id is not known here, so the answers are the
             // coordinator's errors (NOT_COORDINATOR before `__transaction_state` exists), in every version's
             // layout.
@@ -711,7 +727,8 @@ pub(crate) mod tests {
             ApiKey::ListTransactions => RequestKind::ListTransactions(
                 ListTransactionsRequest::default()
                     .with_state_filters(vec![s("Ongoing"), s("Nope")])
-                    .with_duration_filter(if version >= 1 { 1000 } else { -1 }),
+                    .with_duration_filter(if version >= 1 { 1000 } else { -1 })
+                    .with_transactional_id_pattern((version >= 2).then(|| s("tx-.*"))),
             ),
             ApiKey::WriteTxnMarkers => RequestKind::WriteTxnMarkers(
                 WriteTxnMarkersRequest::default().with_markers(vec![

@@ -49,33 +49,19 @@ pub(crate) struct ProducerEntry {
     /// First offset of this producer's open transaction in this partition.
     #[serde(default)]
     pub(crate) txn_first_offset: Option<i64>,
-    /// Max timestamp of the producer's last batch or transaction marker (Kafka's `lastTimestamp`;
-    /// -1: none). Absent in snapshots written before DescribeProducers.
+    /// Max timestamp of the producer's last batch or marker (Kafka's `lastTimestamp`), what
+    /// producer-id expiry measures idleness by. -1 in snapshots written before expiry existed (then
+    /// taken from the last cached batch at load).
     #[serde(default = "no_timestamp")]
     pub(crate) last_timestamp: i64,
-}
-
-fn no_timestamp() -> i64 {
-    -1
 }
 
 fn no_coordinator_epoch() -> i32 {
     -1
 }
 
-/// One producer of a partition as DescribeProducers reports it (Kafka's `ProducerState`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ActiveProducer {
-    pub producer_id: i64,
-    pub producer_epoch: i16,
-    /// Last sequence of its last batch (-1: none cached).
-    pub last_sequence: i32,
-    /// Max timestamp of its last batch or transaction marker (-1: none).
-    pub last_timestamp: i64,
-    /// Coordinator epoch of its last transaction marker (-1: none).
-    pub coordinator_epoch: i32,
-    /// First offset of its open transaction (-1: none open).
-    pub current_txn_start_offset: i64,
+fn no_timestamp() -> i64 {
+    -1
 }
 
 /// Who appends, which decides what is checked (Kafka's `AppendOrigin`).
@@ -210,6 +196,21 @@ pub(crate) struct ProducerStateManager {
     /// offset → marker offset (Kafka's `unreplicatedTxns`). Not in snapshots: a snapshot is only
     /// read back at or below the high watermark.
     unreplicated: BTreeMap<i64, i64>,
+}
+
+/// One producer of a partition as DescribeProducers reports it (Kafka's `ProducerState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// Last sequence of its last batch (-1: none cached).
+    pub last_sequence: i32,
+    /// Max timestamp of its last batch or transaction marker (-1: none).
+    pub last_timestamp: i64,
+    /// Coordinator epoch of its last transaction marker (-1: none).
+    pub coordinator_epoch: i32,
+    /// First offset of its open transaction (-1: none open).
+    pub current_txn_start_offset: i64,
 }
 
 /// Outcome of checking one batch of a pending append.
