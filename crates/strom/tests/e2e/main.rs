@@ -64,3 +64,5 @@ mod util;
 mod txn_partition;
 // Transactions with librdkafka's transactional producer: commit/abort, read_committed, LSO, fencing, exactly-once.
 mod transactions;
+// Transaction admin: DescribeProducers, `strom txn find-hanging` / `abort --start-offset`, ListTransactions v1/v2.
+mod txn_admin;
