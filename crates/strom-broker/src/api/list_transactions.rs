@@ -56,7 +56,11 @@ pub(crate) fn handle(
             listed
                 .into_iter()
                 // The pattern is one more AND-ed filter; applied to what the others let through.
-                .filter(|t| pattern.as_ref().is_none_or(|p| p.is_match(&t.transactional_id)))
+                .filter(|t| {
+                    pattern
+                        .as_ref()
+                        .is_none_or(|p| p.is_match(&t.transactional_id))
+                })
                 .map(|t| {
                     TransactionState::default()
                         .with_transactional_id(TransactionalId(str_bytes(&t.transactional_id)))

@@ -10,10 +10,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
 };
-use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::{
     ApiKey, DescribeProducersRequest, DescribeTransactionsRequest, ListTransactionsRequest,
     ProducerId, TransactionalId, WriteTxnMarkersRequest,
@@ -307,9 +307,11 @@ impl Client {
         partitions
             .iter()
             .map(|tp| {
-                let answer = answers.remove(tp).ok_or_else(|| ClientError::MissingInResponse {
-                    what: format!("{}-{} in DescribeProducers", tp.0, tp.1),
-                })?;
+                let answer = answers
+                    .remove(tp)
+                    .ok_or_else(|| ClientError::MissingInResponse {
+                        what: format!("{}-{} in DescribeProducers", tp.0, tp.1),
+                    })?;
                 Ok((tp.clone(), answer))
             })
             .collect()
@@ -343,14 +345,13 @@ impl Client {
                     "no open transaction starts at offset {start_offset} on partition {topic}-{partition}"
                 ))
             })?;
-        let epoch = i16::try_from(producer.producer_epoch).map_err(|_| {
-            ClientError::MissingInResponse {
+        let epoch =
+            i16::try_from(producer.producer_epoch).map_err(|_| ClientError::MissingInResponse {
                 what: format!(
                     "a producer epoch of producer {} that fits 16 bits (got {})",
                     producer.producer_id, producer.producer_epoch
                 ),
-            }
-        })?;
+            })?;
         self.abort_transaction(
             topic,
             partition,
@@ -444,7 +445,11 @@ mod tests {
                 (v >= 2).then_some("app-.*")
             );
         }
-        let asked = [("b".to_string(), 1), ("a".to_string(), 0), ("b".to_string(), 0)];
+        let asked = [
+            ("b".to_string(), 1),
+            ("a".to_string(), 0),
+            ("b".to_string(), 0),
+        ];
         for v in versions(ApiKey::DescribeProducers) {
             let req = round_trip(&describe_producers_request(&asked), v);
             let topics: Vec<(String, Vec<i32>)> = req
@@ -452,7 +457,10 @@ mod tests {
                 .iter()
                 .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
                 .collect();
-            assert_eq!(topics, vec![("a".into(), vec![0]), ("b".into(), vec![1, 0])]);
+            assert_eq!(
+                topics,
+                vec![("a".into(), vec![0]), ("b".into(), vec![1, 0])]
+            );
         }
         for v in versions(ApiKey::DescribeTransactions) {
             let req = round_trip(&describe_transactions_request("t"), v);

@@ -83,7 +83,11 @@ enum Command {
         #[arg(long, requires = "topic")]
         partition: Option<i32>,
         /// Only transactions open longer than this many minutes count (Kafka's default, 15).
-        #[arg(long = "max-transaction-timeout", value_name = "MIN", default_value_t = 15)]
+        #[arg(
+            long = "max-transaction-timeout",
+            value_name = "MIN",
+            default_value_t = 15
+        )]
         max_transaction_timeout_min: i64,
         /// Print {"hanging":[...]} instead of a table.
         #[arg(long)]
@@ -167,7 +171,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
                 .abort_transaction_at(&topic, partition, start_offset)
                 .await
                 .with_context(|| {
-                    format!("aborting the transaction at offset {start_offset} of {topic}-{partition}")
+                    format!(
+                        "aborting the transaction at offset {start_offset} of {topic}-{partition}"
+                    )
                 })?;
             println!(
                 "Aborted the transaction of producer {} (epoch {}) starting at offset {start_offset} on {topic}-{partition}.",
@@ -323,9 +329,8 @@ async fn find_hanging(
             .with_context(|| format!("describing the producers of {} partitions", batch.len()))?;
         let now = now_ms();
         for ((topic, partition), answer) in answers {
-            let producers = answer.with_context(|| {
-                format!("describing the producers of {topic}-{partition}")
-            })?;
+            let producers = answer
+                .with_context(|| format!("describing the producers of {topic}-{partition}"))?;
             for producer in producers {
                 if producer.current_txn_start_offset >= 0
                     && now.saturating_sub(producer.last_timestamp) > max_timeout_ms
@@ -409,7 +414,10 @@ async fn partitions_to_search(
         return Ok(vec![(topic.clone(), partition)]);
     }
     let topics = match &scope.topic {
-        Some(t) => vec![client.topic(t).await.with_context(|| format!("describing topic {t}"))?],
+        Some(t) => vec![client
+            .topic(t)
+            .await
+            .with_context(|| format!("describing topic {t}"))?],
         None => client
             .metadata(None)
             .await
@@ -430,7 +438,10 @@ async fn partitions_to_search(
 }
 
 /// The candidates the coordinators will not finish (Kafka's `filterHangingTransactions`).
-async fn filter_hanging(client: &mut Client, candidates: Vec<OpenTxn>) -> anyhow::Result<Vec<OpenTxn>> {
+async fn filter_hanging(
+    client: &mut Client,
+    candidates: Vec<OpenTxn>,
+) -> anyhow::Result<Vec<OpenTxn>> {
     let producer_ids: BTreeSet<i64> = candidates.iter().map(|t| t.producer.producer_id).collect();
     let listed = client
         .list_transactions(&TransactionFilter {
@@ -438,7 +449,12 @@ async fn filter_hanging(client: &mut Client, candidates: Vec<OpenTxn>) -> anyhow
             ..TransactionFilter::default()
         })
         .await
-        .with_context(|| format!("listing the transactions of {} producers", producer_ids.len()))?;
+        .with_context(|| {
+            format!(
+                "listing the transactions of {} producers",
+                producer_ids.len()
+            )
+        })?;
     let ids: BTreeMap<i64, String> = listed
         .into_iter()
         .filter(|t| producer_ids.contains(&t.producer_id))

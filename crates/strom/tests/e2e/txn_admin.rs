@@ -26,7 +26,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset};
 use serde_json::Value;
 use strom_test_support::kafka::{assigned_consumer, poll_until, producer_config};
-use strom_test_support::TestBroker;
+use strom_test_support::{pause, wait_until, TestBroker};
 
 use crate::txn_partition::TXN_FLAGS;
 use crate::util::{call, create_topic, now_ms, start_broker, strom_bin};
@@ -45,8 +45,12 @@ fn admin_broker() -> TestBroker {
         .output()
         .unwrap();
     let mut args: Vec<&str> = TXN_FLAGS.to_vec();
-    if String::from_utf8_lossy(&help.stdout).contains("--transaction-partition-verification-enable") {
-        args.extend(["--override", "transaction.partition.verification.enable=false"]);
+    if String::from_utf8_lossy(&help.stdout).contains("--transaction-partition-verification-enable")
+    {
+        args.extend([
+            "--override",
+            "transaction.partition.verification.enable=false",
+        ]);
     }
     start_broker(&args)
 }
@@ -200,7 +204,7 @@ fn send_and_flush(p: &BaseProducer, topic: &str, values: &[&str]) {
     p.flush(TIMEOUT).unwrap();
 }
 
-fn producer_row<'a>(producers: &'a Value, pid: i64) -> &'a Value {
+fn producer_row(producers: &Value, pid: i64) -> &Value {
     producers["producers"]
         .as_array()
         .unwrap()
@@ -218,7 +222,14 @@ fn hanging_transaction_is_described_found_and_aborted_by_start_offset() {
     // The hanging transaction: offset 0, written under a transactional id no coordinator knows.
     let (ghost_pid, ghost_epoch) = idempotent_producer_id(&broker);
     assert_eq!(
-        produce_txn_batch(&broker, TOPIC, "adm-ghost", ghost_pid, ghost_epoch, &["ghost"]),
+        produce_txn_batch(
+            &broker,
+            TOPIC,
+            "adm-ghost",
+            ghost_pid,
+            ghost_epoch,
+            &["ghost"]
+        ),
         (0, 0)
     );
     // A live librdkafka transaction, open at offsets 1..=2.
@@ -226,7 +237,11 @@ fn hanging_transaction_is_described_found_and_aborted_by_start_offset() {
     live.begin_transaction().unwrap();
     send_and_flush(&live, TOPIC, &["live-1", "live-2"]);
     assert_eq!(latest(&broker, TOPIC, 0), 3);
-    assert_eq!(latest(&broker, TOPIC, 1), 0, "the hanging transaction holds the LSO");
+    assert_eq!(
+        latest(&broker, TOPIC, 1),
+        0,
+        "the hanging transaction holds the LSO"
+    );
 
     // DescribeProducers over the wire: both producers with their sequences and open transactions.
     let answers = describe_producers(&broker, &[(TOPIC, &[0])]);
@@ -253,27 +268,55 @@ fn hanging_transaction_is_described_found_and_aborted_by_start_offset() {
         "the hanging producer"
     );
     let live_pid = producers[1].0;
-    assert_eq!((producers[1].2, producers[1].3), (1, 1), "the live producer: sequences 0-1 from offset 1");
+    assert_eq!(
+        (producers[1].2, producers[1].3),
+        (1, 1),
+        "the live producer: sequences 0-1 from offset 1"
+    );
 
     // Kafka's errors: an unknown partition of a known topic, an unknown topic, an invalid topic name.
-    let errors = describe_producers(&broker, &[(TOPIC, &[7]), ("adm-nope", &[0, 1]), ("bad/name", &[0])]);
+    let errors = describe_producers(
+        &broker,
+        &[(TOPIC, &[7]), ("adm-nope", &[0, 1]), ("bad/name", &[0])],
+    );
     let codes: Vec<i16> = errors.iter().map(|p| p.error_code).collect();
     let unknown = ResponseError::UnknownTopicOrPartition.code();
     assert_eq!(
         codes,
-        [unknown, unknown, unknown, ResponseError::InvalidTopicException.code()]
+        [
+            unknown,
+            unknown,
+            unknown,
+            ResponseError::InvalidTopicException.code()
+        ]
     );
     assert!(errors.iter().all(|p| p.active_producers.is_empty()));
 
     // The CLI's describe-producers shows the same, with Kafka's columns.
-    let v = txn_json(&broker, &["describe-producers", "--topic", TOPIC, "--partition", "0"]);
-    assert_eq!(producer_row(&v, ghost_pid)["current_transaction_start_offset"], 0);
+    let v = txn_json(
+        &broker,
+        &["describe-producers", "--topic", TOPIC, "--partition", "0"],
+    );
+    assert_eq!(
+        producer_row(&v, ghost_pid)["current_transaction_start_offset"],
+        0
+    );
     assert_eq!(producer_row(&v, ghost_pid)["coordinator_epoch"], -1);
-    assert_eq!(producer_row(&v, live_pid)["current_transaction_start_offset"], 1);
-    let (ok, out, err) = txn_cli(&broker, &["describe-producers", "--topic", TOPIC, "--partition", "0"]);
+    assert_eq!(
+        producer_row(&v, live_pid)["current_transaction_start_offset"],
+        1
+    );
+    let (ok, out, err) = txn_cli(
+        &broker,
+        &["describe-producers", "--topic", TOPIC, "--partition", "0"],
+    );
     assert!(ok, "{err}");
     assert_eq!(
-        out.lines().next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        out.lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
         [
             "ProducerId",
             "ProducerEpoch",
@@ -286,11 +329,17 @@ fn hanging_transaction_is_described_found_and_aborted_by_start_offset() {
     assert_eq!(out.lines().count(), 3, "{out}");
 
     // find-hanging: only the ghost. The live transaction is Ongoing at its coordinator with this partition.
-    std::thread::sleep(Duration::from_millis(20));
+    pause(Duration::from_millis(20));
     let node = broker.node_id().to_string();
     let found = txn_json(
         &broker,
-        &["find-hanging", "--broker-id", &node, "--max-transaction-timeout", "0"],
+        &[
+            "find-hanging",
+            "--broker-id",
+            &node,
+            "--max-transaction-timeout",
+            "0",
+        ],
     );
     let hanging = found["hanging"].as_array().unwrap();
     assert_eq!(hanging.len(), 1, "{found}");
@@ -299,13 +348,28 @@ fn hanging_transaction_is_described_found_and_aborted_by_start_offset() {
     assert_eq!(hanging[0]["producer_id"], ghost_pid);
     assert_eq!(hanging[0]["start_offset"], 0);
     // By topic it is the same; within the default 15-minute timeout nothing is hanging yet.
-    let by_topic = txn_json(&broker, &["find-hanging", "--topic", TOPIC, "--max-transaction-timeout", "0"]);
+    let by_topic = txn_json(
+        &broker,
+        &[
+            "find-hanging",
+            "--topic",
+            TOPIC,
+            "--max-transaction-timeout",
+            "0",
+        ],
+    );
     assert_eq!(by_topic["hanging"], found["hanging"]);
     let recent = txn_json(&broker, &["find-hanging", "--broker-id", &node]);
     assert_eq!(recent["hanging"], serde_json::json!([]));
     let (ok, out, err) = txn_cli(
         &broker,
-        &["find-hanging", "--broker-id", &node, "--max-transaction-timeout", "0"],
+        &[
+            "find-hanging",
+            "--broker-id",
+            &node,
+            "--max-transaction-timeout",
+            "0",
+        ],
     );
     assert!(ok, "{err}");
     assert!(out.starts_with("Topic"), "{out}");
@@ -316,12 +380,31 @@ fn hanging_transaction_is_described_found_and_aborted_by_start_offset() {
     // abort --start-offset: no transaction starts at 5; the one at 0 is the ghost's.
     let (ok, _, err) = txn_cli(
         &broker,
-        &["abort", "--topic", TOPIC, "--partition", "0", "--start-offset", "5"],
+        &[
+            "abort",
+            "--topic",
+            TOPIC,
+            "--partition",
+            "0",
+            "--start-offset",
+            "5",
+        ],
     );
-    assert!(!ok && err.contains("no open transaction starts at offset 5"), "{err}");
+    assert!(
+        !ok && err.contains("no open transaction starts at offset 5"),
+        "{err}"
+    );
     let (ok, out, err) = txn_cli(
         &broker,
-        &["abort", "--topic", TOPIC, "--partition", "0", "--start-offset", "0"],
+        &[
+            "abort",
+            "--topic",
+            TOPIC,
+            "--partition",
+            "0",
+            "--start-offset",
+            "0",
+        ],
     );
     assert!(ok, "{err}");
     assert!(out.contains(&format!("producer {ghost_pid}")), "{out}");
@@ -329,24 +412,35 @@ fn hanging_transaction_is_described_found_and_aborted_by_start_offset() {
     // The ABORT marker went in at offset 3; the LSO moved on to the live transaction's start.
     assert_eq!(latest(&broker, TOPIC, 0), 4);
     assert_eq!(latest(&broker, TOPIC, 1), 1);
-    let v = txn_json(&broker, &["describe-producers", "--topic", TOPIC, "--partition", "0"]);
+    let v = txn_json(
+        &broker,
+        &["describe-producers", "--topic", TOPIC, "--partition", "0"],
+    );
     let ghost = producer_row(&v, ghost_pid);
     assert_eq!(ghost["current_transaction_start_offset"], Value::Null);
-    assert_eq!(ghost["coordinator_epoch"], 0, "the marker was written with coordinator epoch 0");
+    assert_eq!(
+        ghost["coordinator_epoch"], 0,
+        "the marker was written with coordinator epoch 0"
+    );
     let none = txn_json(
         &broker,
-        &["find-hanging", "--broker-id", &node, "--max-transaction-timeout", "0"],
+        &[
+            "find-hanging",
+            "--broker-id",
+            &node,
+            "--max-transaction-timeout",
+            "0",
+        ],
     );
     assert_eq!(none["hanging"], serde_json::json!([]));
 
     // The live transaction commits: the LSO reaches the high watermark and read_committed reads it alone.
     live.commit_transaction(TIMEOUT).unwrap();
     // The coordinator writes the COMMIT marker (offset 4) after answering EndTxn.
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    while latest(&broker, TOPIC, 1) != 5 {
-        assert!(std::time::Instant::now() < deadline, "the LSO never reached 5");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("the LSO reaches the COMMIT marker", TIMEOUT, || {
+        Ok(latest(&broker, TOPIC, 1) == 5)
+    })
+    .unwrap();
     assert_eq!(latest(&broker, TOPIC, 0), 5);
     let consumer = assigned_consumer(
         &broker.bootstrap(),
@@ -383,37 +477,61 @@ fn list_transactions_filters_by_duration_and_transactional_id_pattern() {
             .map(|t| t["transactional_id"].as_str().unwrap().to_owned())
             .collect()
     };
-    assert_eq!(ids(&txn_json(&broker, &["list"])), ["pat-a1", "pat-a2", "pat-b1"]);
+    assert_eq!(
+        ids(&txn_json(&broker, &["list"])),
+        ["pat-a1", "pat-a2", "pat-b1"]
+    );
     // v2: the pattern matches whole transactional ids.
     assert_eq!(
-        ids(&txn_json(&broker, &["list", "--transactional-id-pattern", "pat-a.*"])),
+        ids(&txn_json(
+            &broker,
+            &["list", "--transactional-id-pattern", "pat-a.*"]
+        )),
         ["pat-a1", "pat-a2"]
     );
     assert_eq!(
-        ids(&txn_json(&broker, &["list", "--transactional-id-pattern", "a1"])),
+        ids(&txn_json(
+            &broker,
+            &["list", "--transactional-id-pattern", "a1"]
+        )),
         Vec::<String>::new()
     );
     assert_eq!(
-        ids(&txn_json(&broker, &["list", "--transactional-id-pattern", ".*(a1|b1)"])),
+        ids(&txn_json(
+            &broker,
+            &["list", "--transactional-id-pattern", ".*(a1|b1)"]
+        )),
         ["pat-a1", "pat-b1"]
     );
     // ANDed with the state filter.
     assert_eq!(
         ids(&txn_json(
             &broker,
-            &["list", "--transactional-id-pattern", "pat-a.*", "--state", "Ongoing"]
+            &[
+                "list",
+                "--transactional-id-pattern",
+                "pat-a.*",
+                "--state",
+                "Ongoing"
+            ]
         )),
         ["pat-a2"]
     );
     // v1: the Ongoing transaction started just now is not older than an hour; the Empty ones have no start
     // (-1), which Kafka's filter lets through.
     assert_eq!(
-        ids(&txn_json(&broker, &["list", "--duration-filter", "3600000"])),
+        ids(&txn_json(
+            &broker,
+            &["list", "--duration-filter", "3600000"]
+        )),
         ["pat-a1", "pat-b1"]
     );
-    std::thread::sleep(Duration::from_millis(20));
+    pause(Duration::from_millis(20));
     assert_eq!(
-        ids(&txn_json(&broker, &["list", "--state", "Ongoing", "--duration-filter", "10"])),
+        ids(&txn_json(
+            &broker,
+            &["list", "--state", "Ongoing", "--duration-filter", "10"]
+        )),
         ["pat-a2"]
     );
 
@@ -426,7 +544,10 @@ fn list_transactions_filters_by_duration_and_transactional_id_pattern() {
         2,
         &ListTransactionsRequest::default().with_transactional_id_pattern(Some(name("a)(b"))),
     );
-    assert_eq!(response.error_code, ResponseError::InvalidRegularExpression.code());
+    assert_eq!(
+        response.error_code,
+        ResponseError::InvalidRegularExpression.code()
+    );
     assert!(response.transaction_states.is_empty());
     // v1 has no pattern field: the same request at v1 lists everything older than 0 ms.
     let response: ListTransactionsResponse = call(
@@ -452,13 +573,19 @@ fn describe_producers_is_served_without_the_transaction_gate() {
         .unwrap();
     send_and_flush(&p, TOPIC, &["a", "b", "c"]);
 
-    let v = txn_json(&broker, &["describe-producers", "--topic", TOPIC, "--partition", "0"]);
+    let v = txn_json(
+        &broker,
+        &["describe-producers", "--topic", TOPIC, "--partition", "0"],
+    );
     let producers = v["producers"].as_array().unwrap();
     assert_eq!(producers.len(), 1, "{v}");
     assert!(producers[0]["producer_id"].as_i64().unwrap() >= 0);
     assert_eq!(producers[0]["producer_epoch"], 0);
     assert_eq!(producers[0]["last_sequence"], 2);
     assert_eq!(producers[0]["coordinator_epoch"], -1);
-    assert_eq!(producers[0]["current_transaction_start_offset"], Value::Null);
+    assert_eq!(
+        producers[0]["current_transaction_start_offset"],
+        Value::Null
+    );
     broker.assert_no_panic();
 }
