@@ -412,8 +412,8 @@ fn request(key: ApiKey, version: i16, topic_id: uuid::Uuid) -> RequestKind {
                 )),
         ),
         ApiKey::DescribeLogDirs => RequestKind::DescribeLogDirs(DescribeLogDirsRequest::default()),
-        ApiKey::AlterReplicaLogDirs => RequestKind::AlterReplicaLogDirs(
-            AlterReplicaLogDirsRequest::default().with_dirs(vec![
+        ApiKey::AlterReplicaLogDirs => {
+            RequestKind::AlterReplicaLogDirs(AlterReplicaLogDirsRequest::default().with_dirs(vec![
                 alter_replica_log_dirs_request::AlterReplicaLogDir::default()
                     .with_path(s("/nonexistent"))
                     .with_topics(vec![
@@ -421,8 +421,8 @@ fn request(key: ApiKey, version: i16, topic_id: uuid::Uuid) -> RequestKind {
                             .with_name(t())
                             .with_partitions(vec![0, 9]),
                     ]),
-            ]),
-        ),
+            ]))
+        }
         ApiKey::DescribeQuorum => {
             RequestKind::DescribeQuorum(DescribeQuorumRequest::default().with_topics(vec![
                 describe_quorum_request::TopicData::default()
