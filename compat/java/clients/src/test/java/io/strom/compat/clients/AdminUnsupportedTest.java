@@ -179,13 +179,6 @@ class AdminUnsupportedTest {
                 new org.apache.kafka.clients.admin.ListShareGroupOffsetsSpec())).all());
     }
 
-    @Test
-    void describeProducers() throws Exception {
-        String topic = Strom.topic("producers");
-        Strom.createTopic(admin, topic, 1);
-        unsupported(admin.describeProducers(List.of(new TopicPartition(topic, 0))).all());
-    }
-
     /** DescribeTransactions goes to the transaction coordinator: FindCoordinator(TRANSACTION) first. */
     @Test
     void describeTransactions() throws Exception {
