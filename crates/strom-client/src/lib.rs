@@ -25,7 +25,10 @@ pub use client::groups::{
     ListedGroup,
 };
 pub use client::replicas::{OngoingReassignment, PartitionOutcome};
-pub use client::transactions::{ListedTransaction, TransactionDescription, TransactionFilter};
+pub use client::transactions::{
+    ListedTransaction, PartitionProducers, ProducerStateInfo, TransactionDescription,
+    TransactionFilter,
+};
 pub use client::{
     BrokerMetadata, Client, ClientConfig, ClusterMetadata, PartitionMetadata, TopicMetadata,
     EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP,

@@ -36,7 +36,8 @@ pub(crate) const CLIENT_VERSIONS: &[(ApiKey, RangeInclusive<i16>)] = &[
     // Transactions (`client/transactions.rs`, and the broker's transaction coordinator writing markers).
     (ApiKey::WriteTxnMarkers, 1..=1),
     (ApiKey::DescribeTransactions, 0..=0),
-    (ApiKey::ListTransactions, 0..=1),
+    (ApiKey::ListTransactions, 0..=2),
+    (ApiKey::DescribeProducers, 0..=0),
     // KIP-890 part 1: a partition leader's VerifyOnly check (batched, broker-to-coordinator versions only).
     (ApiKey::AddPartitionsToTxn, 4..=5),
 ];

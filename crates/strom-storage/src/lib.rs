@@ -37,5 +37,6 @@ pub use error::{AppendError, ReadError, RecordError, StorageError};
 pub use index::TimestampOffset;
 pub use log::{AppendInfo, FetchData, FetchSlice, PartitionLog, SyncHandle};
 pub use manager::{LogManager, PartitionDir};
+pub use producer_state::ActiveProducer;
 pub use segment::FileSlice;
 pub use txn_index::AbortedTxn;

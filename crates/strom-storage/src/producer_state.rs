@@ -203,6 +203,21 @@ pub(crate) struct ProducerStateManager {
     unreplicated: BTreeMap<i64, i64>,
 }
 
+/// One producer of a partition as DescribeProducers reports it (Kafka's `ProducerState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// Last sequence of its last batch (-1: none cached).
+    pub last_sequence: i32,
+    /// Max timestamp of its last batch or transaction marker (-1: none).
+    pub last_timestamp: i64,
+    /// Coordinator epoch of its last transaction marker (-1: none).
+    pub coordinator_epoch: i32,
+    /// First offset of its open transaction (-1: none open).
+    pub current_txn_start_offset: i64,
+}
+
 /// Outcome of checking one batch of a pending append.
 pub(crate) enum Check {
     Append,
@@ -454,6 +469,29 @@ impl ProducerStateManager {
         self.producers
             .get(&producer_id)
             .is_some_and(|e| e.epoch == producer_epoch && e.txn_first_offset.is_some())
+    }
+
+    /// Every producer this partition knows (Kafka's `activeProducers`, for DescribeProducers), by
+    /// producer id.
+    pub(crate) fn active_producers(&self) -> Vec<ActiveProducer> {
+        let mut producers: Vec<ActiveProducer> = self
+            .producers
+            .values()
+            .map(|p| ActiveProducer {
+                producer_id: p.producer_id,
+                producer_epoch: p.epoch,
+                last_sequence: p.batches.back().map_or(-1, |b| b.last_seq),
+                last_timestamp: if p.last_timestamp >= 0 {
+                    p.last_timestamp
+                } else {
+                    p.batches.back().map_or(-1, |b| b.max_timestamp)
+                },
+                coordinator_epoch: p.coordinator_epoch,
+                current_txn_start_offset: p.txn_first_offset.unwrap_or(-1),
+            })
+            .collect();
+        producers.sort_by_key(|p| p.producer_id);
+        producers
     }
 
     #[cfg(test)]
@@ -725,5 +763,53 @@ mod tests {
         assert!(ProducerStateManager::load_latest(dir.path(), 5)
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn active_producers_report_sequence_timestamp_and_open_transaction() {
+        let mut s = ProducerStateManager::default();
+        append(&mut s, header(4, 0, 0, 3), 0).unwrap();
+        let mut txn = header(5, 2, 0, 2);
+        txn.attributes = 0x10;
+        txn.max_timestamp = 11;
+        append(&mut s, txn, 3).unwrap();
+        let idle = ActiveProducer {
+            producer_id: 4,
+            producer_epoch: 0,
+            last_sequence: 2,
+            last_timestamp: 7,
+            coordinator_epoch: -1,
+            current_txn_start_offset: -1,
+        };
+        let open = ActiveProducer {
+            producer_id: 5,
+            producer_epoch: 2,
+            last_sequence: 1,
+            last_timestamp: 11,
+            coordinator_epoch: -1,
+            current_txn_start_offset: 3,
+        };
+        assert_eq!(s.active_producers(), vec![idle, open]);
+
+        // The ABORT marker closes the transaction and brings its coordinator epoch and timestamp.
+        let mut marker = header(5, 2, -1, 1);
+        marker.attributes = 0x30;
+        marker.max_timestamp = 20;
+        let mut a = s.begin_append();
+        let ended = ControlMarker {
+            commit: false,
+            coordinator_epoch: 3,
+        };
+        a.check(&marker, 5, Some(ended), Origin::Coordinator)
+            .unwrap();
+        let staged = a.into_staged();
+        s.commit(staged);
+        let closed = ActiveProducer {
+            last_timestamp: 20,
+            coordinator_epoch: 3,
+            current_txn_start_offset: -1,
+            ..open
+        };
+        assert_eq!(s.active_producers(), vec![idle, closed]);
     }
 }

@@ -28,7 +28,7 @@ enum Command {
     Consume(cli::consume::Args),
     /// Consumer groups: list, describe, delete, reset offsets.
     Group(cli::group::Args),
-    /// Transactions: list, describe, abort a hanging one (like kafka-transactions.sh).
+    /// Transactions: list, describe, describe producers, find and abort hanging ones (like kafka-transactions.sh).
     Txn(cli::txn::Args),
     /// Load tools: produce, consume and end-to-end latency against any Kafka-compatible broker.
     Perf(cli::perf::Args),

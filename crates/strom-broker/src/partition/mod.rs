@@ -252,6 +252,12 @@ impl Partition {
         Some(replica)
     }
 
+    /// The producers of this replica's log (DescribeProducers, served by leaders and followers alike as Kafka's
+    /// `Partition.activeProducerState`). `None` once closed.
+    pub(crate) fn active_producers(&self) -> Option<Vec<strom_storage::ActiveProducer>> {
+        self.lock().as_ref().map(PartitionLog::active_producers)
+    }
+
     /// Takes a changed topic config (the caller reconciles with the image); a no-op when it is unchanged.
     pub(crate) fn update_config(&self, config: &LogConfig) {
         if let Some(log) = self.lock().as_mut() {

@@ -244,6 +244,12 @@ impl PartitionLog {
         self.producers.has_ongoing_txn(producer_id, producer_epoch)
     }
 
+    /// The producers of this partition with their epochs, sequences, timestamps, coordinator epochs
+    /// and open transactions (DescribeProducers), by producer id.
+    pub fn active_producers(&self) -> Vec<crate::ActiveProducer> {
+        self.producers.active_producers()
+    }
+
     /// The offset the next appended record will get.
     pub fn log_end_offset(&self) -> i64 {
         self.active.segment().next_offset()

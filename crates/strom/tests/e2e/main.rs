@@ -75,3 +75,5 @@ mod txn_exactly_once;
 // KIP-890 part 1: a transactional produce to a partition not in the transaction is refused (coordinator local or on
 // another broker, verification off), and the produce path's bad input gets Kafka's codes.
 mod txn_verification;
+// Transaction admin: DescribeProducers, `strom txn find-hanging` / `abort --start-offset`, ListTransactions v1/v2.
+mod txn_admin;

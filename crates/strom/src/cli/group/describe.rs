@@ -13,6 +13,9 @@ use super::table::{format_table, or_dash};
 
 pub(super) const DESCRIBE_HELP: &str = "\
 LAG is LOG-END-OFFSET minus CURRENT-OFFSET, `-` when the group has committed nothing for the partition.
+LOG-END-OFFSET is the high watermark (ListOffsets latest, read_uncommitted) whatever isolation level the
+group's consumers use, as kafka-consumer-groups.sh reports it: for a read_committed group the lag also counts
+records of open transactions past the last stable offset, and transaction markers.
 Partitions are those the members are assigned plus those with committed offsets. With --json:
   {\"group\":\"g\",\"state\":\"Stable\",\"protocol_type\":\"consumer\",\"assignment_strategy\":\"range\",
    \"coordinator\":{\"id\":1,\"host\":\"h\",\"port\":9092},
@@ -193,7 +196,9 @@ pub(super) async fn describe(client: &mut Client, group: &str, view: View) -> an
     }
     let mut partitions: Vec<PartitionLag> = rows.into_values().collect();
     for row in &mut partitions {
-        // A partition whose topic was deleted keeps its committed offset; it just has no log end.
+        // A partition whose topic was deleted keeps its committed offset; it just has no log end. Latest under
+        // read_uncommitted (the high watermark), as Kafka's ConsumerGroupCommand asks ListOffsets with the default
+        // ListOffsetsOptions (READ_UNCOMMITTED) for every group, read_committed consumers or not.
         match client
             .list_offsets(&row.topic, row.partition, LATEST_TIMESTAMP)
             .await

@@ -180,13 +180,6 @@ class AdminUnsupportedTest {
                 new org.apache.kafka.clients.admin.ListShareGroupOffsetsSpec())).all());
     }
 
-    @Test
-    void describeProducers() throws Exception {
-        String topic = Strom.topic("producers");
-        Strom.createTopic(admin, topic, 1);
-        unsupported(admin.describeProducers(List.of(new TopicPartition(topic, 0))).all());
-    }
-
     /** Control: the same admin client's served calls work (the failures above are per API, not a broken client). */
     @Test
     void servedCallStillWorks() throws Exception {
