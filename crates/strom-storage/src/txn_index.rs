@@ -10,7 +10,7 @@
 //! entries past the producer-state snapshot it replays from: `log/open.rs` drops them and the
 //! replay writes them again, so an index lost with a crash is rebuilt from the log. Segment
 //! deletion removes the file with the segment's others (`segment/mod.rs`). Not here: deciding what
-//! aborted (`producer_state.rs`).
+//! aborted (`producer_state/`).
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};

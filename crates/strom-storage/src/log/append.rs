@@ -8,7 +8,7 @@
 //! final they share one step, `PartitionLog::roll_and_write`: the roll decision, the leader
 //! epoch cache update (persisted before the data, Kafka's order), the write, and putting the
 //! cache back when the write fails. Not here: batch parsing and validation (`batch.rs`),
-//! idempotent-producer rules (`producer_state.rs`), the flush policy (`log/mod.rs`).
+//! idempotent-producer rules (`producer_state/`), the flush policy (`log/mod.rs`).
 
 use std::io;
 
