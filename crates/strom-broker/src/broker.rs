@@ -132,6 +132,7 @@ impl Broker {
         let txns = Arc::new(TxnCoordinatorService::new(
             &config,
             Arc::clone(&replicas),
+            Arc::clone(&groups),
             Arc::clone(&producer_ids),
             metadata.subscribe(),
         ));

@@ -35,6 +35,7 @@ use tracing::{error, info, warn};
 
 use crate::config::BrokerConfig;
 use crate::error_code::{self, Code};
+use crate::group_coordinator::GroupCoordinatorService;
 use crate::partition::{AppendOrigin, ReplicaManager};
 use crate::periodic::spawn_periodic;
 use crate::producer_id::ProducerIdManager;
@@ -54,7 +55,11 @@ struct Inner {
 /// The transaction coordinator of this broker.
 pub(crate) struct TxnCoordinatorService {
     inner: Mutex<Inner>,
+    /// This broker's id: the markers of partitions it leads are written locally.
+    node_id: i32,
     replicas: Arc<ReplicaManager>,
+    /// For the markers written locally to `__consumer_offsets` (pending transactional offset commits).
+    groups: Arc<GroupCoordinatorService>,
     producer_ids: Arc<ProducerIdManager>,
     /// The metadata image, for the markers' partition leaders.
     image: watch::Receiver<Arc<MetadataImage>>,
@@ -73,6 +78,7 @@ impl TxnCoordinatorService {
     pub(crate) fn new(
         config: &BrokerConfig,
         replicas: Arc<ReplicaManager>,
+        groups: Arc<GroupCoordinatorService>,
         producer_ids: Arc<ProducerIdManager>,
         image: watch::Receiver<Arc<MetadataImage>>,
     ) -> TxnCoordinatorService {
@@ -86,7 +92,9 @@ impl TxnCoordinatorService {
                 coordinator: TxnCoordinator::new(txn_config),
                 owned: BTreeMap::new(),
             }),
+            node_id: config.node_id,
             replicas,
+            groups,
             producer_ids,
             image,
             markers: MarkerChannel::default(),

@@ -1,7 +1,8 @@
 //! Writing a transaction's COMMIT/ABORT markers (Kafka's `TransactionMarkerChannelManager` and
 //! `TransactionMarkerRequestCompletionHandler`): once PrepareCommit/PrepareAbort is persisted, a task of its
-//! own sends WriteTxnMarkers to the leader of each of the transaction's partitions (this broker included,
-//! over its own listener like any other leader), retries what failed with Kafka's retriable errors or did not
+//! own writes the markers of the partitions this broker leads straight into their logs (the WriteTxnMarkers
+//! handler's own `write_markers`, no request over this broker's listener) and sends WriteTxnMarkers to the
+//! leader of each other partition, retries what failed with Kafka's retriable errors or did not
 //! reach its leader (unreachable, not leading, or not serving WriteTxnMarkers yet) with a growing back-off,
 //! and when every partition has its marker persists CompleteCommit/CompleteAbort. It stops, leaving the work
 //! to the next coordinator, when this broker no longer coordinates the transaction in the same epoch, and it
@@ -19,10 +20,12 @@ use strom_protocol::kafka_protocol::messages::{
     ApiKey, ProducerId, TopicName, WriteTxnMarkersRequest,
 };
 use strom_protocol::str_bytes;
+use strom_storage::batch::ControlMarker;
 use strom_txn::{MarkerPlan, TopicPartition, TxnRecord, TxnResult};
 use tracing::{debug, info, warn};
 
 use super::TxnCoordinatorService;
+use crate::api::write_txn_markers::{write_markers, TxnMarkerWrite};
 use crate::error_code::Code;
 
 /// Client id of the coordinator's marker connections.
@@ -85,10 +88,13 @@ impl TxnCoordinatorService {
             let by_leader = self.group_by_leader(id, &mut remaining);
             let mut progressed = false;
             for (leader, (addr, partitions)) in by_leader {
-                match self
-                    .send_markers(&plan, epoch, leader, &addr, &partitions)
-                    .await
-                {
+                let answer = if leader == self.node_id {
+                    self.write_local_markers(&plan, epoch, &partitions).await
+                } else {
+                    self.send_markers(&plan, epoch, leader, &addr, &partitions)
+                        .await
+                };
+                match answer {
                     LeaderAnswer::Unreachable => {}
                     LeaderAnswer::Partitions(results) => {
                         for (tp, error) in results {
@@ -168,7 +174,34 @@ impl TxnCoordinatorService {
         by_leader
     }
 
-    /// One WriteTxnMarkers to one leader.
+    /// The markers of partitions this broker leads, written as the WriteTxnMarkers handler writes them
+    /// (same checks, same wait for the ISR, same errors), without a request to itself.
+    async fn write_local_markers(
+        &self,
+        plan: &MarkerPlan,
+        epoch: i32,
+        partitions: &[TopicPartition],
+    ) -> LeaderAnswer {
+        let write = TxnMarkerWrite {
+            producer_id: plan.producer_id,
+            producer_epoch: plan.producer_epoch,
+            control: ControlMarker {
+                commit: plan.result == TxnResult::Commit,
+                coordinator_epoch: epoch,
+            },
+            partitions: partitions
+                .iter()
+                .map(|tp| (tp.topic.as_str(), tp.partition))
+                .collect(),
+        };
+        let codes = write_markers(&self.replicas, &self.groups, std::slice::from_ref(&write))
+            .await
+            .pop()
+            .unwrap_or_default();
+        LeaderAnswer::Partitions(partitions.iter().cloned().zip(codes).collect())
+    }
+
+    /// One WriteTxnMarkers to another leader.
     async fn send_markers(
         &self,
         plan: &MarkerPlan,
