@@ -498,7 +498,9 @@ impl ProducerStateManager {
 
 #[cfg(test)]
 mod tests {
+    use super::snapshot::{list_snapshots, snapshot_path};
     use super::*;
+    use std::fs;
 
     fn header(pid: i64, epoch: i16, seq: i32, count: i32) -> BatchHeader {
         BatchHeader {

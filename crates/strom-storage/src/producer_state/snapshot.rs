@@ -117,11 +117,11 @@ struct Snapshot {
     producers: Vec<ProducerEntry>,
 }
 
-fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
+pub(super) fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
     dir.join(format!("{offset:020}.{SNAPSHOT_EXT}"))
 }
 
-fn list_snapshots(dir: &Path) -> io::Result<Vec<i64>> {
+pub(super) fn list_snapshots(dir: &Path) -> io::Result<Vec<i64>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
