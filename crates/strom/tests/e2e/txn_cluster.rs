@@ -1,0 +1,501 @@
+//! Transactions on a three-node cluster under kill -9: librdkafka's transactional producer runs transactions
+//! across every partition of a topic replicated 3 ways (committing most, aborting every fourth) while a
+//! read_committed consumer reads along; mid-transaction the transaction coordinator's broker is killed (found with
+//! FindCoordinator key type 1), or a data partition's leader. The killed node comes back later. Once every
+//! transaction has ended (the LSO reaches the high watermark on every partition) a final read_committed and a final
+//! read_uncommitted read go to `TxnChecker`: no aborted record is ever read under read_committed, committed
+//! transactions are whole, transactions of unknown outcome are all-or-nothing, nothing is duplicated, and each
+//! producer's records keep their order.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::OwnedMessage;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Message, Offset};
+use strom_test_support::cluster::{create_replicated_topic, partition_leader, wait_for_full_isr};
+use strom_test_support::kafka::{assigned_consumer, consumer_config, producer_config};
+use strom_test_support::txn_checker::{Isolation, TxnOutcome};
+use strom_test_support::{pause, wait_until, TestCluster, TxnChecker};
+
+use crate::cluster::{start_cluster, FAILOVER_TIMEOUT};
+use crate::txn_coordinator::{find_coordinator, ENABLE};
+
+const PARTITIONS: i32 = 4;
+/// Records per transaction, spread round-robin over the partitions.
+const RECORDS_PER_TXN: u32 = 8;
+/// How long a client call (init, commit, abort) may take before the writer gives up on it.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn txn_cluster() -> TestCluster {
+    start_cluster(&[
+        "--override",
+        ENABLE,
+        "--override",
+        "transaction.state.log.num.partitions=3",
+        "--override",
+        "transaction.state.log.replication.factor=3",
+        "--override",
+        "transaction.state.log.min.isr=2",
+    ])
+}
+
+/// What the writer thread shares with the test.
+#[derive(Default)]
+struct WriterState {
+    stop: AtomicBool,
+    /// True between the last record of a transaction handed to librdkafka and its commit or abort.
+    in_txn: AtomicBool,
+    /// Transactions ended with a known outcome (committed or aborted).
+    ended: AtomicU64,
+    /// Producer instances created (1 + recreations after fatal errors).
+    instances: AtomicU64,
+}
+
+/// A thread running transactions with one `transactional.id` until stopped: `RECORDS_PER_TXN` records each, every
+/// fourth aborted, each record registered with the checker before it is handed to librdkafka and each outcome as
+/// the client saw it. After a fatal error it creates a new producer instance with the same id, which fences the
+/// old one and ends its open transaction, as an application would.
+struct TxnWriter {
+    state: Arc<WriterState>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// librdkafka's producer with its own polling thread: commit and abort wait for delivery reports, which a
+/// `BaseProducer` only gets when polled.
+type TxnProducer = ThreadedProducer<DefaultProducerContext>;
+
+impl TxnWriter {
+    fn start(
+        bootstrap: String,
+        topic: &'static str,
+        id: &'static str,
+        checker: Arc<TxnChecker>,
+    ) -> TxnWriter {
+        let state = Arc::new(WriterState::default());
+        let handle = {
+            let state = state.clone();
+            thread::spawn(move || run_transactions(&bootstrap, topic, id, &checker, &state))
+        };
+        TxnWriter {
+            state,
+            handle: Some(handle),
+        }
+    }
+
+    fn ended(&self) -> u64 {
+        self.state.ended.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `more` transactions beyond `from` have ended.
+    fn wait_ended(&self, from: u64, more: u64, what: &str) {
+        wait_until(what, FAILOVER_TIMEOUT, || {
+            assert!(
+                !self.handle.as_ref().is_some_and(JoinHandle::is_finished),
+                "the writer thread died"
+            );
+            Ok(self.ended() >= from + more)
+        })
+        .unwrap();
+    }
+
+    /// Waits until the writer is in the middle of a transaction (records sent, not yet committed or aborted).
+    fn wait_mid_transaction(&self) {
+        wait_until("the writer to be mid-transaction", FAILOVER_TIMEOUT, || {
+            Ok(self.state.in_txn.load(Ordering::SeqCst))
+        })
+        .unwrap();
+    }
+
+    /// Stops after the current transaction; returns how many producer instances it used.
+    fn stop(mut self) -> u64 {
+        self.state.stop.store(true, Ordering::SeqCst);
+        if let Some(handle) = self.handle.take() {
+            handle.join().expect("writer thread");
+        }
+        self.state.instances.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for TxnWriter {
+    /// A failing test stops the writer too (after its current transaction), so it does not outlive the test.
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn new_producer(bootstrap: &str, id: &str) -> TxnProducer {
+    let producer: TxnProducer = producer_config(bootstrap)
+        .set("transactional.id", id)
+        .set("transaction.timeout.ms", "30000")
+        .set("message.timeout.ms", "30000")
+        .set("request.timeout.ms", "5000")
+        .set("linger.ms", "2")
+        .create()
+        .expect("creating a transactional producer");
+    // The coordinator may be moving (its broker just died): retriable errors are retried, anything else within
+    // the failover time too (the new instance's InitProducerId must eventually succeed).
+    let deadline = Instant::now() + FAILOVER_TIMEOUT;
+    loop {
+        match producer.init_transactions(CALL_TIMEOUT) {
+            Ok(()) => return producer,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("{id}: init_transactions failed, retrying: {e}");
+                pause(Duration::from_millis(200));
+            }
+            Err(e) => panic!("{id}: init_transactions kept failing for {FAILOVER_TIMEOUT:?}: {e}"),
+        }
+    }
+}
+
+/// What to do after a transactional call failed.
+enum Next {
+    Retry,
+    Abort,
+    Fatal,
+}
+
+fn classify(e: &KafkaError) -> Next {
+    match e {
+        KafkaError::Transaction(t) if t.is_retriable() => Next::Retry,
+        KafkaError::Transaction(t) if t.txn_requires_abort() => Next::Abort,
+        _ => Next::Fatal,
+    }
+}
+
+/// Hands one record to librdkafka, polling while its queue is full. False if the send failed otherwise.
+fn send(producer: &TxnProducer, topic: &str, partition: i32, value: &str) -> bool {
+    loop {
+        match producer.send(
+            BaseRecord::to(topic)
+                .partition(partition)
+                .key(value)
+                .payload(value),
+        ) {
+            Ok(()) => return true,
+            Err((
+                KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                _,
+            )) => {
+                pause(Duration::from_millis(10));
+            }
+            Err((e, _)) => {
+                eprintln!("send to partition {partition} failed: {e}");
+                return false;
+            }
+        }
+    }
+}
+
+/// Ends the current transaction: commit (retrying retriable errors) or abort. The outcome as the client saw it.
+fn end_transaction(producer: &TxnProducer, commit: bool, name: &str, txn: u64) -> TxnOutcome {
+    let mut commit = commit;
+    for _ in 0..5 {
+        let result = if commit {
+            producer.commit_transaction(CALL_TIMEOUT)
+        } else {
+            producer.abort_transaction(CALL_TIMEOUT)
+        };
+        match result {
+            Ok(()) if commit => return TxnOutcome::Committed,
+            Ok(()) => return TxnOutcome::Aborted,
+            Err(e) => {
+                eprintln!(
+                    "{name} transaction {txn}: {} failed: {e}",
+                    if commit { "commit" } else { "abort" }
+                );
+                match classify(&e) {
+                    Next::Retry => {}
+                    Next::Abort => commit = false,
+                    Next::Fatal => return TxnOutcome::Unknown,
+                }
+            }
+        }
+    }
+    TxnOutcome::Unknown
+}
+
+fn run_transactions(
+    bootstrap: &str,
+    topic: &str,
+    id: &str,
+    checker: &TxnChecker,
+    state: &WriterState,
+) {
+    let mut txn = 0u64;
+    while !state.stop.load(Ordering::SeqCst) {
+        let instance = state.instances.fetch_add(1, Ordering::SeqCst);
+        let name = format!("{id}#{instance}");
+        let producer = new_producer(bootstrap, id);
+        // Transactions of this instance until it fails fatally or the test stops.
+        while !state.stop.load(Ordering::SeqCst) {
+            if let Err(e) = producer.begin_transaction() {
+                eprintln!("{name}: begin_transaction failed: {e}");
+                break;
+            }
+            let mut sent_all = true;
+            for seq in 0..RECORDS_PER_TXN {
+                let partition = (seq % PARTITIONS as u32) as i32;
+                let value = format!("{name}/{txn:05}/{seq:02}");
+                checker.sent(&name, txn, seq, partition, value.as_bytes());
+                if !send(&producer, topic, partition, &value) {
+                    sent_all = false;
+                    break;
+                }
+            }
+            state.in_txn.store(true, Ordering::SeqCst);
+            // Gives a kill a window to land while the transaction is open.
+            pause(Duration::from_millis(30));
+            let outcome = end_transaction(&producer, sent_all && txn % 4 != 3, &name, txn);
+            state.in_txn.store(false, Ordering::SeqCst);
+            checker.outcome(&name, txn, outcome);
+            txn += 1;
+            if outcome == TxnOutcome::Unknown {
+                break;
+            }
+            state.ended.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A read_committed consumer of every partition from the beginning, feeding the checker until stopped.
+struct LiveReader {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<usize>>,
+}
+
+impl LiveReader {
+    fn start(bootstrap: &str, topic: &'static str, checker: Arc<TxnChecker>) -> LiveReader {
+        let assignment: Vec<(i32, Offset)> =
+            (0..PARTITIONS).map(|p| (p, Offset::Beginning)).collect();
+        let consumer = assigned_consumer(
+            bootstrap,
+            topic,
+            &assignment,
+            &[("isolation.level", "read_committed")],
+        )
+        .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let mut read = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                        checker.read_message(
+                            "live read_committed consumer",
+                            Isolation::ReadCommitted,
+                            &m,
+                        );
+                        read += 1;
+                    }
+                }
+                read
+            })
+        };
+        LiveReader {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    fn stop(mut self) -> usize {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle
+            .take()
+            .map_or(0, |h| h.join().expect("reader thread"))
+    }
+}
+
+impl Drop for LiveReader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Latest offset of each partition as a consumer with `isolation` sees it: the LSO under read_committed.
+fn latest(bootstrap: &str, topic: &str, isolation: &str) -> anyhow::Result<BTreeMap<i32, i64>> {
+    let consumer: BaseConsumer = consumer_config(bootstrap)
+        .set("isolation.level", isolation)
+        .create()?;
+    (0..PARTITIONS)
+        .map(|p| {
+            Ok((
+                p,
+                consumer
+                    .fetch_watermarks(topic, p, Duration::from_secs(10))?
+                    .1,
+            ))
+        })
+        .collect()
+}
+
+/// Every record a consumer with `isolation` reads from the start of every partition up to `end` (its position,
+/// which moves past control batches and aborted records, reaches `end` on every partition).
+fn read_to(
+    bootstrap: &str,
+    topic: &str,
+    isolation: &str,
+    end: &BTreeMap<i32, i64>,
+) -> Vec<OwnedMessage> {
+    let assignment: Vec<(i32, Offset)> = (0..PARTITIONS).map(|p| (p, Offset::Beginning)).collect();
+    let consumer = assigned_consumer(
+        bootstrap,
+        topic,
+        &assignment,
+        &[("isolation.level", isolation)],
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut got: Vec<OwnedMessage> = Vec::new();
+    let mut reached: BTreeMap<i32, i64> = BTreeMap::new();
+    loop {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                reached.insert(m.partition(), m.offset() + 1);
+                got.push(m.detach());
+                continue;
+            }
+            Some(Err(e)) => eprintln!("{isolation} final read: {e}"),
+            None => {}
+        }
+        let position = consumer.position().unwrap();
+        let done = end.iter().all(|(&p, &e)| {
+            let at = position
+                .find_partition(topic, p)
+                .and_then(|tp| tp.offset().to_raw())
+                .unwrap_or(0)
+                .max(reached.get(&p).copied().unwrap_or(0));
+            at >= e
+        });
+        if done {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{isolation} final read stopped short of {end:?}: reached {reached:?}, positions {position:?}"
+        );
+    }
+}
+
+/// Runs transactions on a fresh 3-node cluster; `fail` is called mid-transaction with the cluster and the
+/// transactional id and kills a node (returning it); the writer must get `AFTER` more transactions through,
+/// the node comes back, `AFTER` more go through; then everything is checked.
+fn run_with_failure(
+    topic: &'static str,
+    id: &'static str,
+    fail: impl FnOnce(&mut TestCluster) -> i32,
+) {
+    const BEFORE: u64 = 6;
+    const AFTER: u64 = 6;
+    let started = Instant::now();
+    let mut cluster = txn_cluster();
+    let bootstrap = cluster.bootstrap();
+    create_replicated_topic(
+        &bootstrap,
+        topic,
+        PARTITIONS,
+        3,
+        &[("min.insync.replicas", "2")],
+    )
+    .unwrap();
+    let checker = Arc::new(TxnChecker::new());
+    let reader = LiveReader::start(&bootstrap, topic, checker.clone());
+    let writer = TxnWriter::start(bootstrap.clone(), topic, id, checker.clone());
+    writer.wait_ended(0, BEFORE, "the first transactions");
+
+    writer.wait_mid_transaction();
+    let killed = fail(&mut cluster);
+    let killed_at = Instant::now();
+    let ended = writer.ended();
+    writer.wait_ended(
+        ended,
+        AFTER,
+        &format!("transactions to resume after killing node {killed}"),
+    );
+    eprintln!(
+        "{id}: node {killed} killed mid-transaction; {AFTER} more transactions ended after {:?}",
+        killed_at.elapsed()
+    );
+    cluster.restart(killed).unwrap();
+    wait_for_full_isr(&bootstrap, topic, 3, FAILOVER_TIMEOUT).unwrap();
+    let ended = writer.ended();
+    writer.wait_ended(
+        ended,
+        AFTER,
+        &format!("transactions after node {killed} returned"),
+    );
+    let instances = writer.stop();
+    let live_reads = reader.stop();
+
+    // Every transaction ended: the LSO must reach the high watermark on every partition (a transaction the
+    // failover left hanging would hold it back forever).
+    let mut end = BTreeMap::new();
+    wait_until(
+        "the LSO to reach the high watermark on every partition",
+        FAILOVER_TIMEOUT,
+        || {
+            let committed = latest(&bootstrap, topic, "read_committed")?;
+            let uncommitted = latest(&bootstrap, topic, "read_uncommitted")?;
+            end = uncommitted.clone();
+            Ok(committed == uncommitted)
+        },
+    )
+    .unwrap();
+    let final_committed = read_to(&bootstrap, topic, "read_committed", &end);
+    let final_uncommitted = read_to(&bootstrap, topic, "read_uncommitted", &end);
+    let summary = checker
+        .check(&final_committed, &final_uncommitted)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", cluster.log_tails(30)));
+    eprintln!(
+        "{id}: {summary}; {instances} producer instance(s), {live_reads} live reads, log ends {end:?}, {:?} in all",
+        started.elapsed()
+    );
+    assert!(summary.committed as u64 >= BEFORE, "{summary}");
+    assert!(summary.aborted >= 1, "{summary}");
+    assert!(
+        summary.final_committed > 0 && summary.final_uncommitted > summary.final_committed,
+        "{summary}"
+    );
+    cluster.assert_no_panic();
+}
+
+/// kill -9 of the transaction coordinator's broker while a transaction is open: the coordinator moves to the new
+/// leader of its `__transaction_state` partition, the producer finishes the transaction through it (or, after a
+/// fatal error, a new instance fences it and the open transaction is aborted), and later transactions go on.
+#[test]
+fn txn_coordinator_kill9_mid_transaction_keeps_transactions_atomic() {
+    let id = "txn-cluster-coordinator";
+    run_with_failure("txn-coord-kill", id, |cluster| {
+        let live = cluster.ids()[0];
+        let coordinator = find_coordinator(cluster.node(live), id);
+        cluster.kill9(coordinator).unwrap();
+        coordinator
+    });
+}
+
+/// kill -9 of a data partition's leader while a transaction is open: the partition's new leader rebuilds the
+/// producer state (ids, epochs, sequences, the open transaction) from its replica, so the transaction completes
+/// once, with its markers, and the LSO moves on.
+#[test]
+fn partition_leader_kill9_mid_transaction_keeps_transactions_atomic() {
+    let id = "txn-cluster-leader";
+    let topic = "txn-leader-kill";
+    run_with_failure(topic, id, |cluster| {
+        let live = cluster.ids()[0];
+        let coordinator = find_coordinator(cluster.node(live), id);
+        // A partition led by another node than the coordinator, so that only the data side fails.
+        let bootstrap = cluster.bootstrap_live();
+        let leader = (0..PARTITIONS)
+            .map(|p| partition_leader(&bootstrap, topic, p).unwrap())
+            .find(|&l| l != coordinator)
+            .expect("every partition is led by the coordinator's node");
+        cluster.kill9(leader).unwrap();
+        leader
+    });
+}
