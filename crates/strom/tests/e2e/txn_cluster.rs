@@ -74,13 +74,13 @@ impl TxnWriter {
     fn start(
         bootstrap: String,
         topic: &'static str,
-        id: &'static str,
+        id: String,
         checker: Arc<TxnChecker>,
     ) -> TxnWriter {
         let state = Arc::new(WriterState::default());
         let handle = {
             let state = state.clone();
-            thread::spawn(move || run_transactions(&bootstrap, topic, id, &checker, &state))
+            thread::spawn(move || run_transactions(&bootstrap, topic, &id, &checker, &state))
         };
         TxnWriter {
             state,
@@ -391,7 +391,6 @@ fn run_with_failure(
     id: &'static str,
     fail: impl FnOnce(&mut TestCluster) -> i32,
 ) {
-    const BEFORE: u64 = 6;
     const AFTER: u64 = 6;
     let started = Instant::now();
     let mut cluster = txn_cluster();
@@ -406,31 +405,34 @@ fn run_with_failure(
     .unwrap();
     let checker = Arc::new(TxnChecker::new());
     let reader = LiveReader::start(&bootstrap, topic, checker.clone());
-    let writer = TxnWriter::start(bootstrap.clone(), topic, id, checker.clone());
-    writer.wait_ended(0, BEFORE, "the first transactions");
+    // Two producers with their own transactional ids (and so, likely, coordinators), interleaving their
+    // transactions on the same partitions; the failure is timed by the first.
+    let writers: Vec<TxnWriter> = [id, &format!("{id}-2")]
+        .into_iter()
+        .map(|w| TxnWriter::start(bootstrap.clone(), topic, w.to_string(), checker.clone()))
+        .collect();
+    let wait_all = |what: &str| {
+        let ended: Vec<u64> = writers.iter().map(TxnWriter::ended).collect();
+        for (w, from) in writers.iter().zip(ended) {
+            w.wait_ended(from, AFTER, what);
+        }
+    };
+    wait_all("the first transactions");
 
-    writer.wait_mid_transaction();
+    writers[0].wait_mid_transaction();
     let killed = fail(&mut cluster);
     let killed_at = Instant::now();
-    let ended = writer.ended();
-    writer.wait_ended(
-        ended,
-        AFTER,
-        &format!("transactions to resume after killing node {killed}"),
-    );
+    wait_all(&format!(
+        "transactions to resume after killing node {killed}"
+    ));
     eprintln!(
-        "{id}: node {killed} killed mid-transaction; {AFTER} more transactions ended after {:?}",
+        "{id}: node {killed} killed mid-transaction; {AFTER} more transactions of each producer ended after {:?}",
         killed_at.elapsed()
     );
     cluster.restart(killed).unwrap();
     wait_for_full_isr(&bootstrap, topic, 3, FAILOVER_TIMEOUT).unwrap();
-    let ended = writer.ended();
-    writer.wait_ended(
-        ended,
-        AFTER,
-        &format!("transactions after node {killed} returned"),
-    );
-    let instances = writer.stop();
+    wait_all(&format!("transactions after node {killed} returned"));
+    let instances: u64 = writers.into_iter().map(TxnWriter::stop).sum();
     let live_reads = reader.stop();
 
     // Every transaction ended: the LSO must reach the high watermark on every partition (a transaction the
@@ -456,7 +458,7 @@ fn run_with_failure(
         "{id}: {summary}; {instances} producer instance(s), {live_reads} live reads, log ends {end:?}, {:?} in all",
         started.elapsed()
     );
-    assert!(summary.committed as u64 >= BEFORE, "{summary}");
+    assert!(summary.committed as u64 >= AFTER, "{summary}");
     assert!(summary.aborted >= 1, "{summary}");
     assert!(
         summary.final_committed > 0 && summary.final_uncommitted > summary.final_committed,
