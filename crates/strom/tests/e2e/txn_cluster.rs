@@ -1,11 +1,11 @@
-//! Transactions on a three-node cluster under kill -9: librdkafka's transactional producer runs transactions
+//! Transactions on a three-node cluster under kill -9: two librdkafka transactional producers run transactions
 //! across every partition of a topic replicated 3 ways (committing most, aborting every fourth) while a
-//! read_committed consumer reads along; mid-transaction the transaction coordinator's broker is killed (found with
-//! FindCoordinator key type 1), or a data partition's leader. The killed node comes back later. Once every
-//! transaction has ended (the LSO reaches the high watermark on every partition) a final read_committed and a final
-//! read_uncommitted read go to `TxnChecker`: no aborted record is ever read under read_committed, committed
-//! transactions are whole, transactions of unknown outcome are all-or-nothing, nothing is duplicated, and each
-//! producer's records keep their order.
+//! read_committed and a read_uncommitted consumer read along; mid-transaction the transaction coordinator's broker
+//! is killed (found with FindCoordinator key type 1), or a data partition's leader. The killed node comes back
+//! later. Once every transaction has ended (the LSO reaches the high watermark on every partition) a final
+//! read_committed and a final read_uncommitted read go to `TxnChecker` with everything else: no aborted record is
+//! ever read under read_committed, committed transactions are whole, transactions of unknown outcome are
+//! all-or-nothing, nothing is duplicated, and each producer's records keep their order.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -130,7 +130,18 @@ impl Drop for TxnWriter {
 }
 
 fn new_producer(bootstrap: &str, id: &str) -> TxnProducer {
-    let producer: TxnProducer = producer_config(bootstrap)
+    let mut config = producer_config(bootstrap);
+    // STROM_TEST_RDKAFKA_DEBUG=eos,protocol (librdkafka's `debug` contexts) logs the producers' transactional
+    // requests to stderr, as for `kafka::consume_to_end`.
+    if let Ok(contexts) = std::env::var("STROM_TEST_RDKAFKA_DEBUG") {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
+            .try_init();
+        config.set("debug", contexts);
+    }
+    let producer: TxnProducer = config
         .set("transactional.id", id)
         .set("transaction.timeout.ms", "30000")
         .set("message.timeout.ms", "30000")
@@ -263,23 +274,29 @@ fn run_transactions(
     }
 }
 
-/// A read_committed consumer of every partition from the beginning, feeding the checker until stopped.
+/// A consumer of every partition from the beginning with one isolation level, feeding the checker until stopped.
 struct LiveReader {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<usize>>,
 }
 
 impl LiveReader {
-    fn start(bootstrap: &str, topic: &'static str, checker: Arc<TxnChecker>) -> LiveReader {
+    fn start(
+        bootstrap: &str,
+        topic: &'static str,
+        isolation: Isolation,
+        checker: Arc<TxnChecker>,
+    ) -> LiveReader {
+        let level = match isolation {
+            Isolation::ReadCommitted => "read_committed",
+            Isolation::ReadUncommitted => "read_uncommitted",
+        };
         let assignment: Vec<(i32, Offset)> =
             (0..PARTITIONS).map(|p| (p, Offset::Beginning)).collect();
-        let consumer = assigned_consumer(
-            bootstrap,
-            topic,
-            &assignment,
-            &[("isolation.level", "read_committed")],
-        )
-        .unwrap();
+        let consumer =
+            assigned_consumer(bootstrap, topic, &assignment, &[("isolation.level", level)])
+                .unwrap();
+        let name = format!("live {level} consumer");
         let stop = Arc::new(AtomicBool::new(false));
         let handle = {
             let stop = stop.clone();
@@ -287,11 +304,7 @@ impl LiveReader {
                 let mut read = 0;
                 while !stop.load(Ordering::SeqCst) {
                     if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-                        checker.read_message(
-                            "live read_committed consumer",
-                            Isolation::ReadCommitted,
-                            &m,
-                        );
+                        checker.read_message(&name, isolation, &m);
                         read += 1;
                     }
                 }
@@ -404,7 +417,8 @@ fn run_with_failure(
     )
     .unwrap();
     let checker = Arc::new(TxnChecker::new());
-    let reader = LiveReader::start(&bootstrap, topic, checker.clone());
+    let readers = [Isolation::ReadCommitted, Isolation::ReadUncommitted]
+        .map(|i| LiveReader::start(&bootstrap, topic, i, checker.clone()));
     // Two producers with their own transactional ids (and so, likely, coordinators), interleaving their
     // transactions on the same partitions; the failure is timed by the first.
     let writers: Vec<TxnWriter> = [id, &format!("{id}-2")]
@@ -433,7 +447,7 @@ fn run_with_failure(
     wait_for_full_isr(&bootstrap, topic, 3, FAILOVER_TIMEOUT).unwrap();
     wait_all(&format!("transactions after node {killed} returned"));
     let instances: u64 = writers.into_iter().map(TxnWriter::stop).sum();
-    let live_reads = reader.stop();
+    let live_reads: usize = readers.into_iter().map(LiveReader::stop).sum();
 
     // Every transaction ended: the LSO must reach the high watermark on every partition (a transaction the
     // failover left hanging would hold it back forever).
