@@ -64,5 +64,5 @@ mod util;
 mod txn_partition;
 // Transactions with librdkafka's transactional producer: commit/abort, read_committed, LSO, fencing, exactly-once.
 mod transactions;
-// Transactions on a 3-node cluster: kill -9 of the transaction coordinator and of a partition leader mid-transaction.
+// Transactions on a 3-node cluster: kill -9 of the transaction coordinator (mid-transaction, mid-commit) and of a partition leader.
 mod txn_cluster;

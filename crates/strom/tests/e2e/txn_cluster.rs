@@ -1,7 +1,8 @@
 //! Transactions on a three-node cluster under kill -9: two librdkafka transactional producers run transactions
 //! across every partition of a topic replicated 3 ways (committing most, aborting every fourth) while a
 //! read_committed and a read_uncommitted consumer read along; mid-transaction the transaction coordinator's broker
-//! is killed (found with FindCoordinator key type 1), or a data partition's leader. The killed node comes back
+//! is killed (found with FindCoordinator key type 1), or a data partition's leader, or the coordinator's broker
+//! while the producer commits. The killed node comes back
 //! later. Once every transaction has ended (the LSO reaches the high watermark on every partition) a final
 //! read_committed and a final read_uncommitted read go to `TxnChecker` with everything else: no aborted record is
 //! ever read under read_committed, committed transactions are whole, transactions of unknown outcome are
@@ -51,6 +52,8 @@ struct WriterState {
     stop: AtomicBool,
     /// True between the last record of a transaction handed to librdkafka and its commit or abort.
     in_txn: AtomicBool,
+    /// True while `commit_transaction` runs (EndTxn, then the coordinator writes the markers).
+    committing: AtomicBool,
     /// Transactions ended with a known outcome (committed or aborted).
     ended: AtomicU64,
     /// Producer instances created (1 + recreations after fatal errors).
@@ -106,10 +109,12 @@ impl TxnWriter {
 
     /// Waits until the writer is in the middle of a transaction (records sent, not yet committed or aborted).
     fn wait_mid_transaction(&self) {
-        wait_until("the writer to be mid-transaction", FAILOVER_TIMEOUT, || {
-            Ok(self.state.in_txn.load(Ordering::SeqCst))
-        })
-        .unwrap();
+        wait_flag(&self.state.in_txn, "the writer to be mid-transaction");
+    }
+
+    /// Waits until the writer is inside `commit_transaction`.
+    fn wait_committing(&self) {
+        wait_flag(&self.state.committing, "the writer to be committing");
     }
 
     /// Stops after the current transaction; returns how many producer instances it used.
@@ -126,6 +131,15 @@ impl Drop for TxnWriter {
     /// A failing test stops the writer too (after its current transaction), so it does not outlive the test.
     fn drop(&mut self) {
         self.state.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Spins (1 ms steps: the windows are tens of milliseconds) until `flag` is set.
+fn wait_flag(flag: &AtomicBool, what: &str) {
+    let deadline = Instant::now() + FAILOVER_TIMEOUT;
+    while !flag.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        pause(Duration::from_millis(1));
     }
 }
 
@@ -262,7 +276,10 @@ fn run_transactions(
             state.in_txn.store(true, Ordering::SeqCst);
             // Gives a kill a window to land while the transaction is open.
             pause(Duration::from_millis(30));
-            let outcome = end_transaction(&producer, sent_all && txn % 4 != 3, &name, txn);
+            let commit = sent_all && txn % 4 != 3;
+            state.committing.store(commit, Ordering::SeqCst);
+            let outcome = end_transaction(&producer, commit, &name, txn);
+            state.committing.store(false, Ordering::SeqCst);
             state.in_txn.store(false, Ordering::SeqCst);
             checker.outcome(&name, txn, outcome);
             txn += 1;
@@ -396,13 +413,13 @@ fn read_to(
     }
 }
 
-/// Runs transactions on a fresh 3-node cluster; `fail` is called mid-transaction with the cluster and the
-/// transactional id and kills a node (returning it); the writer must get `AFTER` more transactions through,
-/// the node comes back, `AFTER` more go through; then everything is checked.
+/// Runs transactions on a fresh 3-node cluster; `fail` is called with the cluster and the first writer (whose
+/// transactional id is `id`), waits for the moment it wants and kills a node (returning it); the writers must get
+/// `AFTER` more transactions through, the node comes back, `AFTER` more go through; then everything is checked.
 fn run_with_failure(
     topic: &'static str,
     id: &'static str,
-    fail: impl FnOnce(&mut TestCluster) -> i32,
+    fail: impl FnOnce(&mut TestCluster, &TxnWriter) -> i32,
 ) {
     const AFTER: u64 = 6;
     let started = Instant::now();
@@ -433,14 +450,13 @@ fn run_with_failure(
     };
     wait_all("the first transactions");
 
-    writers[0].wait_mid_transaction();
-    let killed = fail(&mut cluster);
+    let killed = fail(&mut cluster, &writers[0]);
     let killed_at = Instant::now();
     wait_all(&format!(
         "transactions to resume after killing node {killed}"
     ));
     eprintln!(
-        "{id}: node {killed} killed mid-transaction; {AFTER} more transactions of each producer ended after {:?}",
+        "{id}: node {killed} killed; {AFTER} more transactions of each producer ended after {:?}",
         killed_at.elapsed()
     );
     cluster.restart(killed).unwrap();
@@ -487,9 +503,25 @@ fn run_with_failure(
 #[test]
 fn txn_coordinator_kill9_mid_transaction_keeps_transactions_atomic() {
     let id = "txn-cluster-coordinator";
-    run_with_failure("txn-coord-kill", id, |cluster| {
+    run_with_failure("txn-coord-kill", id, |cluster, writer| {
         let live = cluster.ids()[0];
         let coordinator = find_coordinator(cluster.node(live), id);
+        writer.wait_mid_transaction();
+        cluster.kill9(coordinator).unwrap();
+        coordinator
+    });
+}
+
+/// kill -9 of the transaction coordinator's broker while the producer commits: EndTxn may have been persisted as
+/// PrepareCommit with markers still to write, in which case the new coordinator loads it and completes the commit;
+/// either way the transaction is all-or-nothing and its outcome matches what the producer was told.
+#[test]
+fn txn_coordinator_kill9_during_commit_keeps_transactions_atomic() {
+    let id = "txn-cluster-commit";
+    run_with_failure("txn-commit-kill", id, |cluster, writer| {
+        let live = cluster.ids()[0];
+        let coordinator = find_coordinator(cluster.node(live), id);
+        writer.wait_committing();
         cluster.kill9(coordinator).unwrap();
         coordinator
     });
@@ -502,7 +534,7 @@ fn txn_coordinator_kill9_mid_transaction_keeps_transactions_atomic() {
 fn partition_leader_kill9_mid_transaction_keeps_transactions_atomic() {
     let id = "txn-cluster-leader";
     let topic = "txn-leader-kill";
-    run_with_failure(topic, id, |cluster| {
+    run_with_failure(topic, id, |cluster, writer| {
         let live = cluster.ids()[0];
         let coordinator = find_coordinator(cluster.node(live), id);
         // A partition led by another node than the coordinator, so that only the data side fails.
@@ -511,6 +543,7 @@ fn partition_leader_kill9_mid_transaction_keeps_transactions_atomic() {
             .map(|p| partition_leader(&bootstrap, topic, p).unwrap())
             .find(|&l| l != coordinator)
             .expect("every partition is led by the coordinator's node");
+        writer.wait_mid_transaction();
         cluster.kill9(leader).unwrap();
         leader
     });
