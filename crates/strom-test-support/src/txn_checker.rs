@@ -262,6 +262,42 @@ fn outcome_of(inner: &Inner, txn: &TxnKey) -> TxnOutcome {
         .unwrap_or(TxnOutcome::Unknown)
 }
 
+/// For a failure message: each record of `txn` missing from the final read_committed read, with its partition and
+/// where (if anywhere) the final read_uncommitted read has it.
+fn missing_records(inner: &Inner, txn: &TxnKey) -> String {
+    let position_in = |reader: &str, value: &[u8]| {
+        inner
+            .reads
+            .iter()
+            .find(|r| r.reader == reader && r.value.as_deref() == Some(value))
+            .map(|r| r.offset)
+    };
+    let mut missing: Vec<(u32, String)> = inner
+        .sent
+        .iter()
+        .filter(|(v, s)| &s.txn == txn && position_in(FINAL_COMMITTED, v).is_none())
+        .map(|(v, s)| {
+            let uncommitted = match position_in(FINAL_UNCOMMITTED, v) {
+                Some(o) => format!("read_uncommitted has it at offset {o}"),
+                None => "not in the log".to_string(),
+            };
+            (
+                s.seq,
+                format!(
+                    "record {} (partition {}, {uncommitted})",
+                    s.seq, s.partition
+                ),
+            )
+        })
+        .collect();
+    missing.sort();
+    missing
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn find_problems(inner: &Inner, summary: &mut TxnSummary) -> Vec<String> {
     let mut problems = Vec::new();
 
@@ -391,7 +427,9 @@ fn find_problems(inner: &Inner, summary: &mut TxnSummary) -> Vec<String> {
                 summary.committed += 1;
                 if present != size {
                     problems.push(format!(
-                        "committed {txn} has {present} of its {size} records in the final read_committed read"
+                        "committed {txn} has {present} of its {size} records in the final read_committed read; \
+                         missing: {}",
+                        missing_records(inner, txn)
                     ));
                 }
             }
