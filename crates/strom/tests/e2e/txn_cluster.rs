@@ -483,7 +483,13 @@ fn run_with_failure(
     let final_uncommitted = read_to(&bootstrap, topic, "read_uncommitted", &end);
     let summary = checker
         .check(&final_committed, &final_uncommitted)
-        .unwrap_or_else(|e| panic!("{e:#}\n{}", cluster.log_tails(30)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e:#}\n{}\n{}",
+                partition_dumps(&cluster, topic),
+                cluster.log_tails(30)
+            )
+        });
     eprintln!(
         "{id}: {summary}; {instances} producer instance(s), {live_reads} live reads, log ends {end:?}, {:?} in all",
         started.elapsed()
@@ -495,6 +501,105 @@ fn run_with_failure(
         "{summary}"
     );
     cluster.assert_no_panic();
+}
+
+/// Every node's replica of every partition of `topic`, one line per batch, for a failure message: offsets, producer
+/// id and epoch, sequences, leader epoch, and for a control batch COMMIT/ABORT with its coordinator epoch; then the
+/// aborted-transaction index entries (`.txnindex`: producer id, first offset..marker offset). Built from
+/// `strom dump-log --print-records`, so a failure that happens once in many runs leaves its evidence in the log.
+fn partition_dumps(cluster: &TestCluster, topic: &str) -> String {
+    let mut out = String::new();
+    for id in cluster.ids() {
+        for p in 0..PARTITIONS {
+            let dir = cluster.partition_dir(id, topic, p);
+            out.push_str(&format!("==== node {id} {topic}-{p} ====\n"));
+            let mut files: Vec<_> = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+                Err(e) => {
+                    out.push_str(&format!("cannot list {}: {e}\n", dir.display()));
+                    continue;
+                }
+            };
+            files.sort();
+            for f in files
+                .iter()
+                .filter(|f| f.extension().is_some_and(|x| x == "log"))
+            {
+                match std::process::Command::new(crate::util::strom_bin())
+                    .args(["dump-log", "--print-records"])
+                    .arg(f)
+                    .output()
+                {
+                    Ok(o) => out.push_str(&condense_dump(&String::from_utf8_lossy(&o.stdout))),
+                    Err(e) => out.push_str(&format!("dump-log {}: {e}\n", f.display())),
+                }
+            }
+            for f in files
+                .iter()
+                .filter(|f| f.extension().is_some_and(|x| x == "txnindex"))
+            {
+                let bytes = std::fs::read(f).unwrap_or_default();
+                for e in bytes.chunks_exact(34) {
+                    let i = |at: usize| {
+                        i64::from_be_bytes(e[at..at + 8].try_into().unwrap_or([0xff; 8]))
+                    };
+                    out.push_str(&format!(
+                        "txnindex {}: pid {} aborted {}..{} lso {}\n",
+                        f.file_name()
+                            .map(|n| n.to_string_lossy())
+                            .unwrap_or_default(),
+                        i(2),
+                        i(10),
+                        i(18),
+                        i(26)
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One short line per batch of `strom dump-log --print-records` output (see [`partition_dumps`]).
+fn condense_dump(dump: &str) -> String {
+    let field = |line: &str, name: &str| -> String {
+        line.split(&format!("{name}: "))
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or("?")
+            .to_string()
+    };
+    let mut out = String::new();
+    let mut control = false;
+    for line in dump.lines() {
+        if line.starts_with("baseOffset:") {
+            control = field(line, "isControl") == "true";
+            out.push_str(&format!(
+                "{}-{} pid {} e{} seq {}-{} le{}{}",
+                field(line, "baseOffset"),
+                field(line, "lastOffset"),
+                field(line, "producerId"),
+                field(line, "producerEpoch"),
+                field(line, "baseSequence"),
+                field(line, "lastSequence"),
+                field(line, "partitionLeaderEpoch"),
+                if control { "" } else { "\n" }
+            ));
+        } else if control && line.starts_with("| offset:") {
+            // Control record key: version (2 bytes), type (2 bytes: 0 ABORT, 1 COMMIT); value: version, coordinator
+            // epoch.
+            let kind = if line.contains("key: \\x00\\x00\\x00\\x01") {
+                "COMMIT"
+            } else if line.contains("key: \\x00\\x00\\x00\\x00") {
+                "ABORT"
+            } else {
+                "CONTROL?"
+            };
+            out.push_str(&format!(" {kind} {}\n", field(line, "payload")));
+            control = false;
+        }
+    }
+    out
 }
 
 /// kill -9 of the transaction coordinator's broker while a transaction is open: the coordinator moves to the new
@@ -547,4 +652,24 @@ fn partition_leader_kill9_mid_transaction_keeps_transactions_atomic() {
         cluster.kill9(leader).unwrap();
         leader
     });
+}
+
+/// The failure dump's condensed form of `strom dump-log --print-records` output: one line per batch, control batches
+/// with their marker type.
+#[test]
+fn txn_cluster_failure_dump_condenses_batches_and_markers() {
+    let dump = "Dumping x.log\n\
+        baseOffset: 0 lastOffset: 1 count: 2 baseSequence: 0 lastSequence: 1 producerId: 7 producerEpoch: 0 partitionLeaderEpoch: 0 isTransactional: true isControl: false position: 0\n\
+        | offset: 0 timestamp: 1 keySize: 1 valueSize: 1 sequence: 0 headerKeys: [] key: a payload: a\n\
+        | offset: 1 timestamp: 1 keySize: 1 valueSize: 1 sequence: 1 headerKeys: [] key: b payload: b\n\
+        baseOffset: 2 lastOffset: 2 count: 1 baseSequence: -1 lastSequence: -1 producerId: 7 producerEpoch: 0 partitionLeaderEpoch: 1 isTransactional: true isControl: true position: 193\n\
+        | offset: 2 timestamp: 1 keySize: 4 valueSize: 6 sequence: -1 headerKeys: [] key: \\x00\\x00\\x00\\x01 payload: \\x00\\x00\\x00\\x00\\x00\\x02\n\
+        baseOffset: 3 lastOffset: 3 count: 1 baseSequence: -1 lastSequence: -1 producerId: 7 producerEpoch: 1 partitionLeaderEpoch: 1 isTransactional: true isControl: true position: 271\n\
+        | offset: 3 timestamp: 1 keySize: 4 valueSize: 6 sequence: -1 headerKeys: [] key: \\x00\\x00\\x00\\x00 payload: \\x00\\x00\\x00\\x00\\x00\\x02\n";
+    assert_eq!(
+        condense_dump(dump),
+        "0-1 pid 7 e0 seq 0-1 le0\n\
+         2-2 pid 7 e0 seq -1--1 le1 COMMIT \\x00\\x00\\x00\\x00\\x00\\x02\n\
+         3-3 pid 7 e1 seq -1--1 le1 ABORT \\x00\\x00\\x00\\x00\\x00\\x02\n"
+    );
 }
