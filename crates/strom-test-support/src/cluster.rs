@@ -52,10 +52,30 @@ impl TestCluster {
     /// Starts `n` nodes of `bin` with free client and controller ports, the shared voter list, test timeouts (see
     /// [`test_overrides`]) and `extra_args` (passed to every node, after the defaults). Returns once every node's
     /// client port accepts connections, every node answers metadata, and metadata lists all `n` brokers.
+    ///
+    /// A node that exits while the cluster starts (a port taken between [`free_port`] and the bind, on the client
+    /// or the controller listener, noticed late) makes the whole start begin again on fresh ports and directories,
+    /// up to three attempts.
     pub fn start(bin: &Path, n: usize, extra_args: &[&str]) -> anyhow::Result<TestCluster> {
-        let cluster = TestCluster::launch(bin, n, extra_args)?;
-        cluster.wait_for_brokers(n, START_TIMEOUT)?;
-        Ok(cluster)
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut cluster = TestCluster::launch(bin, n, extra_args)?;
+            let Err(e) = cluster.wait_for_brokers(n, START_TIMEOUT) else {
+                return Ok(cluster);
+            };
+            let exited: Vec<i32> = cluster
+                .nodes
+                .iter_mut()
+                .filter_map(|(&id, node)| (!node.is_running()).then_some(id))
+                .collect();
+            if exited.is_empty() || attempt >= 3 {
+                return Err(e);
+            }
+            eprintln!(
+                "strom cluster: node(s) {exited:?} exited during start (attempt {attempt}), retrying on new ports: {e:#}"
+            );
+        }
     }
 
     /// Like [`TestCluster::start`] but returns as soon as every node's client port accepts connections, without
@@ -69,14 +89,14 @@ impl TestCluster {
             match TestCluster::launch_once(bin, n, extra_args) {
                 Ok(cluster) => return Ok(cluster),
                 Err((e, true)) if attempt < 3 => {
-                    eprintln!("strom cluster could not bind its ports (attempt {attempt}), retrying: {e:#}");
+                    eprintln!("strom cluster could not start all nodes (attempt {attempt}), retrying: {e:#}");
                 }
                 Err((e, _)) => return Err(e),
             }
         }
     }
 
-    /// One attempt; the error says whether a node failed to bind a port (worth retrying with other ports).
+    /// One attempt; the error says whether a node failed to bind a port or exited (worth retrying with other ports).
     fn launch_once(
         bin: &Path,
         n: usize,
@@ -118,8 +138,14 @@ impl TestCluster {
         for id in ids {
             let node = cluster.nodes.get_mut(&id).expect("launched above");
             if let Err(e) = node.wait_accepting(deadline) {
-                let bind = cluster.nodes.values().any(TestBroker::failed_to_bind);
-                return Err((e, bind));
+                // A node that could not bind, or that exited at all while its peers were starting: try again on
+                // fresh ports (a port taken by another process can make a node exit with other messages too, e.g.
+                // when its controller listener loses the race after its client listener won).
+                let retry = cluster
+                    .nodes
+                    .values_mut()
+                    .any(|n| n.failed_to_bind() || !n.is_running());
+                return Err((e, retry));
             }
         }
         Ok(cluster)

@@ -1,7 +1,7 @@
 //! Dev-only support for Strom's end-to-end tests: real `strom` broker processes (spawn, SIGKILL, SIGTERM, SIGSTOP,
 //! restart on the same port and data directory), multi-node clusters of them, rdkafka client helpers with
-//! test-friendly settings, Kafka's murmur2 partitioner, checkers for acknowledged writes and for reads during
-//! failures, and raw Kafka wire frames for hostile-input tests.
+//! test-friendly settings, Kafka's murmur2 partitioner, checkers for acknowledged writes, for reads during
+//! failures and for transactional histories, and raw Kafka wire frames for hostile-input tests.
 //!
 //! It deliberately knows nothing of the broker's internals: everything goes through the network or the data
 //! directory on disk, exactly as a user's client or an operator would see it.
@@ -11,6 +11,7 @@ pub mod checker;
 pub mod cluster;
 pub mod history;
 pub mod kafka;
+pub mod txn_checker;
 pub mod wire;
 
 pub use broker::TestBroker;
@@ -19,6 +20,7 @@ pub use cluster::TestCluster;
 pub use history::AckHistory;
 /// Kafka's keyed partitioner (murmur2), checked against Kafka's own test vectors in strom-client.
 pub use strom_client::{murmur2, partition_for_key};
+pub use txn_checker::TxnChecker;
 
 use std::time::{Duration, Instant};
 

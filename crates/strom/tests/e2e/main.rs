@@ -77,3 +77,5 @@ mod txn_exactly_once;
 mod txn_verification;
 // Transaction admin: DescribeProducers, `strom txn find-hanging` / `abort --start-offset`, ListTransactions v1/v2.
 mod txn_admin;
+// Transactions on a 3-node cluster: kill -9 of the transaction coordinator (mid-transaction, mid-commit) and of a partition leader.
+mod txn_cluster;
