@@ -75,3 +75,6 @@ mod txn_exactly_once;
 // KIP-890 part 1: a transactional produce to a partition not in the transaction is refused (coordinator local or on
 // another broker, verification off), and the produce path's bad input gets Kafka's codes.
 mod txn_verification;
+// KIP-890 part 2 (`transaction.version` 2): Produce v12 and TxnOffsetCommit v5 add their partition to the
+// transaction without AddPartitionsToTxn / AddOffsetsToTxn; commit and abort with EndTxn v5's epoch bump.
+mod txn_v2;
