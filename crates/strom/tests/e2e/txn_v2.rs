@@ -4,7 +4,9 @@
 //! partition; TxnOffsetCommit v5 adds the group's `__consumer_offsets` partition the same way. EndTxn v5 commits
 //! (the records become visible under read_committed, the offsets to OffsetFetch) or aborts (neither ever shows),
 //! bumping the epoch each time; the previous epoch is then fenced (INVALID_PRODUCER_EPOCH) and adds nothing.
-//! Produce v11 keeps the part-1 answer (the partition is checked, not added).
+//! Produce v11 keeps the part-1 answer (the partition is checked, not added). On a 3-node cluster the partition
+//! leader and the group coordinator ask a transaction coordinator on another broker (AddPartitionsToTxn v5
+//! without VerifyOnly over the network).
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -16,11 +18,15 @@ use kafka_protocol::messages::txn_offset_commit_request::{
 use kafka_protocol::messages::*;
 use kafka_protocol::records::RecordBatchDecoder;
 
+use strom_test_support::cluster::{create_replicated_topic, partition_leader};
+use strom_test_support::TestCluster;
+
 use crate::txn_coordinator::{
-    describe, end, find_coordinator, init_ok, partitions_of, s, txn_broker, wait_state,
+    describe, end, find_coordinator, init_ok, partitions_of, s, txn_broker, until_ready,
+    wait_state, ENABLE,
 };
 use crate::txn_partition::batch;
-use crate::util::{call, create_topic};
+use crate::util::{call, create_topic, strom_bin};
 
 const TOPIC: &str = "v2t";
 const GROUP: &str = "v2-group";
@@ -288,4 +294,94 @@ fn fetch_high_watermark(broker: &strom_test_support::TestBroker, partition: i32)
                 .with_partition_max_bytes(1)])]);
     let response: FetchResponse = call(broker, ApiKey::Fetch, 11, &request);
     response.responses[0].partitions[0].high_watermark
+}
+
+/// The group coordinator of GROUP (FindCoordinator v3, key type 0).
+fn group_coordinator(broker: &strom_test_support::TestBroker) -> i32 {
+    until_ready("FindCoordinator (group)", || {
+        let r: FindCoordinatorResponse = call(
+            broker,
+            ApiKey::FindCoordinator,
+            3,
+            &FindCoordinatorRequest::default()
+                .with_key(s(GROUP))
+                .with_key_type(0),
+        );
+        (r.error_code, r.node_id.0)
+    })
+}
+
+#[test]
+fn txn_v2_partition_leaders_add_partitions_through_a_coordinator_on_another_broker() {
+    let cluster = TestCluster::start(
+        strom_bin(),
+        3,
+        &[
+            "--override",
+            ENABLE,
+            "--override",
+            "transaction.state.log.num.partitions=5",
+        ],
+    )
+    .expect("a 3-node cluster");
+    let bootstrap = cluster.bootstrap();
+    create_replicated_topic(&bootstrap, TOPIC, 6, 1, &[]).expect("topic");
+    let id = "tv2-remote";
+    let any = cluster.node(cluster.ids()[0]);
+    let coordinator = find_coordinator(any, id);
+    let c = cluster.node(coordinator);
+    let (pid, e0) = init_ok(c, id, 60_000);
+    let groups = cluster.node(group_coordinator(any));
+    // Two partitions led by brokers other than the transaction coordinator: their adds go over the network.
+    let elsewhere: Vec<(i32, i32)> = (0..6)
+        .map(|p| (p, partition_leader(&bootstrap, TOPIC, p).expect("a leader")))
+        .filter(|(_, leader)| *leader != coordinator)
+        .take(2)
+        .collect();
+    assert_eq!(elsewhere.len(), 2, "partitions not on the coordinator");
+
+    // Both partitions and the offsets, each from its own leader / the group coordinator, wherever the
+    // transaction coordinator is.
+    for &(p, leader) in &elsewhere {
+        let value = format!("r{p}");
+        let got = produce(
+            cluster.node(leader),
+            12,
+            id,
+            p,
+            batch(pid, e0, 0, true, &[&value]),
+        );
+        assert_eq!(
+            got,
+            (0, 0),
+            "partition {p} on node {leader} (coordinator {coordinator})"
+        );
+    }
+    assert_eq!(txn_offset_commit(groups, id, pid, e0, 42), 0);
+    let d = describe(c, id);
+    assert_eq!(d.transaction_state.as_str(), "Ongoing");
+    assert_eq!(partitions_of(&d).len(), 3, "{d:?}");
+    for &(p, leader) in &elsewhere {
+        assert_eq!(fetch(cluster.node(leader), p, 1).0, Vec::<String>::new());
+    }
+
+    let e1 = end_v5(c, id, pid, e0, true);
+    assert_eq!(e1, e0 + 1);
+    wait_state(c, id, "CompleteCommit");
+    for &(p, leader) in &elsewhere {
+        assert_eq!(fetch(cluster.node(leader), p, 1).0, [format!("r{p}")]);
+    }
+    assert_eq!(committed_offset(groups), 42);
+
+    // A fenced epoch is refused by a remote add too, and nothing of it is appended.
+    let (p, leader) = elsewhere[0];
+    let got = produce(
+        cluster.node(leader),
+        12,
+        id,
+        p,
+        batch(pid, e0, 1, true, &["zombie"]),
+    );
+    assert_eq!(got.0, INVALID_PRODUCER_EPOCH);
+    assert_eq!(fetch(cluster.node(leader), p, 0).0, [format!("r{p}")]);
 }
