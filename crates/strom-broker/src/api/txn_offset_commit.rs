@@ -17,7 +17,6 @@ use strom_protocol::kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use strom_protocol::kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
-
 use strom_txn::TopicPartition;
 
 use super::offset_commit::{answer_codes, check_partitions};
