@@ -246,13 +246,15 @@ impl TxnCoordinatorService {
         }
     }
 
-    /// AddPartitionsToTxn (not VerifyOnly) and AddOffsetsToTxn.
+    /// AddPartitionsToTxn (not VerifyOnly) and AddOffsetsToTxn; `client_transaction_version` 2 when a
+    /// partition leader adds a partition for a KIP-890 part 2 producer.
     pub(crate) async fn add_partitions(
         self: &Arc<Self>,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
         partitions: &BTreeSet<TopicPartition>,
+        client_transaction_version: i16,
     ) -> Result<(), Code> {
         let partition = self.partition_of(transactional_id);
         let (transit, epoch) = {
@@ -265,6 +267,7 @@ impl TxnCoordinatorService {
                     producer_id,
                     producer_epoch,
                     partitions,
+                    client_transaction_version,
                     now_ms(),
                 )
                 .map_err(|e| error_code::txn_error(&e))?;

@@ -1,9 +1,14 @@
-//! KIP-890 part 1, the partition leader's question to the transaction coordinator (Kafka's
-//! `AddPartitionsToTxnManager`): is this partition in the producer's open transaction? Asked with
-//! AddPartitionsToTxn v4+ `VerifyOnly` over strom-client, batched per coordinator broker: while one request to a
-//! broker is in flight, the next checks for it gather and go out together in the following one. A coordinator
-//! on this broker is asked directly (the same `TxnCoordinatorService::verify_partitions` its AddPartitionsToTxn
-//! handler calls), without a round trip through the listener.
+//! KIP-890 on the partition leader (Kafka's `AddPartitionsToTxnManager`): part 1 asks the transaction
+//! coordinator whether this partition is in the producer's open transaction (AddPartitionsToTxn v4+
+//! `VerifyOnly`); part 2 (Produce v12, TxnOffsetCommit v5: producers on `transaction.version` 2 no longer send
+//! AddPartitionsToTxn / AddOffsetsToTxn themselves) asks it to add the partition instead ([`Mode::Add`], the
+//! same request without `VerifyOnly`). Requests go over strom-client, batched per coordinator broker: while one
+//! request to a broker is in flight, the next checks for it gather and go out together in the following one. A
+//! coordinator on this broker is asked directly (the same `TxnCoordinatorService` calls its AddPartitionsToTxn
+//! handler makes), without a round trip through the listener. An add the coordinator refuses with
+//! CONCURRENT_TRANSACTIONS (the producer's previous transaction is still writing its markers, or another add
+//! of the same transaction is being persisted) is retried every 20 ms for up to 100 ms (Kafka's
+//! `add.partitions.to.txn.retry.backoff.ms` and `add.partitions.to.txn.retry.backoff.max.ms` defaults).
 //!
 //! Answers are Kafka's: no leader for the transactional id's `__transaction_state` partition is
 //! COORDINATOR_NOT_AVAILABLE, an unreachable coordinator NETWORK_EXCEPTION, a coordinator that does not serve
@@ -27,6 +32,7 @@ use strom_protocol::kafka_protocol::messages::{
 use strom_protocol::str_bytes;
 use strom_txn::TopicPartition;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::error_code::Code;
@@ -36,6 +42,20 @@ use crate::txn_coordinator::{TxnCoordinatorService, TRANSACTION_STATE_TOPIC};
 const CLIENT_ID: &str = "strom-txn-verification";
 /// Kafka's `request.timeout.ms` for inter-broker requests.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Kafka's `add.partitions.to.txn.retry.backoff.ms` default: the wait before an add refused with
+/// CONCURRENT_TRANSACTIONS is retried.
+const ADD_RETRY_BACKOFF: Duration = Duration::from_millis(20);
+/// Kafka's `add.partitions.to.txn.retry.backoff.max.ms` default: how long such an add keeps being retried.
+const ADD_RETRY_MAX: Duration = Duration::from_millis(100);
+
+/// What the leader asks the coordinator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// KIP-890 part 1: is the partition in the open transaction (AddPartitionsToTxn `VerifyOnly`)?
+    Verify,
+    /// KIP-890 part 2: add the partition to the transaction (Produce v12, TxnOffsetCommit v5).
+    Add,
+}
 
 /// The partitions that failed a check, with their codes; an empty list means all are in the transaction.
 pub(crate) type Unverified = Vec<(TopicPartition, Code)>;
@@ -46,6 +66,7 @@ struct Waiting {
     producer_id: i64,
     producer_epoch: i16,
     partitions: Vec<TopicPartition>,
+    mode: Mode,
     reply: oneshot::Sender<Unverified>,
 }
 
@@ -93,8 +114,9 @@ impl TxnVerifier {
         self.nodes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Asks the coordinator of `transactional_id` whether `partitions` are in the producer's open transaction;
-    /// the ones that are not (or could not be checked) come back with their codes.
+    /// Asks the coordinator of `transactional_id` whether `partitions` are in the producer's open transaction
+    /// ([`Mode::Verify`]), or to add them to it ([`Mode::Add`]); the ones that are not in it (or could not be
+    /// checked or added) come back with their codes.
     pub(crate) async fn verify(
         self: &Arc<Self>,
         image: &MetadataImage,
@@ -102,6 +124,40 @@ impl TxnVerifier {
         producer_id: i64,
         producer_epoch: i16,
         partitions: Vec<TopicPartition>,
+        mode: Mode,
+    ) -> Unverified {
+        let deadline = Instant::now() + ADD_RETRY_MAX;
+        loop {
+            let failed = self
+                .verify_once(
+                    image,
+                    transactional_id,
+                    producer_id,
+                    producer_epoch,
+                    partitions.clone(),
+                    mode,
+                )
+                .await;
+            let concurrent = !failed.is_empty()
+                && failed
+                    .iter()
+                    .all(|(_, code)| *code == Code::ConcurrentTransactions);
+            if mode == Mode::Verify || !concurrent || Instant::now() + ADD_RETRY_BACKOFF > deadline
+            {
+                return failed;
+            }
+            tokio::time::sleep(ADD_RETRY_BACKOFF).await;
+        }
+    }
+
+    async fn verify_once(
+        self: &Arc<Self>,
+        image: &MetadataImage,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: Vec<TopicPartition>,
+        mode: Mode,
     ) -> Unverified {
         let state_partition = strom_txn::partition_for(transactional_id, self.num_partitions);
         let coordinator = image
@@ -123,6 +179,19 @@ impl TxnVerifier {
         };
         if leader == self.node_id {
             let asked: BTreeSet<TopicPartition> = partitions.into_iter().collect();
+            if mode == Mode::Add {
+                return match self
+                    .txns
+                    .add_partitions(transactional_id, producer_id, producer_epoch, &asked, 2)
+                    .await
+                {
+                    Ok(()) => Vec::new(),
+                    Err(code) => asked
+                        .into_iter()
+                        .map(|tp| (tp, producer_code(code)))
+                        .collect(),
+                };
+            }
             let answers = match self.txns.verify_partitions(
                 transactional_id,
                 producer_id,
@@ -143,6 +212,7 @@ impl TxnVerifier {
             producer_id,
             producer_epoch,
             partitions: partitions.clone(),
+            mode,
             reply,
         };
         if self.enqueue(leader, addr, waiting) {
@@ -219,7 +289,7 @@ impl TxnVerifier {
                         .with_transactional_id(TransactionalId(str_bytes(&w.transactional_id)))
                         .with_producer_id(ProducerId(w.producer_id))
                         .with_producer_epoch(w.producer_epoch)
-                        .with_verify_only(true)
+                        .with_verify_only(w.mode == Mode::Verify)
                         .with_topics(
                             topics
                                 .into_iter()
@@ -250,10 +320,14 @@ impl TxnVerifier {
             Ok(v) => v,
             Err(e) => {
                 // Kafka: a coordinator that cannot answer VerifyOnly means no verification; the produce goes on.
+                // An add it cannot make fails (retriably): the partition would be missing from the transaction.
                 warn!(leader, "{e}; transactional produce continues unverified");
                 self.put_back(leader, conn).await;
-                batch.into_iter().for_each(|w| {
-                    let _ = w.reply.send(Vec::new());
+                batch.into_iter().for_each(|w| match w.mode {
+                    Mode::Verify => {
+                        let _ = w.reply.send(Vec::new());
+                    }
+                    Mode::Add => w.fail(Code::NetworkException),
                 });
                 return;
             }
@@ -261,7 +335,10 @@ impl TxnVerifier {
         let response = match conn.send(&request, version, Duration::ZERO).await {
             Ok(r) => r,
             Err(e) => {
-                warn!(leader, addr, "AddPartitionsToTxn (verify only) failed: {e}");
+                warn!(
+                    leader,
+                    addr, "AddPartitionsToTxn to the coordinator failed: {e}"
+                );
                 batch
                     .into_iter()
                     .for_each(|w| w.fail(Code::NetworkException));
@@ -271,7 +348,10 @@ impl TxnVerifier {
         self.put_back(leader, conn).await;
         if response.error_code != 0 {
             let code = Code::try_from_code(response.error_code).unwrap_or(Code::UnknownServerError);
-            debug!(leader, "AddPartitionsToTxn (verify only) answered {code:?}");
+            debug!(
+                leader,
+                "AddPartitionsToTxn to the coordinator answered {code:?}"
+            );
             // Kafka keeps CLUSTER_AUTHORIZATION_FAILED from producers: the check did not complete.
             let code = if code == Code::ClusterAuthorizationFailed {
                 Code::InvalidTxnState

@@ -210,13 +210,16 @@ impl TxnCoordinator {
     }
 
     /// AddPartitionsToTxn and AddOffsetsToTxn (Kafka's `handleAddPartitionsToTransaction`): `None` when every
-    /// partition is already in the open transaction.
+    /// partition is already in the open transaction. `client_transaction_version` is 2 when a partition leader
+    /// adds the partition for a KIP-890 part 2 producer (AddPartitionsToTxn v4+ without `VerifyOnly`), which
+    /// the transaction's records then carry.
     pub fn add_partitions(
         &mut self,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
         partitions: &BTreeSet<TopicPartition>,
+        client_transaction_version: i16,
         now: i64,
     ) -> Result<Option<TxnTransit>, Error> {
         let txn = self.owned_txn(transactional_id, producer_id)?;
@@ -231,7 +234,8 @@ impl TxnCoordinator {
         if txn.state == TxnState::Ongoing && partitions.is_subset(&txn.partitions) {
             return Ok(None);
         }
-        txn.prepare_add_partitions(partitions, now).map(Some)
+        txn.prepare_add_partitions(partitions, client_transaction_version, now)
+            .map(Some)
     }
 
     /// AddPartitionsToTxn v4+ with `VerifyOnly` (KIP-890 part 1, from a partition leader): for each

@@ -246,6 +246,7 @@ impl TxnMetadata {
     pub(crate) fn prepare_add_partitions(
         &mut self,
         added: &BTreeSet<TopicPartition>,
+        client_transaction_version: i16,
         now: i64,
     ) -> Result<TxnTransit, Error> {
         let start_timestamp = match self.state {
@@ -263,7 +264,7 @@ impl TxnMetadata {
             partitions,
             start_timestamp,
             now,
-            client_transaction_version: 0,
+            client_transaction_version,
         })
     }
 

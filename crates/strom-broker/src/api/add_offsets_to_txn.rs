@@ -31,6 +31,7 @@ pub(crate) async fn handle(
             request.producer_id.0,
             request.producer_epoch,
             &partitions,
+            0,
         )
         .await
         .err()

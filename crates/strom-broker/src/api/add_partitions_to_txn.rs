@@ -1,6 +1,7 @@
 //! AddPartitionsToTxn: v0–v3 from producers (one transaction in the request's top-level fields), v4+
 //! batched from brokers, where `verify_only` (KIP-890 part 1) asks whether the partitions are already in
-//! the open transaction (TRANSACTION_ABORTABLE for those that are not) without adding them. A transaction
+//! the open transaction (TRANSACTION_ABORTABLE for those that are not) without adding them, and otherwise
+//! adds them for a producer on the KIP-890 part 2 protocol (`txn_verification.rs`). A transaction
 //! naming an unknown partition gets UNKNOWN_TOPIC_OR_PARTITION for it and OPERATION_NOT_ATTEMPTED for the
 //! rest, as in Kafka; otherwise every partition gets the coordinator's answer.
 
@@ -85,7 +86,15 @@ async fn one_transaction(
         let code = ctx
             .broker
             .txns
-            .add_partitions(&id, txn.producer_id.0, txn.producer_epoch, &known)
+            .add_partitions(
+                &id,
+                txn.producer_id.0,
+                txn.producer_epoch,
+                &known,
+                // v4+ comes from partition leaders only, and without VerifyOnly only for KIP-890 part 2
+                // producers (Produce v12, TxnOffsetCommit v5): the transaction is a transaction-version-2 one.
+                if ctx.version >= 4 { 2 } else { 0 },
+            )
             .await
             .err()
             .map(|c| error_code::downgrade_producer_fenced(c, ctx.version, 2));

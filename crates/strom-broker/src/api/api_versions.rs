@@ -54,15 +54,14 @@ const FEATURES: &[Feature] = &[
         finalized: 1,
     },
     // KIP-890 (Kafka's `TransactionVersion`): 1 = flexible `__transaction_state` records, which Strom writes;
-    // 2 = the part-2 protocol, which makes 4.x producers skip AddPartitionsToTxn / AddOffsetsToTxn and rely on
-    // Produce v12 and TxnOffsetCommit v5 adding the partition to the transaction on the partition leader's
-    // side. Strom's coordinator bumps the epoch per transaction for EndTxn v5, but its Produce and
-    // TxnOffsetCommit do not add partitions, so level 2 is neither supported nor finalized: clients keep the
-    // part-1 protocol (AddPartitionsToTxn, EndTxn up to v4).
+    // 2 = the part-2 protocol, the level Kafka 4.x finalizes on new clusters: 4.x producers skip
+    // AddPartitionsToTxn / AddOffsetsToTxn and rely on Produce v12 and TxnOffsetCommit v5 adding the partition
+    // to the transaction on the partition leader's side (`txn_verification.rs`), and EndTxn v5 bumps the
+    // epoch with every transaction. Older clients keep the part-1 protocol, which is still served.
     Feature {
         name: "transaction.version",
-        supported: 0..=1,
-        finalized: 1,
+        supported: 0..=2,
+        finalized: 2,
     },
     // 1 = KIP-966 eligible leader replicas: not implemented.
     Feature {

@@ -9,9 +9,12 @@
 //! and the last stable offset. With `transaction.partition.verification.enable` (KIP-890 part 1), a transactional
 //! batch of a producer with no open transaction on the partition is first checked with the transaction
 //! coordinator (`txn_verification.rs`) and refused, with nothing appended, when the partition is not in the
-//! transaction: INVALID_TXN_STATE before Produce v11, TRANSACTION_ABORTABLE from v11 (Kafka 4.x treats v12, the
-//! transaction-version-2 produce, as adding the partition; Strom finalizes `transaction.version` 0, so v12 is
-//! checked like v11). A coordinator that cannot answer gives NOT_ENOUGH_REPLICAS, which clients retry. The leader checks and the append are one call into the partition layer
+//! transaction: INVALID_TXN_STATE before Produce v11, TRANSACTION_ABORTABLE from v11. Produce v12 is the
+//! `transaction.version` 2 produce (KIP-890 part 2): its producer sends no AddPartitionsToTxn, so the leader has
+//! the coordinator add the partition to the transaction instead of checking it (Kafka's `addPartition`
+//! operation), whatever `transaction.partition.verification.enable` says, as without the add the partition
+//! would never get its marker. A coordinator that cannot answer gives NOT_ENOUGH_REPLICAS, which clients retry.
+//! The leader checks and the append are one call into the partition layer
 //! (`Partition::append_records_to_leader`); what the answer waits for comes back as a `DelayedProduce`.
 
 use std::collections::HashMap;
@@ -30,7 +33,11 @@ use strom_txn::TopicPartition;
 use super::{str_bytes, RequestContext};
 use crate::error_code::{self, Code};
 use crate::partition::{AppendOrigin, DelayedProduce, PartitionError, TxnAppendCheck};
-use crate::txn_verification;
+use crate::txn_verification::{self, Mode};
+
+/// The first Produce version of KIP-890 part 2 (Kafka's `LAST_STABLE_VERSION_BEFORE_TRANSACTION_V2` + 1): the
+/// leader adds the partition to the transaction.
+const FIRST_ADD_PARTITION_VERSION: i16 = 12;
 
 pub(crate) const VERSIONS: RangeInclusive<i16> = 3..=12;
 
@@ -56,7 +63,10 @@ pub(crate) async fn handle(
         None
     };
     let mut verified = match (&request_error, &request.transactional_id) {
-        (None, Some(id)) if ctx.broker.config.transaction_partition_verification_enable => {
+        (None, Some(id))
+            if ctx.broker.config.transaction_partition_verification_enable
+                || ctx.version >= FIRST_ADD_PARTITION_VERSION =>
+        {
             verify_transaction(ctx, id.0.as_str(), &request).await
         }
         _ => Verified::default(),
@@ -238,10 +248,10 @@ struct Verified {
     partitions: HashMap<(usize, usize), PartitionCheck>,
 }
 
-/// KIP-890 part 1 (Kafka's `ReplicaManager.handleProduceAppend` with
+/// KIP-890 (Kafka's `ReplicaManager.handleProduceAppend` with
 /// `maybeStartTransactionVerificationForPartitions`): finds each partition's transactional producer, starts
 /// the check on every partition where that producer has no open transaction, and asks the coordinator about
-/// those partitions in one call. Partitions where the producer's transaction is open need no question; a
+/// those partitions in one call (from v12, to add them). Partitions where the producer's transaction is open need no question; a
 /// request with no transactional batch costs one header read per batch.
 async fn verify_transaction(
     ctx: &RequestContext<'_>,
@@ -327,6 +337,11 @@ async fn verify_transaction(
             producer_id,
             producer_epoch,
             asked.clone(),
+            if ctx.version >= FIRST_ADD_PARTITION_VERSION {
+                Mode::Add
+            } else {
+                Mode::Verify
+            },
         )
         .await;
     for (tp, code) in unverified {

@@ -50,7 +50,7 @@ impl Harness {
             .iter()
             .map(|(t, p)| TopicPartition::new(*t, *p))
             .collect();
-        if let Some(t) = self.c.add_partitions(ID, pid, epoch, &parts, self.now)? {
+        if let Some(t) = self.c.add_partitions(ID, pid, epoch, &parts, 0, self.now)? {
             assert_eq!(self.c.complete(ID, &t, self.now), Ok(None));
         }
         Ok(())

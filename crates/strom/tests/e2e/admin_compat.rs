@@ -151,9 +151,9 @@ fn metadata_v12_resolves_topics_by_id() {
 }
 
 /// ApiVersions v3+ carries the features Strom implements: metadata.version 4.0-IV3 (25) supported and finalized,
-/// group.version 1 (KIP-848) finalized, transaction.version 1 (flexible transaction records) supported and finalized
-/// but not 2 (that level switches 4.x producers to the KIP-890 part 2 protocol, whose implicit AddPartitionsToTxn
-/// on Produce v12 Strom does not do), the others listed as supported at level 0 only.
+/// group.version 1 (KIP-848) finalized, transaction.version 0-2 supported and 2 finalized (KIP-890 part 2, as on a
+/// new Kafka 4.x cluster: Produce v12 and TxnOffsetCommit v5 add their partition to the transaction), the others
+/// listed as supported at level 0 only.
 #[test]
 fn api_versions_reports_the_features_strom_implements() {
     let broker = start_broker(&[]);
@@ -183,14 +183,14 @@ fn api_versions_reports_the_features_strom_implements() {
     assert!(has(&supported, "metadata.version", 25, 25), "{supported:?}");
     assert!(has(&supported, "group.version", 0, 1), "{supported:?}");
     assert!(
-        has(&supported, "transaction.version", 0, 1),
+        has(&supported, "transaction.version", 0, 2),
         "{supported:?}"
     );
     assert!(has(&supported, "kraft.version", 0, 0), "{supported:?}");
     assert!(has(&finalized, "metadata.version", 25, 25), "{finalized:?}");
     assert!(has(&finalized, "group.version", 1, 1), "{finalized:?}");
     assert!(
-        has(&finalized, "transaction.version", 1, 1),
+        has(&finalized, "transaction.version", 2, 2),
         "{finalized:?}"
     );
     assert_eq!(

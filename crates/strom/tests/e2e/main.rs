@@ -79,3 +79,6 @@ mod txn_verification;
 mod txn_admin;
 // Transactions on a 3-node cluster: kill -9 of the transaction coordinator (mid-transaction, mid-commit) and of a partition leader.
 mod txn_cluster;
+// KIP-890 part 2 (`transaction.version` 2): Produce v12 and TxnOffsetCommit v5 add their partition to the
+// transaction without AddPartitionsToTxn / AddOffsetsToTxn; commit and abort with EndTxn v5's epoch bump.
+mod txn_v2;
