@@ -311,7 +311,7 @@ fn txn_apis_are_advertised_and_served_by_default() {
             (ApiKey::WriteTxnMarkers, (1, 1)),
             (ApiKey::TxnOffsetCommit, (0, 5)),
             (ApiKey::DescribeTransactions, (0, 0)),
-            (ApiKey::ListTransactions, (0, 1)),
+            (ApiKey::ListTransactions, (0, 2)),
         ] {
             assert_eq!(range(key), Some(versions), "{key:?}");
         }
