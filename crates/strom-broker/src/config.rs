@@ -116,7 +116,7 @@ broker_config! {
     node_id: i32 = "node.id", Int, "1";
     /// Comma-separated listeners, `NAME://host:port`.
     listeners: String = "listeners", List, "PLAINTEXT://0.0.0.0:9092";
-    /// Listeners handed to clients in Metadata.
+    /// Listeners handed to clients in Metadata (default: `listeners` without the controller listeners).
     advertised_listeners: String = "advertised.listeners", List, "PLAINTEXT://localhost:9092";
     /// Comma-separated data directories (the first holds the metadata log).
     log_dirs: String = "log.dirs", List, "./strom-data";
@@ -316,9 +316,19 @@ impl BrokerConfig {
         parse_listeners("listeners", &self.listeners)
     }
 
-    /// The advertised listeners, parsed; a listener with host 0.0.0.0 is advertised as localhost.
+    /// The advertised listeners, parsed. As in Kafka, when `advertised.listeners` is not set the
+    /// `listeners` (without the controller listeners) are advertised; a host 0.0.0.0 is advertised as
+    /// localhost by the broker.
     pub fn parsed_advertised_listeners(&self) -> Result<Vec<Listener>, ConfigError> {
-        parse_listeners("advertised.listeners", &self.advertised_listeners)
+        if self.explicit.contains("advertised.listeners") {
+            return parse_listeners("advertised.listeners", &self.advertised_listeners);
+        }
+        let controller = self.controller_listener_name_list();
+        Ok(self
+            .parsed_listeners()?
+            .into_iter()
+            .filter(|l| !controller.iter().any(|c| c == &l.name))
+            .collect())
     }
 
     /// The first listener that is not a controller listener: where clients connect.
@@ -475,5 +485,29 @@ mod tests {
         assert!(c.parsed_voters().is_err());
         c.set("listeners", "127.0.0.1").unwrap();
         assert!(c.parsed_listeners().is_err());
+    }
+
+    #[test]
+    fn advertised_listeners_default_to_the_listeners_as_in_kafka() {
+        let mut c = BrokerConfig::default();
+        c.set(
+            "listeners",
+            "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093",
+        )
+        .unwrap();
+        c.set("controller.listener.names", "CONTROLLER").unwrap();
+        let advertised = c.parsed_advertised_listeners().unwrap();
+        assert_eq!(advertised.len(), 1);
+        assert_eq!(
+            (advertised[0].host.as_str(), advertised[0].port),
+            ("127.0.0.1", 19092)
+        );
+        c.set("advertised.listeners", "PLAINTEXT://broker.example:9092")
+            .unwrap();
+        let advertised = c.parsed_advertised_listeners().unwrap();
+        assert_eq!(
+            (advertised[0].host.as_str(), advertised[0].port),
+            ("broker.example", 9092)
+        );
     }
 }
