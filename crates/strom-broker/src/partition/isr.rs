@@ -91,6 +91,7 @@ impl Partition {
             new_isr.insert(0, local);
         }
         state.isr_change_pending = Some(state.partition_epoch);
+        state.proposed_isr.clone_from(&new_isr);
         Some(AlterPartitionRequest {
             topic_id: self.topic_id,
             partition: self.index,
@@ -125,7 +126,9 @@ impl ReplicaManager {
             };
             if let Err(e) = result {
                 warn!(topic = %partition.topic, partition = partition.index, "ISR change refused: {e}");
-                partition.state().isr_change_pending = None;
+                let mut state = partition.state();
+                state.isr_change_pending = None;
+                state.proposed_isr.clear();
             }
         }
     }
