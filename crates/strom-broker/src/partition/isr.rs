@@ -37,13 +37,18 @@ impl ReplicaState {
         })
     }
 
-    /// Replicas outside the ISR that caught up with the leader's high watermark in this epoch.
-    fn caught_up_outside_isr(&self) -> Vec<i32> {
+    /// Replicas outside the ISR that caught up with the leader's high watermark in this epoch and are
+    /// `eligible` (Kafka's `isReplicaIsrEligible`: registered and not fenced in the leader's metadata image).
+    /// A killed follower's last fetch position stays caught up while no new writes arrive, so without the
+    /// eligibility check the leader would keep proposing a dead, fenced replica that the controller refuses
+    /// (`INELIGIBLE_REPLICA`).
+    fn caught_up_outside_isr(&self, eligible: impl Fn(i32) -> bool) -> Vec<i32> {
         self.replicas
             .iter()
             .copied()
             .filter(|r| !self.isr.contains(r))
             .filter(|r| self.is_follower_in_sync(*r))
+            .filter(|r| eligible(*r))
             .collect()
     }
 
@@ -59,11 +64,12 @@ impl ReplicaState {
 
 impl Partition {
     /// On a leader with no ISR change in flight: the AlterPartition request dropping lagging followers and
-    /// adding caught-up ones, or None when the ISR is right. Marks the change pending.
+    /// adding caught-up `eligible` ones, or None when the ISR is right. Marks the change pending.
     fn maybe_shrink_or_expand_isr(
         &self,
         now_ms: i64,
         lag_ms: i64,
+        eligible: impl Fn(i32) -> bool,
     ) -> Option<AlterPartitionRequest> {
         let local = self.local_broker_id;
         let mut state = self.state();
@@ -71,7 +77,7 @@ impl Partition {
             return None;
         }
         let lagging = state.out_of_sync_replicas(local, now_ms, lag_ms);
-        let joining = state.caught_up_outside_isr();
+        let joining = state.caught_up_outside_isr(eligible);
         if lagging.is_empty() && joining.is_empty() {
             return None;
         }
@@ -85,6 +91,7 @@ impl Partition {
             new_isr.insert(0, local);
         }
         state.isr_change_pending = Some(state.partition_epoch);
+        state.proposed_isr.clone_from(&new_isr);
         Some(AlterPartitionRequest {
             topic_id: self.topic_id,
             partition: self.index,
@@ -99,11 +106,14 @@ impl Partition {
 impl ReplicaManager {
     /// Proposes ISR changes for the partitions this broker leads: followers that fell behind for longer than
     /// `lag_ms` (`replica.lag.time.max.ms`) leave, followers that caught up join (Kafka's AlterPartition).
-    /// A refused proposal clears the pending mark so the next round tries again.
+    /// Only brokers the image shows registered and unfenced may join (the controller's own check, Kafka's
+    /// `isReplicaIsrEligible`). A refused proposal clears the pending mark so the next round tries again.
     pub(crate) async fn maybe_update_isr(&self, metadata: &MetadataNode, now_ms: i64, lag_ms: i64) {
         let image = metadata.image();
         for partition in self.all() {
-            let Some(request) = partition.maybe_shrink_or_expand_isr(now_ms, lag_ms) else {
+            let Some(request) =
+                partition.maybe_shrink_or_expand_isr(now_ms, lag_ms, |r| image.alive(r))
+            else {
                 continue;
             };
             info!(topic = %partition.topic, partition = partition.index, isr = ?request.new_isr, "proposing ISR change");
@@ -116,8 +126,54 @@ impl ReplicaManager {
             };
             if let Err(e) = result {
                 warn!(topic = %partition.topic, partition = partition.index, "ISR change refused: {e}");
-                partition.state().isr_change_pending = None;
+                let mut state = partition.state();
+                state.isr_change_pending = None;
+                state.proposed_isr.clear();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::state::FollowerProgress;
+    use super::*;
+
+    /// Leader 1 of replicas 1, 2, 3 with ISR [1] at high watermark 10; followers 2 and 3 both fetched up to 10.
+    fn leader_with_caught_up_followers() -> ReplicaState {
+        let mut s = ReplicaState::new();
+        s.role = Role::Leader;
+        s.leader_epoch = 1;
+        s.replicas = vec![1, 2, 3];
+        s.isr = vec![1];
+        s.high_watermark = 10;
+        for r in [2, 3] {
+            let mut f = FollowerProgress::new(0);
+            f.log_end_offset = 10;
+            s.followers.insert(r, f);
+        }
+        s
+    }
+
+    /// A caught-up follower joins only when its broker is eligible (registered, unfenced): a killed broker's
+    /// last fetch stays caught up while nothing is written, yet the leader must not propose it (Kafka's
+    /// `isReplicaIsrEligible`); once eligible again it is proposed.
+    #[test]
+    fn only_eligible_caught_up_replicas_join_the_isr() {
+        let s = leader_with_caught_up_followers();
+        assert_eq!(s.caught_up_outside_isr(|_| true), vec![2, 3]);
+        assert_eq!(
+            s.caught_up_outside_isr(|r| r != 3),
+            vec![2],
+            "fenced 3 must not be proposed"
+        );
+        assert!(s.caught_up_outside_isr(|_| false).is_empty());
+
+        // A follower behind the high watermark is not proposed, eligible or not.
+        let mut s = leader_with_caught_up_followers();
+        if let Some(f) = s.followers.get_mut(&2) {
+            f.log_end_offset = 9;
+        }
+        assert_eq!(s.caught_up_outside_isr(|_| true), vec![3]);
     }
 }

@@ -209,6 +209,7 @@ impl Partition {
         state.isr = image.isr.clone();
         if state.partition_epoch != image.partition_epoch {
             state.isr_change_pending = None;
+            state.proposed_isr.clear();
         }
         state.partition_epoch = image.partition_epoch;
         if new_role {
@@ -216,6 +217,7 @@ impl Partition {
             state.leader_epoch = image.leader_epoch;
             state.followers.clear();
             state.isr_change_pending = None;
+            state.proposed_isr.clear();
             if role == Role::Leader {
                 state.leader_epoch_start_offset = log_end;
                 for r in image.replicas.iter().filter(|r| **r != local) {

@@ -81,6 +81,10 @@ pub(super) struct ReplicaState {
     pub(super) followers: HashMap<i32, FollowerProgress>,
     /// Partition epoch an ISR change was proposed against and is not applied yet.
     pub(super) isr_change_pending: Option<i32>,
+    /// The ISR that change proposes (empty when none). Until the image has it, the high watermark also waits
+    /// for its members: the quorum may already have committed it and elect one of them (Kafka's `maximalIsr`,
+    /// KIP-497).
+    pub(super) proposed_isr: Vec<i32>,
     /// `min.insync.replicas` of the topic.
     pub(super) min_insync_replicas: i32,
 }
@@ -97,6 +101,7 @@ impl ReplicaState {
             leader_epoch_start_offset: 0,
             followers: HashMap::new(),
             isr_change_pending: None,
+            proposed_isr: Vec::new(),
             min_insync_replicas: 1,
         }
     }
@@ -129,7 +134,9 @@ impl ReplicaState {
             return LeaderHwChange::Same;
         }
         let mut hw = leader_end;
-        for member in &self.isr {
+        // The maximal ISR: the applied one plus any member a pending change adds.
+        let proposed = self.proposed_isr.iter().filter(|r| !self.isr.contains(r));
+        for member in self.isr.iter().chain(proposed) {
             if *member == local {
                 continue;
             }
@@ -161,5 +168,48 @@ impl ReplicaState {
             .or_insert(FollowerProgress::new(now_ms))
             .on_fetch(fetch_offset, leader_end, now_ms);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Leader 1 with followers 2 (at `end2`) and 3 (at `end3`), ISR `isr`.
+    fn leader(isr: &[i32], end2: i64, end3: i64) -> ReplicaState {
+        let mut s = ReplicaState::new();
+        s.role = Role::Leader;
+        s.leader_epoch = 1;
+        s.replicas = vec![1, 2, 3];
+        s.isr = isr.to_vec();
+        for (r, end) in [(2, end2), (3, end3)] {
+            let mut f = FollowerProgress::new(0);
+            f.log_end_offset = end;
+            s.followers.insert(r, f);
+        }
+        s
+    }
+
+    /// While an ISR expansion is proposed but not applied, the quorum may already have committed it and elect the
+    /// joining replica: the high watermark waits for it too (Kafka's maximal ISR), so nothing acknowledged is
+    /// missing from that replica. Without the pending change the ISR alone counts.
+    #[test]
+    fn high_watermark_counts_a_proposed_isr_member() {
+        let mut s = leader(&[1, 2], 10, 6);
+        s.isr_change_pending = Some(0);
+        s.proposed_isr = vec![1, 2, 3];
+        assert_eq!(s.advance_high_watermark(1, 10), LeaderHwChange::Increased);
+        assert_eq!(s.high_watermark, 6, "the joining replica 3 has only 6");
+
+        let mut s = leader(&[1, 2], 10, 6);
+        assert_eq!(s.advance_high_watermark(1, 10), LeaderHwChange::Increased);
+        assert_eq!(s.high_watermark, 10);
+
+        // A pending shrink waits for the members it removes until it is applied (they stay in the ISR).
+        let mut s = leader(&[1, 2, 3], 10, 6);
+        s.isr_change_pending = Some(0);
+        s.proposed_isr = vec![1, 2];
+        s.advance_high_watermark(1, 10);
+        assert_eq!(s.high_watermark, 6);
     }
 }
