@@ -195,7 +195,7 @@ start_broker() { # start_broker strom|tansu|kafka rep: starts it, waits until it
     if [[ $kind == strom ]]; then
         local dir=$WORK/strom-data-$rep
         "$STROM" server --listeners "PLAINTEXT://127.0.0.1:$port" --advertised-listeners "PLAINTEXT://127.0.0.1:$port" \
-            --log-dirs "$dir" --node-id 1 --override transaction.apis.enable=true > "$OUT/strom-$rep.log" 2>&1 &
+            --log-dirs "$dir" --node-id 1 > "$OUT/strom-$rep.log" 2>&1 &
     elif [[ $kind == kafka ]]; then # log.dirs in $WORK, next to Strom's data; kafka.sh execs the JVM (same pid)
         XDG_CACHE_HOME=$(dirname "$CACHE") "$ROOT/bench/kafka/kafka.sh" start "$WORK/kafka-$rep" "$port" \
             "$KAFKA_CONTROLLER_PORT" > "$OUT/kafka-$rep.log" 2>&1 &

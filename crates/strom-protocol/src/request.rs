@@ -73,15 +73,6 @@ pub fn decode_request(
                 reason,
             }
         })?;
-    if let Some((field, len)) = oversized_transactional_id(&body) {
-        // Kafka's generated parsers refuse a string longer than 0x7fff bytes (which only the compact
-        // encoding of flexible versions can claim), and the broker closes the connection.
-        return Err(DecodeError::Body {
-            api: api_name(api_key),
-            version: api_version,
-            reason: format!("string field {field} had invalid length {len}"),
-        });
-    }
     Ok(Decoded::Request(Box::new(Request {
         header,
         api_key,
@@ -91,47 +82,6 @@ pub fn decode_request(
 
 /// Runs a codec call, turning both its errors and any panic into a message. The codecs check lengths
 /// before reading, but a frame is attacker-controlled, so a bug there must cost one connection, not the broker.
-/// Kafka's longest string (`0x7fff` bytes, the int16 length of the non-flexible encoding).
-const MAX_STRING_LEN: usize = 0x7fff;
-
-/// A transactional id (or transaction coordinator key) longer than Kafka's strings, with Kafka's field name.
-/// Only the fields of the transaction APIs are checked (issue 22); Kafka refuses any string field that long.
-fn oversized_transactional_id(body: &RequestKind) -> Option<(&'static str, usize)> {
-    let too_long = |field: &'static str, len: usize| (len > MAX_STRING_LEN).then_some((field, len));
-    match body {
-        RequestKind::InitProducerId(r) => r
-            .transactional_id
-            .as_ref()
-            .and_then(|id| too_long("transactionalId", id.len())),
-        RequestKind::Produce(r) => r
-            .transactional_id
-            .as_ref()
-            .and_then(|id| too_long("transactionalId", id.len())),
-        RequestKind::AddPartitionsToTxn(r) => too_long(
-            "v3AndBelowTransactionalId",
-            r.v3_and_below_transactional_id.len(),
-        )
-        .or_else(|| {
-            r.transactions
-                .iter()
-                .find_map(|t| too_long("transactionalId", t.transactional_id.len()))
-        }),
-        RequestKind::AddOffsetsToTxn(r) => too_long("transactionalId", r.transactional_id.len()),
-        RequestKind::EndTxn(r) => too_long("transactionalId", r.transactional_id.len()),
-        RequestKind::TxnOffsetCommit(r) => too_long("transactionalId", r.transactional_id.len()),
-        RequestKind::FindCoordinator(r) => too_long("key", r.key.len()).or_else(|| {
-            r.coordinator_keys
-                .iter()
-                .find_map(|k| too_long("coordinatorKeys", k.len()))
-        }),
-        RequestKind::DescribeTransactions(r) => r
-            .transactional_ids
-            .iter()
-            .find_map(|id| too_long("transactionalIds", id.len())),
-        _ => None,
-    }
-}
-
 fn guarded<T, E: std::fmt::Display>(f: impl FnOnce() -> Result<T, E>) -> Result<T, String> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),

@@ -11,16 +11,12 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::describe_producers_response::PartitionResponse;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use kafka_protocol::ResponseError;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset};
@@ -28,7 +24,7 @@ use serde_json::Value;
 use strom_test_support::kafka::{assigned_consumer, poll_until, producer_config};
 use strom_test_support::{pause, wait_until, TestBroker};
 
-use crate::txn_partition::TXN_FLAGS;
+use crate::txn_partition::{batch, init_producer_id, TXN_FLAGS};
 use crate::util::{call, create_topic, now_ms, start_broker, strom_bin};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -74,20 +70,6 @@ fn txn_json(broker: &TestBroker, args: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("strom txn {args:?} printed {out}: {e}"))
 }
 
-/// A non-transactional producer id (InitProducerId without a transactional id).
-fn idempotent_producer_id(broker: &TestBroker) -> (i64, i16) {
-    let response: InitProducerIdResponse = call(
-        broker,
-        ApiKey::InitProducerId,
-        4,
-        &InitProducerIdRequest::default()
-            .with_transactional_id(None)
-            .with_transaction_timeout_ms(60_000),
-    );
-    assert_eq!(response.error_code, 0);
-    (response.producer_id.0, response.producer_epoch)
-}
-
 /// Produces one transactional batch of `values` by `pid`/`epoch` from sequence 0 under `transactional_id` to
 /// partition 0 of `topic`; (error code, base offset).
 fn produce_txn_batch(
@@ -98,35 +80,6 @@ fn produce_txn_batch(
     epoch: i16,
     values: &[&str],
 ) -> (i16, i64) {
-    let records: Vec<Record> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            transactional: true,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: pid,
-            producer_epoch: epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32,
-            timestamp: now_ms(),
-            key: None,
-            value: Some(Bytes::from(v.to_string())),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
     let request = ProduceRequest::default()
         .with_acks(-1)
         .with_timeout_ms(10_000)
@@ -135,7 +88,7 @@ fn produce_txn_batch(
             .with_name(TopicName(name(topic)))
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(0)
-                .with_records(Some(buf.freeze()))])]);
+                .with_records(Some(batch(pid, epoch, 0, true, values)))])]);
     let response: ProduceResponse = call(broker, ApiKey::Produce, 9, &request);
     let p = &response.responses[0].partition_responses[0];
     (p.error_code, p.base_offset)
@@ -213,7 +166,7 @@ fn hanging_transaction_is_described_found_and_aborted_by_start_offset() {
     create_topic(&broker, TOPIC, 1, &[]);
 
     // The hanging transaction: offset 0, written under a transactional id no coordinator knows.
-    let (ghost_pid, ghost_epoch) = idempotent_producer_id(&broker);
+    let (ghost_pid, ghost_epoch) = init_producer_id(&broker);
     assert_eq!(
         produce_txn_batch(
             &broker,

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };
@@ -21,10 +21,7 @@ use kafka_protocol::messages::{
     InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record as KRecord, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-    TimestampType,
-};
+use kafka_protocol::records::RecordBatchDecoder;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset};
@@ -32,7 +29,7 @@ use strom_test_support::kafka::{assigned_consumer, consumer_config, poll_until, 
 use strom_test_support::kafka::{Record, TestProducer};
 use strom_test_support::{wait_for, TestBroker};
 
-use crate::txn_partition::TXN_FLAGS;
+use crate::txn_partition::{batch, TXN_FLAGS};
 use crate::util::{call, create_topic, now_ms, start_broker};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -419,40 +416,6 @@ fn compaction_of_a_transactional_topic_keeps_exactly_the_committed_latest_values
     broker.assert_no_panic();
 }
 
-/// One v2 batch of `values` by idempotent producer `pid`/`epoch` from sequence `seq`.
-fn idempotent_batch(pid: i64, epoch: i16, seq: i32, values: &[&str]) -> Bytes {
-    let records: Vec<KRecord> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| KRecord {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: pid,
-            producer_epoch: epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: seq + i as i32,
-            timestamp: now_ms(),
-            key: None,
-            value: Some(Bytes::from(v.to_string())),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
-}
-
 /// Produce v9, acks=all, to partition 0: (error code, base offset).
 fn produce(broker: &TestBroker, topic: &str, records: Bytes) -> (i16, i64) {
     let request = ProduceRequest::default()
@@ -493,10 +456,10 @@ fn idle_idempotent_producer_ids_expire() {
     assert_eq!(response.error_code, 0);
     let (pid, epoch) = (response.producer_id.0, response.producer_epoch);
 
-    let first = idempotent_batch(pid, epoch, 0, &["a", "b"]);
+    let first = batch(pid, epoch, 0, false, &["a", "b"]);
     assert_eq!(produce(&broker, topic, first.clone()), (0, 0));
     assert_eq!(produce(&broker, topic, first.clone()), (0, 0), "duplicate");
-    let gap = idempotent_batch(pid, epoch, 5, &["gap"]);
+    let gap = batch(pid, epoch, 5, false, &["gap"]);
     assert_eq!(produce(&broker, topic, gap).0, OUT_OF_ORDER_SEQUENCE_NUMBER);
     assert_eq!(offsets(&broker, topic, "read_uncommitted").1, 2);
 

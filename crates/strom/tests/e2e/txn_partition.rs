@@ -105,7 +105,7 @@ fn produce(broker: &TestBroker, transactional_id: Option<&str>, records: Bytes) 
     (p.error_code, p.base_offset)
 }
 
-fn init_producer_id(broker: &TestBroker) -> (i64, i16) {
+pub(crate) fn init_producer_id(broker: &TestBroker) -> (i64, i16) {
     let response: InitProducerIdResponse = call(
         broker,
         ApiKey::InitProducerId,

@@ -506,10 +506,16 @@ impl<T: NewType<StrBytes>> Encoder<&T> for CompactString {
     }
 }
 
+/// The longest string Kafka accepts (`0x7fff` bytes, the int16 length of the non-flexible encoding). Kafka's
+/// generated parsers refuse a compact string that claims more ("string field X had invalid length N"), and
+/// the broker closes the connection; the compact decoders below do the same for every field.
+const MAX_STRING_LEN: u32 = 0x7fff;
+
 impl Decoder<Option<StdString>> for CompactString {
     fn decode<B: ByteBuf>(&self, buf: &mut B) -> Result<Option<StdString>> {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
+            n if n - 1 > MAX_STRING_LEN => bail!("string field had invalid length {}", n - 1),
             n => {
                 let mut strbuf = vec![0; (n - 1) as usize];
                 buf.try_copy_to_slice(&mut strbuf)?;
@@ -523,6 +529,7 @@ impl<T: NewType<StrBytes>> Decoder<Option<T>> for CompactString {
     fn decode<B: ByteBuf>(&self, buf: &mut B) -> Result<Option<T>> {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
+            n if n - 1 > MAX_STRING_LEN => bail!("string field had invalid length {}", n - 1),
             n => {
                 let strbuf = StrBytes::try_from(buf.try_get_bytes((n - 1) as usize)?)?;
                 Ok(Some(strbuf.into()))
