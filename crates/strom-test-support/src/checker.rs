@@ -326,11 +326,12 @@ fn find_problems(inner: &Inner) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rdkafka::Timestamp;
 
-    fn msg(partition: i32, offset: i64, value: &str) -> OwnedMessage {
+    /// A consumed message of topic "t" (also used by `txn_checker`'s tests).
+    pub(crate) fn msg(partition: i32, offset: i64, value: &str) -> OwnedMessage {
         OwnedMessage::new(
             Some(value.as_bytes().to_vec()),
             None,

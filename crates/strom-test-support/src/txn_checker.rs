@@ -488,19 +488,7 @@ fn find_problems(inner: &Inner, summary: &mut TxnSummary) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rdkafka::Timestamp;
-
-    fn msg(partition: i32, offset: i64, value: &str) -> OwnedMessage {
-        OwnedMessage::new(
-            Some(value.as_bytes().to_vec()),
-            None,
-            "t".to_string(),
-            Timestamp::NotAvailable,
-            partition,
-            offset,
-            None,
-        )
-    }
+    use crate::checker::tests::msg;
 
     /// Producer "p": transaction 0 committed (a0 → partition 0, a1 → partition 1), transaction 1 aborted (b0 →
     /// 0, b1 → 1), transaction 2 committed (c0 → 0, c1 → 1). Laid out as Kafka would: each transaction's records
