@@ -16,7 +16,6 @@ use kafka_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::*;
-use kafka_protocol::records::RecordBatchDecoder;
 
 use strom_test_support::cluster::{create_replicated_topic, partition_leader};
 use strom_test_support::TestCluster;
@@ -113,43 +112,8 @@ fn fetch(
     partition: i32,
     isolation_level: i8,
 ) -> (Vec<String>, i64) {
-    let request = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(0)
-        .with_min_bytes(0)
-        .with_max_bytes(1 << 20)
-        .with_isolation_level(isolation_level)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(TopicName(s(TOPIC)))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(partition)
-                .with_fetch_offset(0)
-                .with_partition_max_bytes(1 << 20)])]);
-    let response: FetchResponse = call(broker, ApiKey::Fetch, 11, &request);
-    let p = &response.responses[0].partitions[0];
-    assert_eq!(p.error_code, 0, "fetch {TOPIC}-{partition}");
-    let aborted: Vec<(i64, i64)> = p
-        .aborted_transactions
-        .iter()
-        .flatten()
-        .map(|t| (t.producer_id.0, t.first_offset))
-        .collect();
-    let mut values = Vec::new();
-    let mut bytes = p.records.clone().unwrap_or_default();
-    while !bytes.is_empty() {
-        let set = RecordBatchDecoder::decode(&mut bytes).expect("decodable batches");
-        for r in set.records {
-            let aborted_here = isolation_level == 1
-                && aborted
-                    .iter()
-                    .any(|(pid, first)| *pid == r.producer_id && r.offset >= *first);
-            if !r.control && !aborted_here {
-                let value = r.value.expect("a value");
-                values.push(String::from_utf8_lossy(&value).into_owned());
-            }
-        }
-    }
-    (values, p.last_stable_offset)
+    let seen = crate::txn_verification::fetch(broker, TOPIC, partition, isolation_level);
+    (seen.values, seen.last_stable_offset)
 }
 
 /// EndTxn v5: the epoch the producer continues with (bumped by the coordinator).

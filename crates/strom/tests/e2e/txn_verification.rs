@@ -66,13 +66,14 @@ fn produce(
 
 /// A partition as a consumer with `isolation_level` (0 uncommitted, 1 committed) sees it.
 #[derive(Debug, PartialEq, Eq)]
-struct Seen {
-    high_watermark: i64,
-    last_stable_offset: i64,
-    values: Vec<String>,
+pub(crate) struct Seen {
+    pub(crate) high_watermark: i64,
+    pub(crate) last_stable_offset: i64,
+    pub(crate) values: Vec<String>,
 }
 
-fn fetch(broker: &TestBroker, topic: &str, partition: i32, isolation_level: i8) -> Seen {
+/// Fetch v11 of `topic`-`partition` from offset 0, the way a consumer with `isolation_level` filters it.
+pub(crate) fn fetch(broker: &TestBroker, topic: &str, partition: i32, isolation_level: i8) -> Seen {
     let request = FetchRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_max_wait_ms(0)
