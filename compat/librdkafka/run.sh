@@ -191,7 +191,8 @@ run_one() {
     (
         set +e
         cd "$work/cwd/$name" || exit 2
-        RDKAFKA_TEST_CONF="$work/test-$scenario.conf" TEST_KAFKA_VERSION=4.0.0 \
+        # Without CI in the environment: librdkafka's latency test (0055, allow-listed) skips itself on CI.
+        env -u CI RDKAFKA_TEST_CONF="$work/test-$scenario.conf" TEST_KAFKA_VERSION=4.0.0 \
             BROKERS="127.0.0.1:$(cat "$work/port-$scenario")" KAFKA_PATH="$here/kafka" \
             TESTS=$num TEST_REPORT="$work/results/$name.json" \
             timeout -k 10 "$test_timeout" "$tests_dir/test-runner" -L -s "$scenario"
